@@ -1,0 +1,31 @@
+"""Access helpers for views: the first of a view's four steps.
+
+Outsiders get 404 (a record of another organisation, or one the policy hides, does not
+exist for them); people who can see that a page exists but may not use it get 403.
+"""
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+
+from accounts import policy
+
+
+def member_required(view: Callable) -> Callable:
+    """Signed in, active, and a member of an organisation (operators use Django admin)."""
+
+    @login_required
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not policy.can_use_app(request.user):
+            raise PermissionDenied("This page is for members of an organisation.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def require(allowed: bool, message: str = "You do not have access to this page.") -> None:
+    if not allowed:
+        raise PermissionDenied(message)

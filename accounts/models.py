@@ -1,0 +1,134 @@
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.db import models
+from django.utils import timezone
+
+
+class Organisation(models.Model):
+    """A customer: one recruiting team sharing candidates, postings and settings."""
+
+    class EmailProvider(models.TextChoices):
+        GOOGLE = "google", "Google Workspace"
+        MICROSOFT = "microsoft", "Microsoft 365"
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    email_provider = models.CharField(
+        max_length=20,
+        choices=EmailProvider.choices,
+        default=EmailProvider.GOOGLE,
+        help_text="Where this organisation's mailboxes live; users connect their own.",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    SUPER_ADMIN = "super_admin", "Super Admin"
+    ADMIN = "admin", "Admin"
+    TEAM_MEMBER = "team_member", "Team Member"
+    LIMITED_TEAM_MEMBER = "limited_team_member", "Limited Team Member"
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create_user(self, email: str, password: str | None, **extra_fields):
+        if not email:
+            raise ValueError("Users need an email address.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra_fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra_fields):
+        extra_fields.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra_fields)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra_fields):
+        """The operator of this installation: reaches every organisation in Django admin."""
+        extra_fields["is_superuser"] = True
+        extra_fields.setdefault("role", Role.SUPER_ADMIN)
+        return self._create_user(email, password, **extra_fields)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person who signs in with their email address. Belongs to one organisation."""
+
+    email = models.EmailField(unique=True)
+    full_name = models.CharField(max_length=200, blank=True)
+    organisation = models.ForeignKey(
+        Organisation,
+        on_delete=models.PROTECT,
+        related_name="members",
+        null=True,
+        blank=True,
+        help_text="Empty only for the installation's operator accounts.",
+    )
+    role = models.CharField(max_length=32, choices=Role.choices, default=Role.TEAM_MEMBER)
+    is_active = models.BooleanField(default=True)
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        ordering = ["email"]
+
+    def __str__(self) -> str:
+        return self.full_name or self.email
+
+    @property
+    def is_staff(self) -> bool:
+        # Django admin asks `is_staff`; the answer is the access policy's, not a stored flag.
+        from accounts import policy
+
+        return policy.can_access_admin(self)
+
+    def get_full_name(self) -> str:
+        return self.full_name or self.email
+
+    def get_short_name(self) -> str:
+        return (self.full_name.split(" ")[0] if self.full_name else self.email).strip()
+
+
+class IntegrationPermission(models.Model):
+    """One of the boxes on Settings > My account: may Threadline use this part of my account?
+
+    Ticking a box records the user's consent; the provider authorization that follows
+    (tokens live with the mailbox connection in `mailsync`) moves `state` along.
+    """
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", "Email"
+        CALENDAR = "calendar", "Calendar"
+        CONTACTS = "contacts", "Contacts"
+
+    class State(models.TextChoices):
+        OFF = "off", "Off"
+        AWAITING_AUTHORIZATION = "awaiting_authorization", "Waiting for provider authorization"
+        CONNECTED = "connected", "Connected"
+        NEEDS_REAUTHORIZATION = "needs_reauthorization", "Needs re-authorization"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="integrations")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    enabled = models.BooleanField(default=False)
+    state = models.CharField(max_length=32, choices=State.choices, default=State.OFF)
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "kind"], name="one_permission_per_kind")
+        ]
+        ordering = ["user", "kind"]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.get_kind_display()} · {self.get_state_display()}"

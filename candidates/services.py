@@ -1,0 +1,79 @@
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from accounts import policy
+from accounts.models import User
+from candidates.addresses import normalise_email_address
+from candidates.models import Application, Candidate, CandidateEmail, Posting
+
+
+class CandidateError(Exception):
+    """A change to candidates that the rules refuse; `field` names the form field at fault."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _claim_address(*, candidate: Candidate, raw_address: str, primary: bool) -> CandidateEmail:
+    try:
+        address = normalise_email_address(raw_address)
+    except ValidationError:
+        raise CandidateError("Enter a valid email address.", field="email") from None
+    owner = (
+        CandidateEmail.objects.filter(organisation_id=candidate.organisation_id, address=address)
+        .select_related("candidate")
+        .first()
+    )
+    if owner is not None:
+        if owner.candidate_id == candidate.pk:
+            raise CandidateError("This address is already on the profile.", field="email")
+        raise CandidateError("Another candidate already has this address.", field="email")
+    try:
+        with transaction.atomic():
+            return CandidateEmail.objects.create(
+                organisation_id=candidate.organisation_id,
+                candidate=candidate,
+                address=address,
+                is_primary=primary,
+            )
+    except IntegrityError:
+        # Someone claimed it between our check and our insert.
+        raise CandidateError("Another candidate already has this address.", field="email") from None
+
+
+@transaction.atomic
+def candidate_create(
+    *,
+    actor: User,
+    full_name: str,
+    email: str = "",
+    headline: str = "",
+    location: str = "",
+    posting: Posting | None = None,
+) -> Candidate:
+    if not policy.can_create_candidate(actor):
+        raise CandidateError("You may not add candidates.")
+    if posting is not None and not policy.visible_postings(actor).filter(pk=posting.pk).exists():
+        raise CandidateError("Choose one of your organisation's postings.", field="posting")
+    candidate = Candidate.objects.create(
+        organisation_id=actor.organisation_id,
+        full_name=full_name.strip(),
+        headline=headline.strip(),
+        location=location.strip(),
+        created_by=actor,
+    )
+    if email:
+        _claim_address(candidate=candidate, raw_address=email, primary=True)
+    if posting is not None:
+        Application.objects.create(candidate=candidate, posting=posting)
+    return candidate
+
+
+def candidate_add_email(*, actor: User, candidate: Candidate, address: str) -> CandidateEmail:
+    if not policy.can_edit_candidate(actor, candidate):
+        raise CandidateError("You may not change this candidate.")
+    is_first = not candidate.emails.exists()
+    email = _claim_address(candidate=candidate, raw_address=address, primary=is_first)
+    candidate.save(update_fields=["updated_at"])
+    return email

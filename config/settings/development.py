@@ -1,0 +1,32 @@
+"""Local development and demo: safe defaults so `make run` needs no configuration."""
+
+import os
+
+from cryptography.fernet import Fernet
+
+from config.env import env_bool, env_str
+from config.settings.base import *  # noqa: F403 (settings modules extend one another)
+from config.settings.base import FIELD_ENCRYPTION_KEY, INSTALLED_APPS, SECRET_KEY, VAR_DIR
+
+DEBUG = env_bool("DEBUG", True)
+# Public on purpose: production.py refuses any key that starts with "django-insecure".
+SECRET_KEY = SECRET_KEY or "django-insecure-development-only-0f3c9b1e7d2a4c6e8b0a1f3d5c7e9b2d"
+# The demo and the tests talk to the local Google/Microsoft emulation unless told otherwise.
+SANDBOX = env_bool("SANDBOX", True)
+if SANDBOX:
+    INSTALLED_APPS = [*INSTALLED_APPS, "sandbox"]
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+
+
+def _local_field_encryption_key() -> list[str]:
+    """A key generated once per checkout, kept out of git, so local data stays readable."""
+    key_file = VAR_DIR / "field_encryption.key"
+    if not key_file.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        key_file.write_bytes(Fernet.generate_key())
+        os.chmod(key_file, 0o600)
+    return [key_file.read_text().strip()]
+
+
+FIELD_ENCRYPTION_KEY = FIELD_ENCRYPTION_KEY or _local_field_encryption_key()
+VAR_DIR.mkdir(parents=True, exist_ok=True)
