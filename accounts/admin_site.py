@@ -22,7 +22,9 @@ class ThreadlineAdminSite(admin.AdminSite):
         inner = super().admin_view(view, cacheable)
 
         def guarded(request, *args, **kwargs):
-            if request.user.is_authenticated and not self.has_permission(request):
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path(), reverse("account_login"))
+            if not self.has_permission(request):
                 raise PermissionDenied("Django admin is for Admins and Super Admins.")
             return inner(request, *args, **kwargs)
 

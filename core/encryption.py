@@ -53,3 +53,9 @@ def verify_key_on_first_connection(sender, connection, **kwargs) -> None:
         _verified_aliases.discard(alias)
         raise
     logger.debug("Field encryption key verified on %s", connections[alias].settings_dict["NAME"])
+
+
+def verify_at_startup() -> None:
+    """For long-running processes (gunicorn, Celery): refuse to boot on a wrong key rather
+    than fail on the first request or task."""
+    connections["default"].ensure_connection()

@@ -124,6 +124,8 @@ ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_SESSION_REMEMBER = None
 ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
+# A reset for an unknown address answers like any other and mails nobody (no sign-up here).
+ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
 # Failed logins are limited per address and per IP; the counters live in CACHES.
 ACCOUNT_RATE_LIMITS = {
     "login_failed": env_str("LOGIN_FAILED_RATE_LIMIT", "5/5m/ip,5/5m/key"),

@@ -6,7 +6,13 @@ from cryptography.fernet import Fernet
 
 from config.env import env_bool, env_str
 from config.settings.base import *  # noqa: F403 (settings modules extend one another)
-from config.settings.base import FIELD_ENCRYPTION_KEY, INSTALLED_APPS, SECRET_KEY, VAR_DIR
+from config.settings.base import (
+    FIELD_ENCRYPTION_KEY,
+    INSTALLED_APPS,
+    SECRET_KEY,
+    STATIC_ROOT,
+    VAR_DIR,
+)
 
 DEBUG = env_bool("DEBUG", True)
 # Public on purpose: production.py refuses any key that starts with "django-insecure".
@@ -29,4 +35,8 @@ def _local_field_encryption_key() -> list[str]:
 
 
 FIELD_ENCRYPTION_KEY = FIELD_ENCRYPTION_KEY or _local_field_encryption_key()
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+# WhiteNoise serves from the app folders in development; it only needs the root to exist.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,49 @@
+# Two commands on a fresh machine: `make run` (the demo) and `make test` (every test).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+PORT ?= 8000
+
+.PHONY: install run test test-fast lint format screenshots bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	@echo
+	@echo "Threadline is starting: open http://127.0.0.1:$(PORT)/accounts/login/"
+	@echo "Web, Celery worker and Celery beat run below; Ctrl-C stops all three."
+	@echo
+	PORT=$(PORT) $(BIN)/honcho start -f Procfile.dev
+
+test: install
+	bin/ensure-chromium
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The suite without the browser tests, for a quick loop while coding.
+test-fast: install
+	$(BIN)/pytest -m "not browser" $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# Refresh docs/screenshots/ from the browser tests.
+screenshots: install
+	bin/ensure-chromium
+	SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest -m browser
+
+clean:
+	rm -rf $(VENV) var staticfiles

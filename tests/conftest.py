@@ -1,0 +1,95 @@
+"""Named fixtures for the four roles of one organisation, plus a second organisation whose
+records must never show through."""
+
+from dataclasses import dataclass
+
+import pytest
+from django.test import Client
+
+from accounts.models import Role
+from tests.factories import CandidateFactory, OrganisationFactory, PostingFactory, UserFactory
+
+
+@dataclass
+class Team:
+    organisation: object
+    super_admin: object
+    admin: object
+    team_member: object
+    limited: object
+    my_posting: object  # the limited member is on its hiring team
+    other_posting: object
+    candidate_on_my_posting: object
+    candidate_elsewhere: object
+
+    def by_role(self, role: str):
+        return {
+            "super_admin": self.super_admin,
+            "admin": self.admin,
+            "team_member": self.team_member,
+            "limited": self.limited,
+        }[role]
+
+
+def _make_team(slug: str) -> Team:
+    organisation = OrganisationFactory(slug=slug, name=f"{slug.title()} Inc")
+    users = {
+        role: UserFactory(organisation=organisation, role=role, email=f"{role}@{slug}.test")
+        for role in Role.values
+    }
+    limited = users[Role.LIMITED_TEAM_MEMBER]
+    my_posting = PostingFactory(
+        organisation=organisation, title="Platform Engineer", hiring_team=[limited]
+    )
+    other_posting = PostingFactory(organisation=organisation, title="Sales Lead")
+    return Team(
+        organisation=organisation,
+        super_admin=users[Role.SUPER_ADMIN],
+        admin=users[Role.ADMIN],
+        team_member=users[Role.TEAM_MEMBER],
+        limited=limited,
+        my_posting=my_posting,
+        other_posting=other_posting,
+        candidate_on_my_posting=CandidateFactory(
+            organisation=organisation,
+            full_name="Ada Visible",
+            email=f"ada@{slug}-candidates.test",
+            postings=[my_posting],
+        ),
+        candidate_elsewhere=CandidateFactory(
+            organisation=organisation,
+            full_name="Grace Hidden",
+            email=f"grace@{slug}-candidates.test",
+            postings=[other_posting],
+        ),
+    )
+
+
+@pytest.fixture
+def team(db) -> Team:
+    return _make_team("acme")
+
+
+@pytest.fixture
+def other_team(db) -> Team:
+    return _make_team("globex")
+
+
+@pytest.fixture
+def client_for():
+    def make(user) -> Client:
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate-limit counters live in the cache; each test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

@@ -1,0 +1,112 @@
+"""Every page by every role: 200 where the role may use it, 403 where it may not, 404 where
+the record is hidden from that role, and the sign-in page for anonymous visitors."""
+
+import pytest
+from django.urls import reverse
+
+ROLES = ["super_admin", "admin", "team_member", "limited"]
+
+# (name, url builder, expected status for super_admin, admin, team_member, limited)
+PAGES = [
+    ("candidate list", lambda t: reverse("candidates:list"), (200, 200, 200, 200)),
+    ("add candidate", lambda t: reverse("candidates:create"), (200, 200, 200, 403)),
+    (
+        "profile on my posting",
+        lambda t: reverse("candidates:detail", args=[t.candidate_on_my_posting.pk]),
+        (200, 200, 200, 200),
+    ),
+    (
+        "profile on another posting",
+        lambda t: reverse("candidates:detail", args=[t.candidate_elsewhere.pk]),
+        (200, 200, 200, 404),
+    ),
+    (
+        "emails tab on another posting",
+        lambda t: reverse("candidates:emails", args=[t.candidate_elsewhere.pk]),
+        (200, 200, 200, 404),
+    ),
+    (
+        "addresses on another posting",
+        lambda t: reverse("candidates:add_email", args=[t.candidate_elsewhere.pk]),
+        (200, 200, 200, 404),
+    ),
+    ("my account", lambda t: reverse("accounts:my_account"), (200, 200, 200, 200)),
+    ("company settings", lambda t: reverse("accounts:company_settings"), (200, 403, 403, 403)),
+    ("admin index", lambda t: reverse("admin:index"), (200, 200, 403, 403)),
+    (
+        "admin candidates",
+        lambda t: reverse("admin:candidates_candidate_changelist"),
+        (200, 200, 403, 403),
+    ),
+    (
+        "admin organisation",
+        lambda t: reverse("admin:accounts_organisation_change", args=[t.organisation.pk]),
+        (200, 200, 403, 403),
+    ),
+    ("admin add user", lambda t: reverse("admin:accounts_user_add"), (200, 200, 403, 403)),
+    (
+        "admin beat schedules (operators only)",
+        lambda t: reverse("admin:django_celery_beat_periodictask_changelist"),
+        (403, 403, 403, 403),
+    ),
+]
+
+
+@pytest.mark.parametrize("role_index,role", list(enumerate(ROLES)))
+@pytest.mark.parametrize("name,url,expected", PAGES, ids=[p[0] for p in PAGES])
+def test_role_gets_designed_status_for_page(
+    team, client_for, role_index, role, name, url, expected
+):
+    response = client_for(team.by_role(role)).get(url(team))
+
+    assert response.status_code == expected[role_index], f"{role} on {name}"
+
+
+@pytest.mark.parametrize("name,url,expected", PAGES, ids=[p[0] for p in PAGES])
+def test_anonymous_visitor_is_sent_to_sign_in(team, client, name, url, expected):
+    target = url(team)
+
+    response = client.get(target)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("account_login"))
+
+
+def test_limited_member_lists_only_candidates_of_their_postings(team, client_for):
+    response = client_for(team.limited).get(reverse("candidates:list"))
+
+    names = [c.full_name for c in response.context["page"].object_list]
+    assert names == ["Ada Visible"]
+    assert "Grace Hidden" not in response.content.decode()
+
+
+def test_team_member_lists_every_candidate_of_the_organisation(team, client_for):
+    response = client_for(team.team_member).get(reverse("candidates:list"))
+
+    names = {c.full_name for c in response.context["page"].object_list}
+    assert names == {"Ada Visible", "Grace Hidden"}
+
+
+def test_limited_member_cannot_search_their_way_to_a_hidden_candidate(team, client_for):
+    response = client_for(team.limited).get(reverse("candidates:list"), {"q": "grace"})
+
+    assert response.context["page"].paginator.count == 0
+
+
+def test_navigation_offers_only_pages_the_role_may_open(team, client_for):
+    super_admin_page = client_for(team.super_admin).get(reverse("candidates:list")).content
+    member_page = client_for(team.team_member).get(reverse("candidates:list")).content
+
+    assert reverse("accounts:company_settings").encode() in super_admin_page
+    assert reverse("admin:index").encode() in super_admin_page
+    assert reverse("accounts:company_settings").encode() not in member_page
+    assert reverse("admin:index").encode() not in member_page
+
+
+def test_operator_without_organisation_sees_no_candidates_in_the_app(team, client_for):
+    from accounts.models import User
+
+    operator = User.objects.create_superuser("ops@installation.test", "pw-irrelevant")
+
+    assert client_for(operator).get(reverse("candidates:list")).status_code == 403
+    assert client_for(operator).get(reverse("admin:index")).status_code == 200

@@ -1,0 +1,170 @@
+"""What an operator relies on: the demo seed, start-up checks, and the task broker."""
+
+import os
+import subprocess
+import sys
+import uuid
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from django.conf import settings
+from django.core.management import call_command
+
+from accounts.models import Organisation, Role, User
+from candidates.models import Application, Candidate, CandidateEmail, Posting
+
+BASE_DIR = Path(settings.BASE_DIR)
+
+
+def _counts() -> dict[str, int]:
+    return {
+        model.__name__: model.objects.count()
+        for model in (Organisation, User, Posting, Candidate, CandidateEmail, Application)
+    }
+
+
+@pytest.mark.django_db
+def test_seed_demo_is_idempotent_and_prints_the_logins():
+    first_out, second_out = StringIO(), StringIO()
+
+    call_command("seed_demo", stdout=first_out)
+    after_first = _counts()
+    call_command("seed_demo", stdout=second_out)
+
+    assert _counts() == after_first
+    assert after_first["Candidate"] == 50
+    assert after_first["User"] == 4
+    assert set(User.objects.values_list("role", flat=True)) == set(Role.values)
+    for email in ("superadmin@demo.test", "admin@demo.test", "recruiter@demo.test"):
+        assert email in first_out.getvalue()
+    assert "limited@demo.test" in first_out.getvalue()
+    assert "password: threadline-demo" in first_out.getvalue().splitlines()
+    assert first_out.getvalue() == second_out.getvalue()
+    limited = User.objects.get(email="limited@demo.test")
+    assert limited.check_password("threadline-demo")
+
+
+def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(  # noqa: S603 (our own manage.py with fixed arguments)
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_starting_with_the_wrong_field_encryption_key_fails_loudly(tmp_path):
+    database = f"sqlite:///{tmp_path / 'keycheck.sqlite3'}"
+    base_env = {
+        "DJANGO_SETTINGS_MODULE": "config.settings.development",
+        "DATABASE_URL": database,
+        "THREADLINE_VAR_DIR": str(tmp_path),
+    }
+    right_key = Fernet.generate_key().decode()
+    wrong_key = Fernet.generate_key().decode()
+
+    migrated = _manage("migrate", "--noinput", env={**base_env, "FIELD_ENCRYPTION_KEY": right_key})
+    started = _manage(
+        "check", "--database", "default", env={**base_env, "FIELD_ENCRYPTION_KEY": right_key}
+    )
+    refused = _manage(
+        "check", "--database", "default", env={**base_env, "FIELD_ENCRYPTION_KEY": wrong_key}
+    )
+    rotated = _manage(
+        "check",
+        "--database",
+        "default",
+        env={**base_env, "FIELD_ENCRYPTION_KEY": f"{wrong_key},{right_key}"},
+    )
+
+    assert migrated.returncode == 0, migrated.stderr
+    assert started.returncode == 0, started.stderr
+    assert refused.returncode != 0
+    assert "FIELD_ENCRYPTION_KEY cannot decrypt the data in this database" in refused.stderr
+    assert rotated.returncode == 0, rotated.stderr
+
+
+@pytest.mark.parametrize(
+    "missing,message",
+    [
+        ("SECRET_KEY", "SECRET_KEY is required"),
+        ("FIELD_ENCRYPTION_KEY", "FIELD_ENCRYPTION_KEY is required"),
+        ("DATABASE_URL", "DATABASE_URL is required"),
+        ("CELERY_BROKER_URL", "CELERY_BROKER_URL is required"),
+        ("ALLOWED_HOSTS", "ALLOWED_HOSTS is required"),
+    ],
+)
+def test_production_settings_refuse_to_start_on_development_defaults(missing, message):
+    env = {
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "SECRET_KEY": "x" * 64,
+        "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "DATABASE_URL": "postgres://u@db.invalid/threadline",
+        "CELERY_BROKER_URL": "redis://broker.invalid:6379/0",
+        "ALLOWED_HOSTS": "threadline.example.com",
+        "SANDBOX": "0",
+    }
+    env.pop(missing)
+    clean_env = {k: v for k, v in os.environ.items() if k != missing}
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=BASE_DIR,
+        env={**clean_env, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_production_settings_refuse_the_development_secret_key_and_the_sandbox():
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "DATABASE_URL": "postgres://u@db.invalid/threadline",
+        "CELERY_BROKER_URL": "redis://broker.invalid:6379/0",
+        "ALLOWED_HOSTS": "threadline.example.com",
+    }
+
+    dev_key = _manage("check", env={**env, "SECRET_KEY": "django-insecure-" + "x" * 60})
+    sandbox = _manage("check", env={**env, "SECRET_KEY": "y" * 64, "SANDBOX": "1"})
+
+    assert "SECRET_KEY must be a random value" in dev_key.stderr
+    assert "SANDBOX=1 emulates Google and Microsoft; never in production" in sandbox.stderr
+
+
+def test_configured_broker_carries_a_message_end_to_end():
+    """Publishes to and consumes from whatever CELERY_BROKER_URL names (embedded SQLite
+    transport by default, Redis in CI's second run)."""
+    from config.celery import app
+
+    queue_name = f"threadline-selftest-{uuid.uuid4().hex[:8]}"
+    with app.connection_for_write() as connection:
+        connection.ensure_connection(max_retries=3)
+        queue = connection.SimpleQueue(queue_name)
+        try:
+            queue.put({"ping": queue_name})
+            message = queue.get(block=True, timeout=10)
+            message.ack()
+        finally:
+            queue.clear()
+            queue.close()
+
+    assert message.payload == {"ping": queue_name}
+
+
+def test_beat_keeps_its_schedule_in_the_database():
+    from config.celery import app
+
+    assert app.conf.beat_scheduler == "django_celery_beat.schedulers:DatabaseScheduler"
+    assert app.conf.broker_url == settings.CELERY_BROKER_URL

@@ -1,0 +1,101 @@
+from django.urls import reverse
+
+from accounts.models import IntegrationPermission, Organisation
+
+State = IntegrationPermission.State
+
+
+def _states(user) -> dict[str, str]:
+    return dict(IntegrationPermission.objects.filter(user=user).values_list("kind", "state"))
+
+
+def test_my_account_shows_the_three_permission_boxes_unticked(team, client_for):
+    response = client_for(team.team_member).get(reverse("accounts:my_account"))
+
+    body = response.content.decode()
+    for name in ("email", "calendar", "contacts"):
+        assert f'name="{name}"' in body
+    assert body.count("checked") == 0
+    assert body.count(">Off<") == 3
+
+
+def test_ticking_email_asks_for_provider_authorization(team, client_for):
+    client = client_for(team.team_member)
+
+    response = client.post(
+        reverse("accounts:my_account"), {"full_name": "Riley Chen", "email": "on"}, follow=True
+    )
+
+    assert _states(team.team_member) == {
+        "email": State.AWAITING_AUTHORIZATION,
+        "calendar": State.OFF,
+        "contacts": State.OFF,
+    }
+    assert "Waiting for provider authorization" in response.content.decode()
+    team.team_member.refresh_from_db()
+    assert team.team_member.full_name == "Riley Chen"
+
+
+def test_saving_again_keeps_a_connected_mailbox_connected(team, client_for):
+    IntegrationPermission.objects.create(
+        user=team.team_member, kind="email", enabled=True, state=State.CONNECTED
+    )
+
+    client_for(team.team_member).post(
+        reverse("accounts:my_account"), {"full_name": "New Name", "email": "on"}
+    )
+
+    assert _states(team.team_member)["email"] == State.CONNECTED
+
+
+def test_unticking_email_turns_it_off(team, client_for):
+    IntegrationPermission.objects.create(
+        user=team.team_member, kind="email", enabled=True, state=State.CONNECTED
+    )
+
+    client_for(team.team_member).post(reverse("accounts:my_account"), {"full_name": "N"})
+
+    assert _states(team.team_member)["email"] == State.OFF
+
+
+def test_my_account_without_a_name_shows_a_field_error_and_changes_nothing(team, client_for):
+    response = client_for(team.team_member).post(
+        reverse("accounts:my_account"), {"full_name": "   ", "email": "on"}
+    )
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["full_name"]
+    assert not IntegrationPermission.objects.filter(user=team.team_member).exists()
+
+
+def test_super_admin_renames_the_organisation_and_picks_its_provider(team, client_for):
+    response = client_for(team.super_admin).post(
+        reverse("accounts:company_settings"),
+        {"name": "Acme Robotics", "email_provider": "microsoft"},
+    )
+
+    team.organisation.refresh_from_db()
+    assert response.status_code == 302
+    assert team.organisation.name == "Acme Robotics"
+    assert team.organisation.email_provider == Organisation.EmailProvider.MICROSOFT
+
+
+def test_company_settings_reject_an_unknown_provider_with_a_field_error(team, client_for):
+    response = client_for(team.super_admin).post(
+        reverse("accounts:company_settings"), {"name": "Acme", "email_provider": "yahoo"}
+    )
+
+    assert response.status_code == 200
+    assert "email_provider" in response.context["form"].errors
+    team.organisation.refresh_from_db()
+    assert team.organisation.email_provider == "google"
+
+
+def test_admin_cannot_post_company_settings(team, client_for):
+    response = client_for(team.admin).post(
+        reverse("accounts:company_settings"), {"name": "Hijacked", "email_provider": "google"}
+    )
+
+    assert response.status_code == 403
+    team.organisation.refresh_from_db()
+    assert team.organisation.name != "Hijacked"
