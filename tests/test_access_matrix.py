@@ -110,3 +110,13 @@ def test_operator_without_organisation_sees_no_candidates_in_the_app(team, clien
 
     assert client_for(operator).get(reverse("candidates:list")).status_code == 403
     assert client_for(operator).get(reverse("admin:index")).status_code == 200
+
+
+def test_only_operators_see_the_encryption_canary_in_admin(team, client_for):
+    from accounts.models import User
+
+    operator = User.objects.create_superuser("ops@installation.test", "pw-irrelevant")
+    url = reverse("admin:core_encryptioncanary_changelist")
+
+    assert client_for(operator).get(url).status_code == 200
+    assert client_for(team.super_admin).get(url).status_code == 403

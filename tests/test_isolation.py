@@ -67,3 +67,15 @@ def test_same_address_may_belong_to_candidates_of_two_organisations(team, other_
 
     assert response.status_code == 302
     assert other_team.candidate_elsewhere.emails.filter(address=address).exists()
+
+
+def test_malformed_ids_and_page_numbers_never_cause_errors(team, client_for):
+    client = client_for(team.team_member)
+
+    assert client.get("/candidates/not-a-uuid/").status_code == 404
+    assert client.get("/candidates/12345/emails/").status_code == 404
+    listing = client.get(reverse("candidates:list"), {"page": "abc"})
+    beyond = client.get(reverse("candidates:list"), {"page": "9999"})
+    assert listing.status_code == beyond.status_code == 200
+    assert listing.context["page"].number == 1
+    assert beyond.context["page"].number == beyond.context["page"].paginator.num_pages
