@@ -17,20 +17,8 @@ class MyAccountForm(forms.Form):
         required=False, label="Contacts", help_text="Suggest candidates from your contacts."
     )
 
-    def clean_full_name(self) -> str:
-        name = self.cleaned_data["full_name"].strip()
-        if not name:
-            raise forms.ValidationError("Enter your name.")
-        return name
-
 
 class CompanySettingsForm(forms.ModelForm):
     class Meta:
         model = Organisation
         fields = ["name", "email_provider"]
-
-    def clean_name(self) -> str:
-        name = self.cleaned_data["name"].strip()
-        if not name:
-            raise forms.ValidationError("Enter the organisation's name.")
-        return name

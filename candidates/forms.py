@@ -15,12 +15,6 @@ class CandidateForm(forms.Form):
         if postings is not None:
             self.fields["posting"].queryset = postings
 
-    def clean_full_name(self) -> str:
-        name = self.cleaned_data["full_name"].strip()
-        if not name:
-            raise forms.ValidationError("Enter the candidate's name.")
-        return name
-
 
 class AddEmailForm(forms.Form):
     email = forms.CharField(max_length=254, label="Email address")

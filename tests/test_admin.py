@@ -6,6 +6,17 @@ from django.urls import reverse
 from accounts.models import Role, User
 
 
+def _new_user_form(role: str) -> dict:
+    return {
+        "email": "new@acme.test",
+        "full_name": "New",
+        "role": role,
+        "usable_password": "true",
+        "password1": "a good long passphrase",
+        "password2": "a good long passphrase",
+    }
+
+
 def test_admin_sees_the_organisation_read_only(team, client_for):
     url = reverse("admin:accounts_organisation_change", args=[team.organisation.pk])
     client = client_for(team.admin)
@@ -35,14 +46,7 @@ def test_super_admin_changes_the_organisation_in_admin(team, client_for):
 def test_admin_cannot_create_a_super_admin(team, client_for):
     response = client_for(team.admin).post(
         reverse("admin:accounts_user_add"),
-        {
-            "email": "new@acme.test",
-            "full_name": "New",
-            "role": Role.SUPER_ADMIN,
-            "usable_password": "true",
-            "password1": "a good long passphrase",
-            "password2": "a good long passphrase",
-        },
+        _new_user_form(Role.SUPER_ADMIN),
     )
 
     assert response.status_code == 200
@@ -53,14 +57,7 @@ def test_admin_cannot_create_a_super_admin(team, client_for):
 def test_admin_adds_a_team_member_to_their_own_organisation(team, client_for):
     response = client_for(team.admin).post(
         reverse("admin:accounts_user_add"),
-        {
-            "email": "new@acme.test",
-            "full_name": "New",
-            "role": Role.TEAM_MEMBER,
-            "usable_password": "true",
-            "password1": "a good long passphrase",
-            "password2": "a good long passphrase",
-        },
+        _new_user_form(Role.TEAM_MEMBER),
     )
 
     assert response.status_code == 302
