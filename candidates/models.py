@@ -3,6 +3,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from encrypted_model_fields.fields import EncryptedCharField, EncryptedTextField
 
 from accounts.models import Organisation
 
@@ -114,3 +115,110 @@ class Application(models.Model):
 
     def __str__(self) -> str:
         return f"{self.candidate} → {self.posting}"
+
+
+class EmailThread(models.Model):
+    """A conversation with a candidate as Threadline shows it.
+
+    Subjects and everything else taken from mail are encrypted at rest. Who sees a thread
+    is decided in accounts/policy.py: private to its owner by default; the owner may share
+    it with everyone who can see the candidate, or make it secret (owner, participants,
+    Super Admins and Admins).
+    """
+
+    class Origin(models.TextChoices):
+        THREADLINE = "threadline", "Started in Threadline"
+        IMPORTED = "imported", "Imported from a mailbox"
+
+    class Visibility(models.TextChoices):
+        PRIVATE = "private", "Private to me"
+        TEAM = "team", "Everyone who can see the candidate"
+        SECRET = "secret", "Secret (participants, Admins and Super Admins)"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    candidate = models.ForeignKey(Candidate, on_delete=models.CASCADE, related_name="threads")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="email_threads",
+        help_text="Who started or imported the thread.",
+    )
+    origin = models.CharField(max_length=16, choices=Origin.choices, default=Origin.THREADLINE)
+    subject = EncryptedCharField(max_length=998, blank=True)
+    visibility = models.CharField(
+        max_length=16, choices=Visibility.choices, default=Visibility.PRIVATE
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_message_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-last_message_at"]
+        indexes = [models.Index(fields=["candidate", "-last_message_at"])]
+
+    def __str__(self) -> str:
+        return f"Thread {self.pk} with {self.candidate_id}"
+
+
+class EmailMessage(models.Model):
+    class Direction(models.TextChoices):
+        OUTBOUND = "outbound", "Sent to the candidate"
+        INBOUND = "inbound", "Received from the candidate"
+
+    class Status(models.TextChoices):
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Not sent"
+        SYNCED = "synced", "Synced"
+
+    thread = models.ForeignKey(EmailThread, on_delete=models.CASCADE, related_name="messages")
+    # A keyed hash of the Message-ID: unique per thread without storing the header in clear.
+    message_id_digest = models.CharField(max_length=64)
+    message_id = EncryptedCharField(max_length=998)
+    direction = models.CharField(max_length=16, choices=Direction.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SYNCED)
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The Threadline user who wrote it, when one did.",
+    )
+    from_header = EncryptedCharField(max_length=998)
+    to_header = EncryptedTextField(blank=True)
+    cc_header = EncryptedTextField(blank=True)
+    subject = EncryptedCharField(max_length=998, blank=True)
+    body_text = EncryptedTextField(blank=True)
+    body_html = EncryptedTextField(blank=True)
+    snippet = EncryptedCharField(max_length=300, blank=True)
+    sent_at = models.DateTimeField(db_index=True)
+    failure_reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["sent_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["thread", "message_id_digest"], name="one_message_id_per_thread"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_direction_display()} at {self.sent_at:%Y-%m-%d %H:%M}"
+
+
+class EmailAttachment(models.Model):
+    message = models.ForeignKey(EmailMessage, on_delete=models.CASCADE, related_name="attachments")
+    filename = EncryptedCharField(max_length=255)
+    content_type = models.CharField(max_length=255, default="application/octet-stream")
+    size = models.PositiveIntegerField()
+    # Base64 of the bytes, encrypted: the library encrypts text, not binary.
+    content_b64 = EncryptedTextField()
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"Attachment {self.pk} ({self.size} bytes)"

@@ -216,3 +216,28 @@ LOGGING = {
 CANDIDATES_PER_PAGE = 25
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
 SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+
+# --- Mail sync ----------------------------------------------------------------------------
+# The domain in the Message-IDs we generate; customers' routing rules (limited sync) match it.
+THREADLINE_MESSAGE_ID_DOMAIN = env_str("THREADLINE_MESSAGE_ID_DOMAIN", "threadline.localhost")
+# Key for thread references in outgoing mail; defaults to one derived from SECRET_KEY.
+THREADLINE_REF_SECRET = env_str("THREADLINE_REF_SECRET", "")
+MAILSYNC_INTERVAL_SECONDS = env_int("MAILSYNC_INTERVAL_SECONDS", 120)
+MAILSYNC_MAX_ATTEMPTS = env_int("MAILSYNC_MAX_ATTEMPTS", 5)
+MAILSYNC_BACKOFF_BASE = float(env_str("MAILSYNC_BACKOFF_BASE", "1.0"))
+MAILSYNC_BACKOFF_MAX = float(env_str("MAILSYNC_BACKOFF_MAX", "32"))
+MAILSYNC_RETRY_AFTER_MAX = float(env_str("MAILSYNC_RETRY_AFTER_MAX", "60"))
+MAILSYNC_HTTP_TIMEOUT = float(env_str("MAILSYNC_HTTP_TIMEOUT", "30"))
+MAILSYNC_LEASE_SECONDS = env_int("MAILSYNC_LEASE_SECONDS", 15 * 60)
+MAILSYNC_BATCH_SIZE = env_int("MAILSYNC_BATCH_SIZE", 50)
+MAILSYNC_LABEL_NAME = env_str("MAILSYNC_LABEL_NAME", "Threadline")
+
+# Google (Gmail API + OAuth). Endpoints are settings so that the demo and the tests can
+# point the real client libraries at the local sandbox.
+GOOGLE_MAIL_CLIENT_ID = env_str("GOOGLE_MAIL_CLIENT_ID", "")
+GOOGLE_MAIL_CLIENT_SECRET = env_str("GOOGLE_MAIL_CLIENT_SECRET", "")
+GOOGLE_AUTH_URI = env_str("GOOGLE_AUTH_URI", "https://accounts.google.com/o/oauth2/auth")
+GOOGLE_TOKEN_URI = env_str("GOOGLE_TOKEN_URI", "https://oauth2.googleapis.com/token")
+GOOGLE_REVOKE_URI = env_str("GOOGLE_REVOKE_URI", "https://oauth2.googleapis.com/revoke")
+GOOGLE_API_ROOT = env_str("GOOGLE_API_ROOT", "https://gmail.googleapis.com/")
+MAILSYNC_RECOVERY_MAX_THREADS = env_int("MAILSYNC_RECOVERY_MAX_THREADS", 500)

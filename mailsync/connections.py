@@ -1,0 +1,142 @@
+"""Connecting, disconnecting and re-authorizing a user's mailbox."""
+
+import json
+import logging
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import IntegrationPermission, User
+from mailsync.models import MailboxConnection, PendingAuthorization
+from mailsync.providers import get_provider
+from mailsync.providers.base import MailboxSession, ProviderError
+
+logger = logging.getLogger(__name__)
+AUTHORIZATION_TTL = timedelta(minutes=30)
+
+
+class AuthorizationFailed(Exception):
+    """The authorization could not be completed; the message is for the user."""
+
+
+def sync_level_for(user: User) -> str:
+    # Limited (send-only) sync arrives with its own issue; every organisation is full now.
+    return "full"
+
+
+def _set_email_permission(user: User, state: str) -> None:
+    IntegrationPermission.objects.update_or_create(
+        user=user,
+        kind=IntegrationPermission.Kind.EMAIL,
+        defaults={
+            "enabled": state != IntegrationPermission.State.OFF,
+            "state": state,
+            "changed_at": timezone.now(),
+        },
+    )
+
+
+def authorization_start(*, user: User, redirect_uri: str) -> str:
+    """Where to send the user to grant access; remembers state and PKCE verifier."""
+    provider = get_provider(user.organisation.email_provider)
+    scopes = provider.scopes_for(sync_level_for(user))
+    url, state, verifier = provider.authorization_url(
+        redirect_uri=redirect_uri, scopes=scopes, login_hint=user.email
+    )
+    PendingAuthorization.objects.filter(created_at__lt=timezone.now() - AUTHORIZATION_TTL).delete()
+    PendingAuthorization.objects.create(
+        user=user, provider=provider.name, state=state, code_verifier=verifier, scopes=scopes
+    )
+    _set_email_permission(user, IntegrationPermission.State.AWAITING_AUTHORIZATION)
+    return url
+
+
+def authorization_complete(
+    *, user: User, state: str, code: str, error: str, redirect_uri: str
+) -> MailboxConnection:
+    pending = PendingAuthorization.objects.filter(
+        user=user, state=state, created_at__gte=timezone.now() - AUTHORIZATION_TTL
+    ).first()
+    if pending is None:
+        raise AuthorizationFailed("That authorization link has expired. Please try again.")
+    pending.delete()
+    if error:
+        _set_email_permission(user, IntegrationPermission.State.OFF)
+        if error == "access_denied":
+            raise AuthorizationFailed("You declined access, so your mailbox is not connected.")
+        raise AuthorizationFailed(f"The provider reported an error ({error}); nothing changed.")
+    provider = get_provider(pending.provider)
+    try:
+        authorization = provider.exchange_code(
+            redirect_uri=redirect_uri,
+            code=code,
+            state=state,
+            code_verifier=pending.code_verifier,
+            scopes=pending.scopes,
+        )
+    except ProviderError as failure:
+        logger.warning("Authorization for user %s failed: %s", user.pk, failure)
+        _set_email_permission(user, IntegrationPermission.State.OFF)
+        raise AuthorizationFailed("The provider did not complete the authorization.") from failure
+    missing = set(pending.scopes) - set(authorization.granted_scopes)
+    if missing:
+        provider.revoke(authorization.credentials)
+        _set_email_permission(user, IntegrationPermission.State.OFF)
+        raise AuthorizationFailed(
+            "Threadline needs every permission on the consent screen to sync your email; "
+            "please try again and leave all boxes ticked."
+        )
+    with transaction.atomic():
+        connection, _ = MailboxConnection.objects.update_or_create(
+            user=user,
+            defaults={
+                "organisation_id": user.organisation_id,
+                "provider": provider.name,
+                "account_address": authorization.account_address,
+                "granted_scopes": authorization.granted_scopes,
+                "credentials": json.dumps(authorization.credentials),
+                "state": MailboxConnection.State.CONNECTED,
+                "authorized_at": timezone.now(),
+                "last_error": "",
+                "last_error_at": None,
+            },
+        )
+        _set_email_permission(user, IntegrationPermission.State.CONNECTED)
+    return connection
+
+
+def disconnect(*, user: User) -> None:
+    """Revoke at the provider and forget the tokens. Synced mail stays in Threadline."""
+    connection = MailboxConnection.objects.filter(user=user).first()
+    if connection is not None and connection.state != MailboxConnection.State.DISCONNECTED:
+        try:
+            get_provider(connection.provider).revoke(json.loads(connection.credentials))
+        except ProviderError as failure:
+            logger.warning("Revoking mailbox %s failed: %s", connection.pk, failure)
+        connection.state = MailboxConnection.State.DISCONNECTED
+        connection.credentials = json.dumps({})
+        connection.save(update_fields=["state", "credentials"])
+    _set_email_permission(user, IntegrationPermission.State.OFF)
+
+
+def mark_needs_reauthorization(connection: MailboxConnection, failure: ProviderError) -> None:
+    connection.state = MailboxConnection.State.NEEDS_REAUTHORIZATION
+    connection.last_error = "Access was revoked or has expired: please re-authorize."
+    connection.last_error_at = timezone.now()
+    connection.save(update_fields=["state", "last_error", "last_error_at"])
+    _set_email_permission(connection.user, IntegrationPermission.State.NEEDS_REAUTHORIZATION)
+    logger.info("Mailbox %s needs re-authorization: %s", connection.pk, failure)
+
+
+def open_session(connection: MailboxConnection) -> MailboxSession:
+    """A provider session whose refreshed tokens are written back to the connection."""
+
+    def store(credentials: dict) -> None:
+        MailboxConnection.objects.filter(pk=connection.pk).update(
+            credentials=json.dumps(credentials)
+        )
+
+    return get_provider(connection.provider).open(
+        json.loads(connection.credentials), on_refresh=store
+    )

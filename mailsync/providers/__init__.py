@@ -1,0 +1,11 @@
+"""The only modules that talk to Google or Microsoft. Everything else uses `get_provider`."""
+
+from mailsync.providers.base import MailProvider
+
+
+def get_provider(name: str) -> MailProvider:
+    if name == "google":
+        from mailsync.providers.gmail import GmailProvider
+
+        return GmailProvider()
+    raise ValueError(f"No mail provider called {name!r}.")

@@ -1,0 +1,177 @@
+"""The provider interface: one small surface that Gmail and Microsoft Graph both fill.
+
+Adapters turn every failure into `ProviderError`, which says whether trying again can
+help (`permanent`), so that the sync engine's rules are written once for both providers.
+"""
+
+import logging
+import random
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class ProviderError(Exception):
+    """A provider call failed. `permanent` errors (revoked grant, missing scope) stop sync
+    until the user acts; temporary ones (429, 5xx, timeouts) are retried later."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        status: int | None = None,
+        reason: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.status = status
+        self.reason = reason
+        self.retry_after = retry_after
+
+    @property
+    def needs_reauthorization(self) -> bool:
+        return self.reason in {"invalid_grant", "unauthorized"}
+
+
+class CursorExpired(ProviderError):
+    """The provider no longer keeps changes that far back (Gmail 404, Graph 410)."""
+
+    def __init__(self, message: str = "The sync cursor has expired.") -> None:
+        super().__init__(message, permanent=False, status=404, reason="cursor_expired")
+
+
+class NotFound(ProviderError):
+    def __init__(self, message: str = "Not found.") -> None:
+        super().__init__(message, permanent=False, status=404, reason="not_found")
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """The result of a completed OAuth code exchange."""
+
+    account_address: str
+    credentials: dict
+    granted_scopes: list[str]
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    id: str
+    thread_id: str
+    labels: tuple[str, ...] = ()
+
+
+@dataclass
+class ChangePage:
+    """New messages since a cursor, and the cursor that covers them."""
+
+    added: list[MessageRef] = field(default_factory=list)
+    cursor: str = ""
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    id: str
+    thread_id: str
+
+
+class MailboxSession(ABC):
+    """One authorized mailbox. Created by `MailProvider.open`."""
+
+    @abstractmethod
+    def account_address(self) -> str: ...
+
+    @abstractmethod
+    def current_cursor(self) -> str:
+        """A cursor that starts at 'now'."""
+
+    @abstractmethod
+    def changes_since(self, cursor: str) -> Iterator[ChangePage]:
+        """Pages of added messages; raises CursorExpired when the cursor is too old."""
+
+    @abstractmethod
+    def reference_headers(self, message_ids: list[str]) -> dict[str, dict[str, str]]:
+        """Only Message-ID, In-Reply-To, References and X-Threadline-Ref, per message id.
+        Messages that vanished meanwhile are left out."""
+
+    @abstractmethod
+    def raw_messages(self, message_ids: list[str]) -> dict[str, bytes]:
+        """Full RFC 5322 bytes. Call only for messages of interest."""
+
+    @abstractmethod
+    def thread_messages(self, thread_id: str) -> list[MessageRef]: ...
+
+    @abstractmethod
+    def search_by_address(self, address: str) -> list[MessageRef]: ...
+
+    @abstractmethod
+    def send(self, raw: bytes, *, thread_id: str = "") -> SentMessage: ...
+
+    @abstractmethod
+    def ensure_label(self, name: str) -> str:
+        """Our own label/category; created once. Returns its id."""
+
+    @abstractmethod
+    def apply_label(self, label_id: str, message_ids: list[str]) -> None: ...
+
+
+class MailProvider(ABC):
+    name: str
+
+    @abstractmethod
+    def scopes_for(self, level: str) -> list[str]: ...
+
+    @abstractmethod
+    def authorization_url(
+        self, *, redirect_uri: str, scopes: list[str], login_hint: str = ""
+    ) -> tuple[str, str, str]:
+        """(url, state, code_verifier) — the caller keeps state and verifier."""
+
+    @abstractmethod
+    def exchange_code(
+        self, *, redirect_uri: str, code: str, state: str, code_verifier: str, scopes: list[str]
+    ) -> Authorization: ...
+
+    @abstractmethod
+    def revoke(self, credentials: dict) -> None: ...
+
+    @abstractmethod
+    def open(
+        self, credentials: dict, *, on_refresh: Callable[[dict], None] | None = None
+    ) -> MailboxSession: ...
+
+
+def backoff_delay(attempt: int, retry_after: float | None) -> float:
+    """Truncated exponential backoff with jitter; a provider's Retry-After wins."""
+    if retry_after is not None:
+        return min(retry_after, settings.MAILSYNC_RETRY_AFTER_MAX)
+    ceiling = min(settings.MAILSYNC_BACKOFF_BASE * (2**attempt), settings.MAILSYNC_BACKOFF_MAX)
+    return random.uniform(ceiling / 2, ceiling)  # noqa: S311 (jitter, not security)
+
+
+def with_retries(call: Callable[[], T], *, what: str) -> T:
+    """Run `call`, retrying temporary ProviderErrors a bounded number of times."""
+    attempts = settings.MAILSYNC_MAX_ATTEMPTS
+    for attempt in range(attempts):
+        try:
+            return call()
+        except ProviderError as error:
+            if error.permanent or isinstance(error, CursorExpired | NotFound):
+                raise
+            if attempt + 1 >= attempts:
+                raise
+            if error.retry_after and error.retry_after > settings.MAILSYNC_RETRY_AFTER_MAX:
+                raise  # the provider asks for a longer pause than a sync round should wait
+            delay = backoff_delay(attempt, error.retry_after)
+            logger.info("%s: %s; retry %d in %.2fs", what, error, attempt + 1, delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")

@@ -1,0 +1,159 @@
+"""Sending from a user's own mailbox, from the candidate profile."""
+
+import html
+import logging
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts import policy
+from accounts.models import User
+from candidates.addresses import normalise_email_address
+from candidates.models import Candidate, CandidateEmail, EmailMessage, EmailThread
+from candidates.services import CandidateError, candidate_add_email
+from mailsync.connections import mark_needs_reauthorization, open_session
+from mailsync.ingest import process_message
+from mailsync.mime import OutgoingAttachment, build_message, parse_message
+from mailsync.models import MailboxConnection, MailboxThread, SyncedMessage
+from mailsync.providers.base import ProviderError
+from mailsync.sync import ensure_own_label
+from mailsync.threadref import new_message_id, thread_ref
+
+logger = logging.getLogger(__name__)
+MAX_ATTACHMENTS_BYTES = 25 * 1024 * 1024
+
+
+class SendError(Exception):
+    """Why a message could not be sent; `field` names the compose field at fault."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Draft:
+    to: str
+    subject: str
+    body_text: str
+    attachments: tuple[OutgoingAttachment, ...] = ()
+
+
+def _connected_mailbox(user: User) -> MailboxConnection:
+    connection = MailboxConnection.objects.filter(user=user).first()
+    if connection is None or connection.state == MailboxConnection.State.DISCONNECTED:
+        raise SendError("Connect your mailbox under Settings › My account to send email.")
+    if connection.state == MailboxConnection.State.NEEDS_REAUTHORIZATION:
+        raise SendError("Your mailbox needs re-authorization under Settings › My account.")
+    return connection
+
+
+def _html_from_text(text: str) -> str:
+    paragraphs = [p for p in text.replace("\r\n", "\n").split("\n\n") if p.strip()]
+    return "".join("<p>" + html.escape(p).replace("\n", "<br>") + "</p>" for p in paragraphs)
+
+
+def _recipient(actor: User, candidate: Candidate, to: str) -> str:
+    """The address to write to; a new one typed in is saved on the profile first."""
+    try:
+        address = normalise_email_address(to)
+    except Exception:
+        raise SendError("Enter a valid email address.", field="to") from None
+    if not CandidateEmail.objects.filter(candidate=candidate, address=address).exists():
+        try:
+            candidate_add_email(actor=actor, candidate=candidate, address=address)
+        except CandidateError as error:
+            raise SendError(str(error), field="to") from None
+    return address
+
+
+def message_send(
+    *, actor: User, candidate: Candidate, draft: Draft, thread: EmailThread | None = None
+) -> EmailMessage:
+    """Record the message, then send it through the actor's mailbox once that record is
+    committed. A failure leaves the message on the thread marked "Not sent", with why."""
+    if not policy.can_edit_candidate(actor, candidate):
+        raise SendError("You may not email this candidate.")
+    if thread is not None and thread.candidate_id != candidate.pk:
+        raise SendError("That thread belongs to another candidate.")
+    if sum(len(a.content) for a in draft.attachments) > MAX_ATTACHMENTS_BYTES:
+        raise SendError("Attachments may add up to 25 MB at most.", field="attachments")
+    connection = _connected_mailbox(actor)
+    with transaction.atomic():
+        address = _recipient(actor, candidate, draft.to)
+        if thread is None:
+            thread = EmailThread.objects.create(
+                organisation_id=candidate.organisation_id,
+                candidate=candidate,
+                owner=actor,
+                subject=draft.subject,
+            )
+            in_reply_to = references = ""
+        else:
+            previous = list(thread.messages.order_by("sent_at", "pk"))
+            in_reply_to = previous[-1].message_id if previous else ""
+            references = " ".join(m.message_id for m in previous[-20:])
+        raw = build_message(
+            from_address=connection.account_address,
+            from_name=actor.get_full_name(),
+            to=[address],
+            subject=draft.subject,
+            body_text=draft.body_text,
+            body_html=_html_from_text(draft.body_text),
+            message_id=new_message_id(thread.pk),
+            threadline_ref=thread_ref(thread.pk),
+            in_reply_to=in_reply_to,
+            references=references,
+            attachments=draft.attachments,
+            sent_at=timezone.now(),
+        )
+        message = process_message(thread=thread, parsed=parse_message(raw)).message
+        EmailMessage.objects.filter(pk=message.pk).update(
+            status=EmailMessage.Status.SENDING,
+            sender=actor,
+            direction=EmailMessage.Direction.OUTBOUND,
+        )
+    _deliver(connection, thread, message, raw)
+    message.refresh_from_db()
+    return message
+
+
+def _deliver(
+    connection: MailboxConnection, thread: EmailThread, message: EmailMessage, raw: bytes
+) -> None:
+    provider_thread = MailboxThread.objects.filter(mailbox=connection, thread=thread).first()
+    session = open_session(connection)
+    try:
+        sent = session.send(
+            raw, thread_id=provider_thread.provider_thread_id if provider_thread else ""
+        )
+    except ProviderError as failure:
+        reason = (
+            "Your mailbox needs re-authorization."
+            if failure.needs_reauthorization
+            else "The mail provider did not accept the message; please try again."
+        )
+        EmailMessage.objects.filter(pk=message.pk).update(
+            status=EmailMessage.Status.FAILED, failure_reason=reason
+        )
+        if failure.needs_reauthorization:
+            mark_needs_reauthorization(connection, failure)
+        logger.warning("Sending message %s failed: %s", message.pk, failure)
+        raise SendError(reason) from failure
+    with transaction.atomic():
+        EmailMessage.objects.filter(pk=message.pk).update(status=EmailMessage.Status.SENT)
+        SyncedMessage.objects.get_or_create(
+            mailbox=connection, provider_message_id=sent.id, defaults={"message": message}
+        )
+        MailboxThread.objects.get_or_create(
+            mailbox=connection, provider_thread_id=sent.thread_id, defaults={"thread": thread}
+        )
+    try:
+        session.apply_label(ensure_own_label(connection, session), [sent.id])
+        SyncedMessage.objects.filter(mailbox=connection, provider_message_id=sent.id).update(
+            labelled=True
+        )
+    except ProviderError as failure:
+        # The next sync labels whatever is still unlabelled.
+        logger.info("Labelling sent message %s deferred: %s", message.pk, failure)
