@@ -1,10 +1,14 @@
 from django.contrib import messages
 from django.shortcuts import redirect, render
+from django.urls import reverse
 
 from accounts import policy, services
 from accounts.access import member_required, require
 from accounts.forms import CompanySettingsForm, MyAccountForm
+from accounts.models import IntegrationPermission
 from accounts.selectors import integration_permissions_for
+from mailsync import connections
+from mailsync.selectors import mailbox_for
 
 
 @member_required
@@ -15,17 +19,29 @@ def my_account(request):
     form = MyAccountForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         services.user_update_profile(user=request.user, full_name=form.cleaned_data["full_name"])
-        services.integration_permissions_update(
+        changed = services.integration_permissions_update(
             user=request.user,
             email=form.cleaned_data["email"],
             calendar=form.cleaned_data["calendar"],
             contacts=form.cleaned_data["contacts"],
         )
         messages.success(request, "Your account settings were saved.")
+        email = next((p for p in changed if p.kind == IntegrationPermission.Kind.EMAIL), None)
+        if email is not None and email.enabled:
+            # Ticking Email hands over to the provider's consent screen.
+            callback = request.build_absolute_uri(reverse("mailsync:callback"))
+            return redirect(
+                connections.authorization_start(user=request.user, redirect_uri=callback)
+            )
+        if email is not None:
+            connections.disconnect(user=request.user)
         return redirect("accounts:my_account")
-    return render(
-        request, "accounts/my_account.html", {"form": form, "permissions": permissions.values()}
-    )
+    context = {
+        "form": form,
+        "permissions": permissions.values(),
+        "mailbox": mailbox_for(user=request.user),
+    }
+    return render(request, "accounts/my_account.html", context)
 
 
 @member_required

@@ -11,6 +11,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("settings/", include("accounts.urls")),
     path("candidates/", include("candidates.urls")),
+    path("mailbox/", include("mailsync.urls")),
     path("admin/", admin.site.urls),
 ]
 

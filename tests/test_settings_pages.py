@@ -1,6 +1,9 @@
+from urllib.parse import parse_qs, urlsplit
+
 from django.urls import reverse
 
 from accounts.models import IntegrationPermission, Organisation
+from mailsync.models import PendingAuthorization
 
 State = IntegrationPermission.State
 
@@ -19,19 +22,33 @@ def test_my_account_shows_the_three_permission_boxes_unticked(team, client_for):
     assert body.count(">Off<") == 3
 
 
-def test_ticking_email_asks_for_provider_authorization(team, client_for):
+def test_ticking_email_sends_the_user_to_the_providers_consent_screen(team, client_for, settings):
     client = client_for(team.team_member)
 
     response = client.post(
-        reverse("accounts:my_account"), {"full_name": "Riley Chen", "email": "on"}, follow=True
+        reverse("accounts:my_account"), {"full_name": "Riley Chen", "email": "on"}
     )
 
+    location = urlsplit(response["Location"])
+    query = parse_qs(location.query)
+    assert response.status_code == 302
+    assert response["Location"].startswith(settings.GOOGLE_AUTH_URI)
+    assert query["scope"][0].split() == [
+        "https://www.googleapis.com/auth/gmail.modify",
+        "https://www.googleapis.com/auth/gmail.send",
+    ]
+    assert query["code_challenge_method"] == ["S256"]
+    assert query["access_type"] == ["offline"]
+    assert PendingAuthorization.objects.filter(
+        user=team.team_member, state=query["state"][0]
+    ).exists()
     assert _states(team.team_member) == {
         "email": State.AWAITING_AUTHORIZATION,
         "calendar": State.OFF,
         "contacts": State.OFF,
     }
-    assert "Waiting for provider authorization" in response.content.decode()
+    page = client.get(reverse("accounts:my_account")).content.decode()
+    assert "Waiting for provider authorization" in page
     team.team_member.refresh_from_db()
     assert team.team_member.full_name == "Riley Chen"
 

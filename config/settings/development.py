@@ -21,6 +21,15 @@ SECRET_KEY = SECRET_KEY or "django-insecure-development-only-0f3c9b1e7d2a4c6e8b0
 SANDBOX = env_bool("SANDBOX", True)
 if SANDBOX:
     INSTALLED_APPS = [*INSTALLED_APPS, "sandbox"]
+    # Where the sandbox is served: the demo's own web server.
+    SANDBOX_BASE_URL = env_str("SANDBOX_BASE_URL", f"http://127.0.0.1:{env_str('PORT', '8000')}")
+    _google = f"{SANDBOX_BASE_URL}/sandbox/google/"
+    GOOGLE_MAIL_CLIENT_ID = env_str("GOOGLE_MAIL_CLIENT_ID", "threadline-sandbox-client")
+    GOOGLE_MAIL_CLIENT_SECRET = env_str("GOOGLE_MAIL_CLIENT_SECRET", "sandbox-secret")
+    GOOGLE_AUTH_URI = env_str("GOOGLE_AUTH_URI", f"{_google}o/oauth2/auth")
+    GOOGLE_TOKEN_URI = env_str("GOOGLE_TOKEN_URI", f"{_google}token")
+    GOOGLE_REVOKE_URI = env_str("GOOGLE_REVOKE_URI", f"{_google}revoke")
+    GOOGLE_API_ROOT = env_str("GOOGLE_API_ROOT", _google)
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 
 

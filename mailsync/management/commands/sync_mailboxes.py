@@ -1,0 +1,37 @@
+from django.core.management.base import BaseCommand
+
+from mailsync.selectors import mailboxes_to_sync
+from mailsync.sync import mailbox_sync
+from mailsync.tasks import sync_mailbox
+
+
+class Command(BaseCommand):
+    help = "Sync connected mailboxes now (in this process), or queue them with --enqueue."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--user", default="", help="Only the mailbox of this user (email).")
+        parser.add_argument(
+            "--enqueue", action="store_true", help="Queue one Celery task per mailbox instead."
+        )
+
+    def handle(self, *args, user: str, enqueue: bool, **options):
+        ids = mailboxes_to_sync(user_email=user)
+        if not ids:
+            self.stdout.write("No connected mailbox to sync.")
+            return
+        for connection_id in ids:
+            if enqueue:
+                sync_mailbox.delay(connection_id)
+                self.stdout.write(f"mailbox {connection_id}: queued")
+                continue
+            report = mailbox_sync(connection_id=connection_id)
+            line = (
+                f"mailbox {connection_id}: {report.status}; {report.seen} new, "
+                f"{report.header_checks} header checks, {report.of_interest} of interest, "
+                f"{report.stored} stored"
+            )
+            if report.recovered:
+                line += "; recovered an expired cursor"
+            if report.error:
+                line += f"; {report.error}"
+            self.stdout.write(line)

@@ -1,0 +1,39 @@
+import logging
+
+from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+
+from mailsync.selectors import mailboxes_to_sync
+from mailsync.sync import mailbox_sync
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(ignore_result=True)
+def sync_all_mailboxes() -> int:
+    """Beat's entry point: one task per connected mailbox, so many workers share the load."""
+    ids = mailboxes_to_sync()
+    for connection_id in ids:
+        transaction.on_commit(lambda cid=connection_id: sync_mailbox.delay(cid))
+    return len(ids)
+
+
+@shared_task(
+    ignore_result=True,
+    acks_late=True,
+    soft_time_limit=settings.MAILSYNC_LEASE_SECONDS - 60,
+    time_limit=settings.MAILSYNC_LEASE_SECONDS - 30,
+)
+def sync_mailbox(connection_id: int) -> None:
+    # Temporary provider errors are retried inside the run and otherwise wait for the next
+    # beat round; the lease keeps a second worker off this mailbox meanwhile.
+    report = mailbox_sync(connection_id=connection_id)
+    logger.info(
+        "Mailbox %s: %s, %d seen, %d of interest, %d stored",
+        connection_id,
+        report.status,
+        report.seen,
+        report.of_interest,
+        report.stored,
+    )

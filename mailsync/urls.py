@@ -1,0 +1,10 @@
+from django.urls import path
+
+from mailsync import views
+
+app_name = "mailsync"
+urlpatterns = [
+    path("connect/", views.connect, name="connect"),
+    path("callback/", views.callback, name="callback"),
+    path("disconnect/", views.disconnect, name="disconnect"),
+]

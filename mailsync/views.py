@@ -1,0 +1,45 @@
+from django.contrib import messages
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from accounts.access import member_required
+from mailsync import connections
+
+
+def _callback_uri(request) -> str:
+    return request.build_absolute_uri(reverse("mailsync:callback"))
+
+
+@require_POST
+@member_required
+def connect(request):
+    """Start (or restart, for re-authorization) the provider's consent flow."""
+    return redirect(
+        connections.authorization_start(user=request.user, redirect_uri=_callback_uri(request))
+    )
+
+
+@member_required
+def callback(request):
+    try:
+        connection = connections.authorization_complete(
+            user=request.user,
+            state=request.GET.get("state", ""),
+            code=request.GET.get("code", ""),
+            error=request.GET.get("error", ""),
+            redirect_uri=_callback_uri(request),
+        )
+    except connections.AuthorizationFailed as failure:
+        messages.error(request, str(failure))
+    else:
+        messages.success(request, f"Your mailbox {connection.account_address} is connected.")
+    return redirect("accounts:my_account")
+
+
+@require_POST
+@member_required
+def disconnect(request):
+    connections.disconnect(user=request.user)
+    messages.success(request, "Your mailbox is disconnected; synced mail stays in Threadline.")
+    return redirect("accounts:my_account")
