@@ -1,5 +1,7 @@
 """pytest: development defaults plus speed-ups that do not change behaviour."""
 
+import os
+
 from config.settings.development import *  # noqa: F403 (settings modules extend one another)
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -12,4 +14,7 @@ STORAGES = {
 # A file, not SQLite's in-memory database, so that live-server threads (browser and
 # provider-sandbox tests) open their own connections as web processes do.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405 (from base)
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}  # noqa: F405
+    # One file per test process, so that two test runs in one checkout never share it.
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")  # noqa: F405
+    }
