@@ -1,2 +1,16 @@
+from django.urls import include, path
+
+from sandbox import views
+
 app_name = "sandbox"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("mailboxes/new", views.mailbox_new, name="mailbox_new"),
+    path("mailboxes/<str:address>/", views.mailbox_detail, name="mailbox"),
+    path("mailboxes/<str:address>/compose", views.compose, name="compose"),
+    path(
+        "mailboxes/<str:address>/messages/<str:message_id>/", views.message_detail, name="message"
+    ),
+    path("mailboxes/<str:address>/messages/<str:message_id>/reply", views.reply, name="reply"),
+    path("google/", include("sandbox.google.urls")),
+]

@@ -1,0 +1,153 @@
+"""`manage.py sandbox <sub>`: drive the provider sandbox from a shell, a test or a benchmark."""
+
+import json
+import sys
+import time
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from sandbox import fill, requestlog, selectors, services, tokens
+from sandbox.google import scopes as google_scopes
+from sandbox.models import Mailbox, Provider
+
+SCOPE_ALIASES = {
+    "mail": google_scopes.MAIL,
+    "modify": google_scopes.MODIFY,
+    "readonly": google_scopes.READONLY,
+    "metadata": google_scopes.METADATA,
+    "send": google_scopes.SEND,
+    "labels": google_scopes.LABELS,
+    "compose": google_scopes.COMPOSE,
+}
+
+
+class Command(BaseCommand):
+    help = "Manage the local Google/Microsoft provider sandbox."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        subs = parser.add_subparsers(dest="sub", required=True)
+        create = subs.add_parser("create-mailbox", help="Create a sandbox mailbox")
+        create.add_argument("address")
+        create.add_argument("--provider", choices=Provider.values, default=Provider.GOOGLE)
+        create.add_argument("--name", default="")
+
+        token = subs.add_parser("token", help="Print a fresh access token (new grant)")
+        token.add_argument("address")
+        token.add_argument(
+            "--scope",
+            action="append",
+            required=True,
+            help="A scope URL or a short name: " + ", ".join(SCOPE_ALIASES),
+        )
+        token.add_argument("--client-id", default="sandbox-cli")
+
+        deliver = subs.add_parser("deliver", help="Deliver one RFC 5322 message from stdin")
+        deliver.add_argument("address")
+
+        log = subs.add_parser("log", help="Print the request log as JSON lines")
+        log.add_argument("address", nargs="?")
+
+        fault = subs.add_parser("fault", help="Make the next N API calls fail or stall")
+        fault.add_argument("address")
+        fault.add_argument("--status", type=int, choices=[429, 500, 503])
+        fault.add_argument("--delay", type=float, default=0, help="Seconds to stall each call")
+        fault.add_argument("--count", type=int, default=1)
+
+        quota = subs.add_parser("quota", help="Set the per-minute quota (units) of a mailbox")
+        quota.add_argument("address")
+        quota.add_argument("--per-minute", type=int, help="Omit to restore the default")
+
+        expire = subs.add_parser("expire-history", help="Drop retained history (forces 404)")
+        expire.add_argument("address")
+
+        noise = subs.add_parser("fill", help="Bulk-insert realistic unrelated mail")
+        noise.add_argument("address")
+        noise.add_argument("--count", type=int, required=True)
+        noise.add_argument("--seed", type=int)
+
+    def handle(self, *args, **options) -> None:
+        handler = getattr(self, "handle_" + options["sub"].replace("-", "_"))
+        try:
+            handler(options)
+        except services.SandboxError as error:
+            raise CommandError(error.message) from error
+
+    def _mailbox(self, address: str) -> Mailbox:
+        mailbox = selectors.mailbox_by_address(address)
+        if mailbox is None:
+            raise CommandError(f"No sandbox mailbox {address}")
+        return mailbox
+
+    def _print(self, payload: dict) -> None:
+        self.stdout.write(json.dumps(payload))
+
+    def handle_create_mailbox(self, options: dict) -> None:
+        mailbox = services.mailbox_create(
+            address=options["address"], provider=options["provider"], display_name=options["name"]
+        )
+        self._print({"address": mailbox.address, "provider": mailbox.provider})
+
+    def handle_token(self, options: dict) -> None:
+        mailbox = self._mailbox(options["address"])
+        scopes = [SCOPE_ALIASES.get(scope, scope) for scope in options["scope"]]
+        access = tokens.mailbox_grant_token(
+            mailbox=mailbox, scopes=scopes, client_id=options["client_id"]
+        )
+        self.stdout.write(access.token)
+
+    def handle_deliver(self, options: dict) -> None:
+        mailbox = self._mailbox(options["address"])
+        raw = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
+        if isinstance(raw, str):
+            raw = raw.encode()
+        if not raw.strip():
+            raise CommandError("No message on stdin")
+        message = services.message_deliver(mailbox=mailbox, raw=raw)
+        self._print(
+            {
+                "id": message.provider_id,
+                "threadId": message.thread_id,
+                "messageId": message.rfc822_msgid,
+                "historyId": str(message.history_id),
+            }
+        )
+
+    def handle_log(self, options: dict) -> None:
+        mailbox = self._mailbox(options["address"]) if options["address"] else None
+        for entry in requestlog.log_as_dicts(mailbox=mailbox):
+            self.stdout.write(json.dumps(entry))
+
+    def handle_fault(self, options: dict) -> None:
+        if options["status"] is None and not options["delay"]:
+            raise CommandError("Give --status and/or --delay")
+        mailbox = services.fault_set(
+            mailbox=self._mailbox(options["address"]),
+            count=options["count"],
+            status=options["status"],
+            delay=options["delay"],
+        )
+        self._print(
+            {
+                "address": mailbox.address,
+                "status": mailbox.fault_status,
+                "delay": mailbox.fault_delay,
+                "remaining": mailbox.fault_remaining,
+            }
+        )
+
+    def handle_quota(self, options: dict) -> None:
+        mailbox = services.quota_set(
+            mailbox=self._mailbox(options["address"]), per_minute=options["per_minute"]
+        )
+        self._print({"address": mailbox.address, "per_minute": mailbox.quota_per_minute})
+
+    def handle_expire_history(self, options: dict) -> None:
+        floor = services.history_expire(mailbox=self._mailbox(options["address"]))
+        self._print({"historyFloor": str(floor)})
+
+    def handle_fill(self, options: dict) -> None:
+        mailbox = self._mailbox(options["address"])
+        started = time.perf_counter()
+        count = fill.mailbox_fill(mailbox=mailbox, count=options["count"], seed=options["seed"])
+        elapsed = time.perf_counter() - started
+        self._print({"address": mailbox.address, "inserted": count, "seconds": round(elapsed, 2)})

@@ -1,0 +1,220 @@
+"""Provider-neutral storage for the sandbox: mailboxes, raw messages, labels, history,
+OAuth grants and the request log.
+
+Google- and Microsoft-facing shapes are built from these rows by `sandbox.google` (and,
+later, a Graph module); nothing here knows a JSON field name of either API. Label ids are
+stored as the provider-facing strings ("INBOX", "Label_3") because both Gmail labels and
+Graph well-known folders are addressed by stable string ids.
+"""
+
+from datetime import UTC, datetime
+
+from django.db import models
+
+
+class Provider(models.TextChoices):
+    GOOGLE = "google", "Google"
+    MICROSOFT = "microsoft", "Microsoft"
+
+
+class Mailbox(models.Model):
+    provider = models.CharField(max_length=16, choices=Provider.choices, default=Provider.GOOGLE)
+    address = models.EmailField(unique=True)
+    display_name = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # A monotonically increasing change counter (Gmail's historyId, a Graph delta cursor).
+    history_id = models.BigIntegerField(default=1)
+    # History below this id is no longer retained: asking for it is a 404 (full resync).
+    history_floor = models.BigIntegerField(default=0)
+    # Per-mailbox override of SANDBOX_GOOGLE_QUOTA_PER_MINUTE, so a test can hit the limit
+    # in a handful of calls instead of thousands.
+    quota_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    # Fault injection: the next `fault_remaining` API calls answer `fault_status`
+    # (when set) after sleeping `fault_delay` seconds (when set).
+    fault_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    fault_delay = models.FloatField(default=0)
+    fault_remaining = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "mailboxes"
+        ordering = ["address"]
+
+    def __str__(self) -> str:
+        return self.address
+
+
+class Message(models.Model):
+    """One copy of a message in one mailbox, kept as the raw RFC 5322 bytes plus the parsed
+    fields that listing, searching and metadata answers need (so those never parse MIME)."""
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="messages")
+    provider_id = models.CharField(max_length=64)
+    thread_id = models.CharField(max_length=64)
+    raw = models.BinaryField()
+    # Message-ID without angle brackets; In-Reply-To/References point at these.
+    rfc822_msgid = models.CharField(max_length=500, blank=True)
+    subject = models.CharField(max_length=1000, blank=True)
+    subject_normalized = models.CharField(max_length=1000, blank=True)
+    from_addr = models.CharField(max_length=320, blank=True)
+    from_name = models.CharField(max_length=320, blank=True)
+    # Lower-cased addresses separated and surrounded by spaces: " a@x b@y ", so a
+    # recipient test is a `contains` on " a@x ".
+    to_addrs = models.TextField(blank=True)
+    cc_addrs = models.TextField(blank=True)
+    bcc_addrs = models.TextField(blank=True)
+    # Header (name, value) pairs in message order, for metadata answers.
+    headers = models.JSONField(default=list)
+    snippet = models.CharField(max_length=300, blank=True)
+    # Label ids wrapped in spaces: " INBOX UNREAD ", filtered with `contains`.
+    label_ids = models.CharField(max_length=2000, default=" ")
+    internal_date = models.BigIntegerField(help_text="Milliseconds since the epoch")
+    size = models.PositiveIntegerField(default=0)
+    history_id = models.BigIntegerField(default=0)
+    has_attachments = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["mailbox", "provider_id"], name="sandbox_msg_uniq_id")
+        ]
+        indexes = [
+            # messages.list: newest first, keyset-paged by (internal_date, id).
+            models.Index(fields=["mailbox", "-internal_date", "-id"], name="sandbox_msg_list"),
+            # Threading and rfc822msgid: searches.
+            models.Index(fields=["mailbox", "rfc822_msgid"], name="sandbox_msg_msgid"),
+            models.Index(fields=["mailbox", "thread_id"], name="sandbox_msg_thread"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider_id} {self.subject[:40]}"
+
+    @property
+    def labels(self) -> list[str]:
+        return self.label_ids.split()
+
+    @property
+    def received_at(self) -> datetime:
+        return datetime.fromtimestamp(self.internal_date / 1000, tz=UTC)
+
+    @property
+    def unread(self) -> bool:
+        return " UNREAD " in self.label_ids
+
+
+class Label(models.Model):
+    class Kind(models.TextChoices):
+        SYSTEM = "system"
+        USER = "user"
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="labels")
+    provider_id = models.CharField(max_length=100)
+    name = models.CharField(max_length=225)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.USER)
+    # Provider-specific presentation options (Gmail: visibility, color), stored verbatim.
+    options = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["mailbox", "provider_id"], name="sandbox_label_uniq")
+        ]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class HistoryEvent(models.Model):
+    class Kind(models.TextChoices):
+        MESSAGE_ADDED = "messageAdded"
+        MESSAGE_DELETED = "messageDeleted"
+        LABEL_ADDED = "labelAdded"
+        LABEL_REMOVED = "labelRemoved"
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="history")
+    history_id = models.BigIntegerField()
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # Ids rather than a foreign key: a deleted message's history must outlive its row.
+    message_id = models.CharField(max_length=64)
+    thread_id = models.CharField(max_length=64)
+    # The labels the event added or removed (label events only), space-separated.
+    changed_label_ids = models.CharField(max_length=2000, blank=True)
+    # The message's labels right after the event, space-wrapped like Message.label_ids.
+    message_label_ids = models.CharField(max_length=2000, default=" ")
+
+    class Meta:
+        indexes = [models.Index(fields=["mailbox", "history_id"], name="sandbox_hist_id")]
+
+    def __str__(self) -> str:
+        return f"{self.history_id} {self.kind} {self.message_id}"
+
+
+class Grant(models.Model):
+    """One consent: a mailbox allowed a client these scopes. Revoking it kills every token."""
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="grants")
+    client_id = models.CharField(max_length=300)
+    scopes = models.TextField(help_text="Space-separated, in the order requested")
+    refresh_token = models.CharField(max_length=200, unique=True, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.mailbox} → {self.client_id}"
+
+    @property
+    def scope_list(self) -> list[str]:
+        return self.scopes.split()
+
+
+class AuthorizationCode(models.Model):
+    code = models.CharField(max_length=200, unique=True)
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE)
+    client_id = models.CharField(max_length=300)
+    redirect_uri = models.CharField(max_length=2000)
+    scopes = models.TextField()
+    code_challenge = models.CharField(max_length=200, blank=True)
+    code_challenge_method = models.CharField(max_length=10, blank=True)
+    offline = models.BooleanField(default=False)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.code[:12]
+
+
+class AccessToken(models.Model):
+    token = models.CharField(max_length=200, unique=True)
+    grant = models.ForeignKey(Grant, on_delete=models.CASCADE, related_name="access_tokens")
+    scopes = models.TextField()
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.token[:12]
+
+    @property
+    def scope_list(self) -> list[str]:
+        return self.scopes.split()
+
+
+class RequestLog(models.Model):
+    """Every OAuth and API call the sandbox answered, one row per inner batch call too."""
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    mailbox = models.ForeignKey(Mailbox, null=True, blank=True, on_delete=models.CASCADE)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=2000)
+    operation = models.CharField(max_length=100, blank=True)
+    format = models.CharField(max_length=20, blank=True)
+    scopes = models.TextField(blank=True)
+    units = models.PositiveIntegerField(default=0)
+    status = models.PositiveSmallIntegerField()
+    # Calls that arrived inside one batch share this id (empty for direct calls).
+    batch_id = models.CharField(max_length=40, blank=True)
+    duration_ms = models.FloatField(default=0)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["mailbox", "id"], name="sandbox_log_mailbox")]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} {self.status}"

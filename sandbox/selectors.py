@@ -1,0 +1,164 @@
+"""Reads over sandbox mailboxes, shaped for keyset paging over very large mailboxes."""
+
+import base64
+import json
+from dataclasses import dataclass
+
+from django.db.models import Count, Q, QuerySet
+
+from sandbox.models import HistoryEvent, Label, Mailbox, Message
+from sandbox.services import SandboxError
+
+MESSAGE_LIST_FIELDS = ("id", "provider_id", "thread_id", "internal_date")
+
+
+@dataclass
+class Page:
+    rows: list
+    next_token: str
+    estimate: int
+
+
+def encode_token(payload: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+
+def decode_token(token: str) -> dict:
+    try:
+        data = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        payload = json.loads(data)
+    except ValueError as error:
+        raise SandboxError("invalid", "Invalid pageToken") from error
+    if not isinstance(payload, dict):
+        raise SandboxError("invalid", "Invalid pageToken")
+    return payload
+
+
+def mailbox_by_address(address: str) -> Mailbox | None:
+    return Mailbox.objects.filter(address=address.strip().lower()).first()
+
+
+def mailbox_list() -> QuerySet[Mailbox]:
+    return Mailbox.objects.annotate(message_count=Count("messages")).order_by("address")
+
+
+def messages_without_raw(mailbox: Mailbox) -> QuerySet[Message]:
+    return Message.objects.filter(mailbox=mailbox).defer("raw")
+
+
+def message_get(*, mailbox: Mailbox, provider_id: str, with_raw: bool = True) -> Message:
+    messages = Message.objects.filter(mailbox=mailbox, provider_id=provider_id)
+    if not with_raw:
+        messages = messages.defer("raw")
+    # (mailbox, provider_id) is unique: a slice avoids first()'s ORDER BY.
+    message = next(iter(messages[:1]), None)
+    if message is None:
+        raise SandboxError("not_found", "Requested entity was not found.")
+    return message
+
+
+def message_page(
+    *,
+    mailbox: Mailbox,
+    where: Q,
+    label_ids: list[str],
+    include_spam_trash: bool,
+    page_token: str,
+    limit: int,
+) -> Page:
+    """Newest first, keyset-paged on (internal_date, id) so page 200 costs what page 1 does.
+    The size estimate is counted once, on the first page, and carried in the token."""
+    messages = Message.objects.filter(mailbox=mailbox).filter(where)
+    for label_id in label_ids:
+        messages = messages.filter(label_ids__contains=f" {label_id} ")
+    if not include_spam_trash:
+        for hidden in ("SPAM", "TRASH"):
+            if hidden not in label_ids:
+                messages = messages.exclude(label_ids__contains=f" {hidden} ")
+    if page_token:
+        cursor = decode_token(page_token)
+        after_date, after_id = int(cursor.get("d", 0)), int(cursor.get("i", 0))
+        estimate = int(cursor.get("n", 0))
+        messages = messages.filter(
+            Q(internal_date__lt=after_date) | Q(internal_date=after_date, id__lt=after_id)
+        )
+    else:
+        estimate = messages.count()
+    rows = list(
+        messages.order_by("-internal_date", "-id").values_list(*MESSAGE_LIST_FIELDS)[: limit + 1]
+    )
+    next_token = ""
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_token = encode_token({"d": last[3], "i": last[0], "n": estimate})
+    return Page(rows=rows, next_token=next_token, estimate=estimate)
+
+
+def history_page(
+    *,
+    mailbox: Mailbox,
+    start_history_id: int,
+    kinds: list[str],
+    label_id: str,
+    page_token: str,
+    limit: int,
+) -> Page:
+    events = HistoryEvent.objects.filter(mailbox=mailbox, history_id__gt=start_history_id)
+    if kinds:
+        events = events.filter(kind__in=kinds)
+    if label_id:
+        events = events.filter(
+            Q(message_label_ids__contains=f" {label_id} ")
+            | Q(kind=HistoryEvent.Kind.LABEL_REMOVED, changed_label_ids__contains=label_id)
+        )
+    if page_token:
+        # History ids are unique within a mailbox, so they are the cursor.
+        events = events.filter(history_id__gt=int(decode_token(page_token).get("h", 0)))
+    rows = list(events.order_by("history_id")[: limit + 1])
+    next_token = ""
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_token = encode_token({"h": rows[-1].history_id})
+    return Page(rows=rows, next_token=next_token, estimate=len(rows))
+
+
+def thread_messages(*, mailbox: Mailbox, thread_id: str, with_raw: bool) -> list[Message]:
+    messages = Message.objects.filter(mailbox=mailbox, thread_id=thread_id)
+    if not with_raw:
+        messages = messages.defer("raw")
+    found = list(messages.order_by("internal_date", "id"))
+    if not found:
+        raise SandboxError("not_found", "Requested entity was not found.")
+    return found
+
+
+def labels_by_name(mailbox: Mailbox) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for provider_id, name in Label.objects.filter(mailbox=mailbox).values_list(
+        "provider_id", "name"
+    ):
+        mapping[name.lower()] = provider_id
+        mapping[provider_id.lower()] = provider_id
+    return mapping
+
+
+def mailbox_totals(mailbox: Mailbox) -> tuple[int, int]:
+    messages = Message.objects.filter(mailbox=mailbox)
+    total = messages.count()
+    threads = messages.values("thread_id").distinct().count() if total else 0
+    return total, threads
+
+
+LIST_PAGE_FIELDS = (
+    "id",
+    "provider_id",
+    "thread_id",
+    "subject",
+    "from_addr",
+    "from_name",
+    "to_addrs",
+    "snippet",
+    "label_ids",
+    "internal_date",
+)

@@ -1,0 +1,154 @@
+"""The sandbox's own web page: look into mailboxes, read, reply and compose as any of them.
+Development and test only, so no login: anyone who can reach it is the developer."""
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from sandbox import mime, selectors, services
+from sandbox.forms import ComposeForm, MailboxForm, ReplyForm
+from sandbox.models import Mailbox, Message
+
+PAGE_SIZE = 50
+FOLDERS = {"inbox": "INBOX", "sent": "SENT", "all": ""}
+SHOWN_HEADERS = {
+    "from",
+    "to",
+    "cc",
+    "bcc",
+    "date",
+    "subject",
+    "message-id",
+    "in-reply-to",
+    "references",
+    "reply-to",
+}
+
+
+def _mailbox_or_404(address: str) -> Mailbox:
+    mailbox = selectors.mailbox_by_address(address)
+    if mailbox is None:
+        raise Http404("No such sandbox mailbox")
+    return mailbox
+
+
+def _message_or_404(mailbox: Mailbox, message_id: str) -> Message:
+    try:
+        return selectors.message_get(mailbox=mailbox, provider_id=message_id)
+    except services.SandboxError as error:
+        raise Http404("No such message") from error
+
+
+def index(request: HttpRequest) -> HttpResponse:
+    context = {"mailboxes": selectors.mailbox_list(), "form": MailboxForm()}
+    return render(request, "sandbox/index.html", context)
+
+
+@require_POST
+def mailbox_new(request: HttpRequest) -> HttpResponse:
+    form = MailboxForm(request.POST)
+    if form.is_valid():
+        try:
+            mailbox = services.mailbox_create(
+                address=form.cleaned_data["address"],
+                provider=form.cleaned_data["provider"],
+                display_name=form.cleaned_data["display_name"],
+            )
+        except services.SandboxError as error:
+            form.add_error("address", error.message)
+        else:
+            return redirect("sandbox:mailbox", address=mailbox.address)
+    context = {"mailboxes": selectors.mailbox_list(), "form": form}
+    return render(request, "sandbox/index.html", context, status=400)
+
+
+def mailbox_detail(request: HttpRequest, address: str) -> HttpResponse:
+    mailbox = _mailbox_or_404(address)
+    folder = request.GET.get("folder", "inbox")
+    label = FOLDERS.get(folder, "INBOX")
+    rows = selectors.messages_without_raw(mailbox).order_by("-internal_date", "-id")
+    if label:
+        rows = rows.filter(label_ids__contains=f" {label} ")
+    page = Paginator(rows.only(*selectors.LIST_PAGE_FIELDS), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    context = {"mailbox": mailbox, "folder": folder, "page": page}
+    return render(request, "sandbox/mailbox.html", context)
+
+
+def message_detail(request: HttpRequest, address: str, message_id: str) -> HttpResponse:
+    mailbox = _mailbox_or_404(address)
+    message = _message_or_404(mailbox, message_id)
+    parsed = mime.parse(bytes(message.raw))
+    thread = (
+        selectors.messages_without_raw(mailbox)
+        .filter(thread_id=message.thread_id)
+        .order_by("internal_date", "id")
+        .only(*selectors.LIST_PAGE_FIELDS)
+    )
+    context = {
+        "mailbox": mailbox,
+        "message": message,
+        "headers": [(n, v) for n, v in message.headers if n.lower() in SHOWN_HEADERS],
+        "parsed": parsed,
+        "thread": thread,
+        "reply_form": ReplyForm(),
+    }
+    return render(request, "sandbox/message.html", context)
+
+
+@require_POST
+def reply(request: HttpRequest, address: str, message_id: str) -> HttpResponse:
+    mailbox = _mailbox_or_404(address)
+    original = _message_or_404(mailbox, message_id)
+    form = ReplyForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "A reply needs a body.")
+        return redirect("sandbox:message", address=mailbox.address, message_id=message_id)
+    parsed = mime.parse(bytes(original.raw))
+    headers = mime.reply_headers(parsed)
+    raw = mime.build_message(
+        sender=mailbox.address,
+        sender_name=mailbox.display_name,
+        to=", ".join(_reply_recipients(mailbox, parsed)),
+        subject=headers["subject"],
+        body=form.cleaned_data["body"],
+        in_reply_to=headers["in_reply_to"],
+        references=headers["references"],
+    )
+    sent = services.message_send(mailbox=mailbox, raw=raw, thread_id=original.thread_id)
+    messages.success(request, "Reply sent.")
+    return redirect("sandbox:message", address=mailbox.address, message_id=sent.provider_id)
+
+
+def _reply_recipients(mailbox: Mailbox, parsed: mime.ParsedMessage) -> list[str]:
+    # Replying to one's own sent message goes to its recipients again.
+    if parsed.from_addr == mailbox.address:
+        return parsed.to or [mailbox.address]
+    reply_to = [value for name, value in parsed.headers if name.lower() == "reply-to"]
+    return reply_to or [parsed.from_addr]
+
+
+@require_http_methods(["GET", "POST"])
+def compose(request: HttpRequest, address: str) -> HttpResponse:
+    mailbox = _mailbox_or_404(address)
+    form = ComposeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        raw = mime.build_message(
+            sender=mailbox.address,
+            sender_name=mailbox.display_name,
+            to=form.cleaned_data["to"],
+            cc=form.cleaned_data["cc"],
+            subject=form.cleaned_data["subject"],
+            body=form.cleaned_data["body"],
+        )
+        try:
+            sent = services.message_send(mailbox=mailbox, raw=raw)
+        except services.SandboxError as error:
+            form.add_error("to", error.message)
+        else:
+            messages.success(request, "Message sent.")
+            return redirect("sandbox:message", address=mailbox.address, message_id=sent.provider_id)
+    return render(request, "sandbox/compose.html", {"mailbox": mailbox, "form": form})

@@ -1,0 +1,103 @@
+"""Fixtures for driving the provider sandbox over real HTTP with Google's own client
+libraries, against pytest-django's live server."""
+
+import json
+from pathlib import Path
+
+import googleapiclient
+import pytest
+from google.oauth2.credentials import Credentials
+from googleapiclient.discovery import build_from_document
+
+from sandbox import quota, services, tokens
+from sandbox.google import scopes
+
+GMAIL_DOC = (
+    Path(googleapiclient.__file__).parent / "discovery_cache" / "documents" / "gmail.v1.json"
+)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_quota():
+    # Quota windows live in process memory; a test must not inherit another's usage.
+    quota.reset()
+    yield
+    quota.reset()
+
+
+@pytest.fixture(scope="session")
+def gmail_document() -> dict:
+    return json.loads(GMAIL_DOC.read_text())
+
+
+@pytest.fixture
+def google_root(live_server) -> str:
+    return f"{live_server.url}/sandbox/google/"
+
+
+@pytest.fixture
+def gmail_for(gmail_document, google_root):
+    """gmail_for(token) → a googleapiclient Gmail service talking to the sandbox."""
+
+    def build(token: str | Credentials):
+        doc = dict(gmail_document, rootUrl=google_root, baseUrl=google_root)
+        doc["mtlsRootUrl"] = google_root
+        credentials = token if isinstance(token, Credentials) else Credentials(token)
+        return build_from_document(doc, credentials=credentials)
+
+    return build
+
+
+@pytest.fixture
+def make_mailbox(transactional_db):
+    def make(address: str, **kwargs):
+        return services.mailbox_create(address=address, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def token_for(transactional_db):
+    """token_for(mailbox, *scopes) → a fresh access token string (default gmail.modify)."""
+
+    def issue(mailbox, *wanted: str) -> str:
+        granted = list(wanted) or [scopes.MODIFY]
+        return tokens.mailbox_grant_token(
+            mailbox=mailbox, scopes=granted, client_id="test-client"
+        ).token
+
+    return issue
+
+
+@pytest.fixture
+def recruiter(make_mailbox):
+    return make_mailbox("recruiter@agency.test", display_name="Rita Recruiter")
+
+
+@pytest.fixture
+def candidate(make_mailbox):
+    return make_mailbox("candidate@people.test", display_name="Carl Candidate")
+
+
+def raw_message(
+    *,
+    sender: str,
+    to: str,
+    subject: str,
+    body: str = "Hello there",
+    message_id: str = "",
+    in_reply_to: str = "",
+    cc: str = "",
+    bcc: str = "",
+) -> bytes:
+    lines = [f"From: {sender}", f"To: {to}", f"Subject: {subject}"]
+    if cc:
+        lines.append(f"Cc: {cc}")
+    if bcc:
+        lines.append(f"Bcc: {bcc}")
+    if message_id:
+        lines.append(f"Message-ID: <{message_id}>")
+    if in_reply_to:
+        lines += [f"In-Reply-To: <{in_reply_to}>", f"References: <{in_reply_to}>"]
+    lines += ["MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8", "", body, ""]
+    return "\r\n".join(lines).encode()

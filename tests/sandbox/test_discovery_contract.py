@@ -1,0 +1,59 @@
+"""The emulation agrees with Google's Gmail discovery document: per-operation scopes, and
+every field the sandbox returns exists in the schema it claims to return."""
+
+import pytest
+
+from sandbox import services
+from sandbox.google import api, representation, scopes
+from sandbox.models import HistoryEvent, Label
+from tests.sandbox.conftest import raw_message
+
+
+def _methods(resource: dict):
+    yield from resource.get("methods", {}).values()
+    for child in resource.get("resources", {}).values():
+        yield from _methods(child)
+
+
+def test_operation_scopes_match_the_discovery_document(gmail_document):
+    documented = {m["id"]: set(m["scopes"]) for m in _methods(gmail_document)}
+    for operation, accepted in scopes.OPERATION_SCOPES.items():
+        addons = {s for s in documented[operation] if "addons" in s}
+        assert set(accepted) == documented[operation] - addons, operation
+        assert operation in api.QUOTA_UNITS
+
+
+def _assert_fits(value, schema_name: str, schemas: dict) -> None:
+    properties = schemas[schema_name]["properties"]
+    for key, item in value.items():
+        assert key in properties, f"{schema_name}.{key}"
+        ref = properties[key].get("$ref") or properties[key].get("items", {}).get("$ref")
+        if ref and isinstance(item, dict):
+            _assert_fits(item, ref, schemas)
+        elif ref and isinstance(item, list):
+            for element in item:
+                _assert_fits(element, ref, schemas)
+
+
+@pytest.mark.parametrize("fmt", representation.FORMATS)
+def test_message_resources_fit_the_message_schema(gmail_document, recruiter, fmt):
+    message = services.message_deliver(
+        mailbox=recruiter,
+        raw=raw_message(sender="a@people.test", to=recruiter.address, subject="Shape"),
+    )
+    resource = representation.message_resource(message, fmt)
+    _assert_fits(resource, "Message", gmail_document["schemas"])
+
+
+def test_label_and_history_resources_fit_their_schemas(gmail_document, recruiter):
+    schemas = gmail_document["schemas"]
+    message = services.message_deliver(
+        mailbox=recruiter,
+        raw=raw_message(sender="a@people.test", to=recruiter.address, subject="Shape"),
+    )
+    services.message_modify_labels(message=message, remove=["UNREAD"])
+    for event in HistoryEvent.objects.filter(mailbox=recruiter):
+        _assert_fits(representation.history_record(event), "History", schemas)
+    label = services.label_create(mailbox=recruiter, name="X", options={"color": {}})
+    for each in [label, Label.objects.get(mailbox=recruiter, provider_id="INBOX")]:
+        _assert_fits(representation.label_resource(each), "Label", schemas)
