@@ -1,0 +1,156 @@
+"""Benchmark: full sync of a large Gmail mailbox through the sandbox, over real HTTP.
+
+    .venv/bin/python bench/gmail_sync.py [--messages 100000] [--interest-share 0.01]
+
+A recruiter's mailbox receives N new messages after the last sync: 1 % belong to threads
+started in Threadline (our sent messages, candidates' replies in the same Gmail thread,
+and replies whose edited subject made Gmail start a new thread), the rest is unrelated
+mail. The script then runs `manage.py sync_mailboxes` as an operator would, in its own
+process, against the sandbox served by gunicorn, and prints what the provider saw
+(API calls, HTTP round trips, Gmail quota units) and what it cost locally. Then it adds
+1 % more mail and runs an incremental sync. Figures go to docs/benchmarks.md.
+"""
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _environment(workdir: Path, port: int) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.development",
+        "THREADLINE_VAR_DIR": str(workdir),
+        "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{workdir / 'bench.sqlite3'}",
+        "SANDBOX": "1",
+        "DEBUG": "0",
+        "SANDBOX_BASE_URL": f"http://127.0.0.1:{port}",
+        "LOG_LEVEL": "WARNING",
+    }
+    os.environ.update(env)
+    return env
+
+
+def _serve(env: dict[str, str], port: int) -> subprocess.Popen:
+    server = subprocess.Popen(  # noqa: S603 (our own app under gunicorn)
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "config.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--threads",
+            "4",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return server
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("gunicorn did not start")
+
+
+# Runs manage.py and reports the process's own peak resident memory when it exits.
+_MEASURED = (
+    "import atexit, resource, runpy, sys\n"
+    "atexit.register(lambda: print('peak_rss_kib', "
+    "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr))\n"
+    "sys.argv = ['manage.py', *sys.argv[1:]]\n"
+    "runpy.run_path('manage.py', run_name='__main__')\n"
+)
+
+
+def _sync(env: dict[str, str], address: str) -> tuple[float, float, str]:
+    """Run the operator's command in a child process; (seconds, peak RSS MiB, its output)."""
+    started = time.perf_counter()
+    result = subprocess.run(  # noqa: S603 (our own manage.py)
+        [sys.executable, "-c", _MEASURED, "sync_mailboxes", "--user", address],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    seconds = time.perf_counter() - started
+    peak_kib = next(
+        int(line.split()[1]) for line in result.stderr.splitlines() if line.startswith("peak_rss")
+    )
+    return seconds, peak_kib / 1024, result.stdout.strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--interest-share", type=float, default=0.01)
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="threadline-bench-"))
+    port = _free_port()
+    env = _environment(workdir, port)
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    server = _serve(env, port)
+    try:
+        from bench.scenario import Scenario
+
+        scenario = Scenario.create(messages=args.messages, share=args.interest_share)
+        print(
+            f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+            f"database {django.db.connection.vendor}"
+        )
+        print(
+            f"mailbox: {args.messages:,} new messages, {scenario.interest_count:,} in "
+            f"Threadline threads ({scenario.split_threads} in Gmail threads of their own)"
+        )
+        baseline = scenario.log_position()
+        seconds, peak, output = _sync(env, scenario.recruiter_address)
+        figures = scenario.figures(since=baseline, seconds=seconds, peak_mib=peak)
+        print("initial sync:", output)
+        print(json.dumps(figures, indent=2))
+
+        more = max(args.messages // 100, 100)
+        scenario.add_mail(messages=more, share=args.interest_share)
+        baseline = scenario.log_position()
+        seconds, peak, output = _sync(env, scenario.recruiter_address)
+        print(f"incremental sync of {more:,} new messages:", output)
+        print(
+            json.dumps(scenario.figures(since=baseline, seconds=seconds, peak_mib=peak), indent=2)
+        )
+
+        print("local pipeline (parse, match, encrypt, store):")
+        print(json.dumps(scenario.local_pipeline(count=2_000), indent=2))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()

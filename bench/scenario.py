@@ -1,0 +1,230 @@
+"""The mailbox the Gmail benchmark syncs, built straight into the sandbox's tables."""
+
+import email.policy
+import email.utils
+import json
+import random
+import time
+import tracemalloc
+from dataclasses import dataclass
+from email.message import EmailMessage as Mime
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db.models import Count, Sum
+
+from accounts.models import Organisation, Role, User
+from candidates.models import Candidate, CandidateEmail, EmailMessage, EmailThread
+from mailsync.ingest import process_message, thread_for_references
+from mailsync.mime import build_message, parse_message
+from mailsync.models import MailboxConnection, SyncedMessage
+from mailsync.providers.gmail import SCOPES_BY_LEVEL
+from mailsync.sync import mailbox_sync
+from mailsync.threadref import new_message_id, thread_ref
+from sandbox import services as sandbox
+from sandbox import tokens
+from sandbox.fill import mailbox_fill
+from sandbox.models import Message, RequestLog
+
+RECRUITER = "riley.bench@acme.test"
+BODY = "Thanks for getting back to me. " * 40  # a few KB, like a real reply
+
+
+def _reply(original: Message, sender: str, *, new_subject: bool) -> bytes:
+    headers = {name.lower(): value for name, value in original.headers}
+    message = Mime(policy=email.policy.SMTP)
+    message["From"] = sender
+    message["To"] = RECRUITER
+    subject = headers.get("subject", "")
+    message["Subject"] = f"Availability — {subject}" if new_subject else f"Re: {subject}"
+    message["Date"] = email.utils.formatdate()
+    message["Message-ID"] = email.utils.make_msgid(domain="example.com")
+    message["In-Reply-To"] = headers.get("message-id", "")
+    message["References"] = headers.get("message-id", "")
+    message.set_content(BODY)
+    return message.as_bytes()
+
+
+@dataclass
+class Scenario:
+    connection: MailboxConnection
+    interest_count: int = 0
+    split_threads: int = 0
+    connection_box: object = None
+    rng: random.Random = random.Random(7)  # noqa: RUF009 (reproducible bench data)
+
+    @property
+    def recruiter_address(self) -> str:
+        return RECRUITER
+
+    @classmethod
+    def create(cls, *, messages: int, share: float) -> "Scenario":
+        organisation = Organisation.objects.create(name="Bench Co", slug="bench")
+        user = User.objects.create_user(
+            RECRUITER, "x", organisation=organisation, role=Role.TEAM_MEMBER, full_name="Riley"
+        )
+        box = sandbox.mailbox_create(address=RECRUITER, display_name="Riley")
+        sandbox.quota_set(mailbox=box, per_minute=10**9)  # count units, do not throttle
+        scopes = SCOPES_BY_LEVEL["full"]
+        access = tokens.mailbox_grant_token(
+            mailbox=box, scopes=scopes, client_id=settings.GOOGLE_MAIL_CLIENT_ID
+        )
+        credentials = {
+            "token": access.token,
+            "refresh_token": access.grant.refresh_token,
+            "expiry": access.expires_at.isoformat(),
+            "scopes": scopes,
+        }
+        connection = MailboxConnection.objects.create(
+            user=user,
+            organisation=organisation,
+            provider="google",
+            account_address=RECRUITER,
+            granted_scopes=scopes,
+            credentials=json.dumps(credentials),
+        )
+        mailbox_sync(connection_id=connection.pk)  # takes the starting cursor
+        scenario = cls(connection=connection, connection_box=box)
+        scenario.add_mail(messages=messages, share=share)
+        return scenario
+
+    def add_mail(self, *, messages: int, share: float) -> None:
+        """`messages` new messages: `share` of them in Threadline threads (half our sends,
+        half replies), the rest noise."""
+        interest = max(2, int(messages * share))
+        sends = interest // 2
+        replies = interest - sends
+        user = self.connection.user
+        box = self.connection_box
+        sent_copies = []
+        for index in range(sends):
+            candidate = Candidate.objects.create(
+                organisation_id=user.organisation_id, full_name=f"Candidate {index}"
+            )
+            address = f"candidate{index}.{self.rng.getrandbits(40):x}@example.com"
+            CandidateEmail.objects.create(
+                organisation_id=user.organisation_id,
+                candidate=candidate,
+                address=address,
+                is_primary=True,
+            )
+            thread = EmailThread.objects.create(
+                organisation_id=user.organisation_id,
+                candidate=candidate,
+                owner=user,
+                subject=f"Role {index}",
+            )
+            raw = build_message(
+                from_address=RECRUITER,
+                from_name="Riley",
+                to=[address],
+                subject=f"Role {index} at Bench Co",
+                body_text=BODY,
+                message_id=new_message_id(thread.pk),
+                threadline_ref=thread_ref(thread.pk),
+            )
+            copy = sandbox.message_insert(mailbox=box, raw=raw, labels=["SENT"])
+            stored = process_message(
+                thread=thread,
+                parsed=parse_message(raw),
+                mailbox=self.connection,
+                provider_message_id=copy.provider_id,
+                provider_thread_id=copy.thread_id,
+            )
+            SyncedMessage.objects.filter(message=stored.message).update(labelled=True)
+            sent_copies.append((copy, address))
+        for index in range(replies):
+            original, address = sent_copies[index % len(sent_copies)]
+            split = index % 5 == 4  # an edited subject: Gmail starts a new thread
+            self.split_threads += split
+            sandbox.message_insert(
+                mailbox=box,
+                raw=_reply(original, address, new_subject=split),
+                labels=["INBOX", "UNREAD"],
+            )
+        mailbox_fill(mailbox=box, count=messages - interest, seed=self.rng.getrandbits(32))
+        self.interest_count = interest
+
+    def log_position(self) -> int:
+        last = RequestLog.objects.order_by("-id").values_list("id", flat=True).first()
+        return last or 0
+
+    def figures(self, *, since: int, seconds: float, peak_mib: float) -> dict:
+        calls = RequestLog.objects.filter(id__gt=since, mailbox=self.connection_box)
+        by_operation = {
+            f"{row['operation']}({row['format']})" if row["format"] else row["operation"]: row["n"]
+            for row in calls.values("operation", "format").annotate(n=Count("id"))
+        }
+        units = calls.aggregate(total=Sum("units"))["total"] or 0
+        round_trips = (
+            calls.filter(batch_id="").count()
+            + calls.exclude(batch_id="").values("batch_id").distinct().count()
+        )
+        interest_ids = set(
+            SyncedMessage.objects.filter(mailbox=self.connection).values_list(
+                "provider_message_id", flat=True
+            )
+        )
+        whole_fetches = calls.filter(format__in=["raw", "full"]).values_list("path", flat=True)
+        non_interest_whole = sum(
+            1
+            for path in whole_fetches
+            if urlsplit(path).path.rstrip("/").rsplit("/", 1)[-1] not in interest_ids
+        )
+        stored = EmailMessage.objects.count()
+        total = Message.objects.filter(mailbox=self.connection_box).count()
+        return {
+            "seconds": round(seconds, 1),
+            "peak_rss_mib": round(peak_mib, 1),
+            "api_calls": calls.count(),
+            "http_round_trips": round_trips,
+            "quota_units": units,
+            "calls_by_operation": by_operation,
+            "messages_in_mailbox": total,
+            "messages_stored_in_threadline": stored,
+            "full_or_raw_fetches_of_non_interest_messages": non_interest_whole,
+            "minutes_of_gmail_quota_at_15000_units_per_minute": round(units / 15000, 1),
+        }
+
+    def local_pipeline(self, *, count: int) -> dict:
+        """Parse, match (signature check), encrypt and store, with no provider involved."""
+        user = self.connection.user
+        candidate = Candidate.objects.filter(organisation_id=user.organisation_id).first()
+        thread = EmailThread.objects.create(
+            organisation_id=user.organisation_id, candidate=candidate, owner=user, subject="x"
+        )
+        ours = new_message_id(thread.pk)
+        raws = []
+        for index in range(count):
+            message = Mime(policy=email.policy.SMTP)
+            message["From"] = candidate.emails.first().address
+            message["To"] = RECRUITER
+            message["Subject"] = "Re: x"
+            message["Message-ID"] = f"<bench-{index}@example.com>"
+            message["In-Reply-To"] = ours
+            message["References"] = ours
+            message.set_content(BODY)
+            raws.append(message.as_bytes())
+
+        def pipeline(batch: list[bytes]) -> None:
+            for raw in batch:
+                parsed = parse_message(raw)
+                target = thread_for_references(
+                    organisation_id=user.organisation_id, headers=list(parsed.reference_headers)
+                )
+                process_message(thread=target, parsed=parsed)
+
+        started = time.perf_counter()
+        pipeline(raws[: count // 2])
+        seconds = time.perf_counter() - started
+        # Memory on the other half, separately: tracing allocations slows Python down.
+        tracemalloc.start()
+        pipeline(raws[count // 2 :])
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return {
+            "messages_timed": count // 2,
+            "seconds": round(seconds, 2),
+            "messages_per_second": round(count / 2 / seconds),
+            "peak_python_allocations_mib_over_the_other_half": round(peak / 2**20, 1),
+        }

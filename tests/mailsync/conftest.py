@@ -1,0 +1,124 @@
+"""A recruiter, a candidate and their sandbox mailboxes, with Threadline's provider
+endpoints pointed at the live server's sandbox: the real Google libraries over real HTTP."""
+
+import email.policy
+import email.utils
+from email.message import EmailMessage as Mime
+from urllib.parse import urlsplit
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from mailsync.models import MailboxConnection
+from mailsync.sync import mailbox_sync
+from sandbox import quota
+from sandbox import services as sandbox
+from sandbox.models import Mailbox, Message, RequestLog
+
+
+@pytest.fixture(autouse=True)
+def _fresh_quota():
+    quota.reset()
+    yield
+    quota.reset()
+
+
+class MailWorld:
+    """Story helpers: what the recruiter and the candidate do, each in their own mailbox."""
+
+    def __init__(self, team, live_server, client: Client):
+        self.team = team
+        self.recruiter = team.team_member
+        self.candidate = team.candidate_on_my_posting
+        self.candidate_address = self.candidate.emails.get().address
+        self.client = client
+        self.recruiter_box = sandbox.mailbox_create(
+            address=self.recruiter.email, display_name=self.recruiter.full_name
+        )
+        self.candidate_box = sandbox.mailbox_create(
+            address=self.candidate_address, display_name=self.candidate.full_name
+        )
+
+    # -- the recruiter, in Threadline ----------------------------------------------------
+
+    def connect(self) -> MailboxConnection:
+        """Tick Email on My account and allow access on the provider's consent screen."""
+        start = self.client.post(
+            reverse("accounts:my_account"), {"full_name": self.recruiter.full_name, "email": "on"}
+        )
+        consent_url = urlsplit(start["Location"])
+        consent_path = f"{consent_url.path}?{consent_url.query}"
+        assert self.client.get(consent_path).status_code == 200
+        back = self.client.post(
+            consent_path, {"decision": "allow", "address": self.recruiter.email}
+        )
+        callback = urlsplit(back["Location"])
+        done = self.client.get(f"{callback.path}?{callback.query}")
+        assert done["Location"] == reverse("accounts:my_account")
+        return MailboxConnection.objects.get(user=self.recruiter)
+
+    def sync(self):
+        return mailbox_sync(connection_id=MailboxConnection.objects.get(user=self.recruiter).pk)
+
+    # -- people writing in their own mailboxes -------------------------------------------
+
+    def latest_in(self, box: Mailbox) -> Message:
+        return Message.objects.filter(mailbox=box).order_by("-internal_date", "-id").first()
+
+    def reply(
+        self,
+        box: Mailbox,
+        to: str,
+        body: str,
+        *,
+        to_message: Message | None = None,
+        extra_headers: dict | None = None,
+    ) -> Message:
+        """Reply from `box` to the newest message it holds, as a mail client would."""
+        original = to_message or self.latest_in(box)
+        headers = {name.lower(): value for name, value in original.headers}
+        message = Mime(policy=email.policy.SMTP)
+        message["From"] = email.utils.formataddr((box.display_name, box.address))
+        message["To"] = to
+        subject = headers.get("subject", "")
+        message["Subject"] = subject if subject.lower().startswith("re:") else f"Re: {subject}"
+        message["Message-ID"] = email.utils.make_msgid(domain=box.address.split("@")[1])
+        message["In-Reply-To"] = headers.get("message-id", "")
+        message["References"] = f"{headers.get('references', '')} {headers.get('message-id', '')}"
+        for name, value in (extra_headers or {}).items():
+            message[name] = value
+        message.set_content(body)
+        return sandbox.message_send(mailbox=box, raw=message.as_bytes())
+
+    def write(self, box: Mailbox, to: str, subject: str, body: str, **headers) -> Message:
+        message = Mime(policy=email.policy.SMTP)
+        message["From"] = email.utils.formataddr((box.display_name, box.address))
+        message["To"] = to
+        message["Subject"] = subject
+        for name, value in headers.items():
+            message[name.replace("_", "-")] = value
+        message.set_content(body)
+        return sandbox.message_send(mailbox=box, raw=message.as_bytes())
+
+    # -- what the provider saw -----------------------------------------------------------
+
+    def log(self, **filters):
+        return RequestLog.objects.filter(mailbox=self.recruiter_box, **filters)
+
+
+@pytest.fixture
+def world(team, transactional_db, live_server, settings, client_for) -> MailWorld:
+    google = f"{live_server.url}/sandbox/google/"
+    settings.GOOGLE_MAIL_CLIENT_ID = "threadline-test-client"
+    settings.GOOGLE_MAIL_CLIENT_SECRET = "threadline-test-secret"
+    settings.GOOGLE_AUTH_URI = f"{google}o/oauth2/auth"
+    settings.GOOGLE_TOKEN_URI = f"{google}token"
+    settings.GOOGLE_REVOKE_URI = f"{google}revoke"
+    settings.GOOGLE_API_ROOT = google
+    # Retries stay real but quick: the sandbox's Retry-After is honoured up to this cap.
+    settings.MAILSYNC_BACKOFF_BASE = 0.05
+    settings.MAILSYNC_BACKOFF_MAX = 0.2
+    settings.MAILSYNC_RETRY_AFTER_MAX = 2
+    settings.MAILSYNC_HTTP_TIMEOUT = 5
+    return MailWorld(team, live_server, client_for(team.team_member))
