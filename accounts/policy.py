@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.apps import apps
-from django.db.models import Model, QuerySet
+from django.db.models import Model, Q, QuerySet
 
 from accounts.models import Role
 
@@ -94,6 +94,54 @@ def can_create_candidate(user) -> bool:
 
 def can_edit_candidate(user, candidate) -> bool:
     return visible_candidates(user).filter(pk=candidate.pk).exists()
+
+
+# --- Email threads ----------------------------------------------------------------------
+
+
+def visible_threads(user) -> QuerySet:
+    """The email threads `user` may see: only threads of candidates they may see, and then
+
+    - private threads: their owner only;
+    - team threads: everyone who can see the candidate;
+    - secret threads: the owner, Super Admins, Admins and participants.
+
+    Participants are the users who sent a message on the thread. Who else appears in a
+    message's From/To/Cc cannot be asked of the database, because those headers are
+    encrypted at rest. Lists, counts, single lookups and attachment downloads all start
+    from this queryset.
+    """
+    thread_model = apps.get_model("candidates", "EmailThread")
+    if not can_use_app(user):
+        return thread_model.objects.none()
+    visibility = thread_model.Visibility
+    # A subquery rather than a join on messages, so that a thread appears once however
+    # many of its messages the user wrote.
+    wrote_in = apps.get_model("candidates", "EmailMessage").objects.filter(sender=user)
+    if has_role(user, *ADMIN_ROLES):
+        secret_ok = Q(visibility=visibility.SECRET)
+    else:
+        secret_ok = Q(visibility=visibility.SECRET, pk__in=wrote_in.values("thread_id"))
+    return thread_model.objects.filter(
+        Q(owner=user) | Q(visibility=visibility.TEAM) | secret_ok,
+        organisation_id=user.organisation_id,
+        candidate__in=visible_candidates(user),
+    )
+
+
+def visible_attachments(user) -> QuerySet:
+    attachment_model = apps.get_model("candidates", "EmailAttachment")
+    return attachment_model.objects.filter(message__thread__in=visible_threads(user))
+
+
+def can_change_thread_visibility(user, thread) -> bool:
+    """Only a thread's owner decides who else sees it. Callers pass a thread they found
+    through `visible_threads`, so the owner is still allowed to see its candidate."""
+    return (
+        _is_member(user)
+        and thread.owner_id == user.pk
+        and thread.organisation_id == user.organisation_id
+    )
 
 
 # --- Users and roles --------------------------------------------------------------------

@@ -3,7 +3,15 @@ from django.shortcuts import get_object_or_404
 
 from accounts import policy
 from accounts.models import User
-from candidates.models import Application, Candidate, CandidateEmail
+from candidates.models import (
+    Application,
+    Candidate,
+    CandidateEmail,
+    EmailAttachment,
+    EmailMessage,
+    EmailThread,
+)
+from mailsync.models import MailboxConnection
 
 
 def candidate_list(*, user: User, search: str = "") -> QuerySet[Candidate]:
@@ -32,3 +40,40 @@ def candidate_get(*, user: User, candidate_id) -> Candidate:
     """One candidate the user may see, or 404 — the same answer whether it belongs to
     another organisation, is hidden by the policy, or does not exist."""
     return get_object_or_404(candidate_list(user=user), pk=candidate_id)
+
+
+def thread_list(*, user: User, candidate: Candidate) -> QuerySet[EmailThread]:
+    """The candidate's threads the user may see, newest activity first, each with its
+    messages (oldest first) and their attachments' descriptions: three queries per page."""
+    messages = EmailMessage.objects.order_by("sent_at", "pk").prefetch_related(
+        # The bytes are only read for a download.
+        Prefetch("attachments", queryset=EmailAttachment.objects.defer("content_b64"))
+    )
+    return (
+        policy.visible_threads(user)
+        .filter(candidate=candidate)
+        .select_related("owner")
+        .prefetch_related(Prefetch("messages", queryset=messages))
+        .order_by("-last_message_at", "-pk")
+    )
+
+
+def thread_get(*, user: User, candidate: Candidate, thread_id) -> EmailThread:
+    """One of the candidate's threads the user may see, or 404."""
+    return get_object_or_404(policy.visible_threads(user).filter(candidate=candidate), pk=thread_id)
+
+
+def attachment_get(*, user: User, candidate_id, attachment_id) -> EmailAttachment:
+    """An attachment, bytes included, on a thread of this candidate that the user may see;
+    404 otherwise."""
+    return get_object_or_404(
+        policy.visible_attachments(user).filter(message__thread__candidate_id=candidate_id),
+        pk=attachment_id,
+    )
+
+
+def sending_mailbox(*, user: User) -> MailboxConnection | None:
+    """The user's own mailbox if Threadline may send from it now."""
+    return MailboxConnection.objects.filter(
+        user=user, state=MailboxConnection.State.CONNECTED
+    ).first()

@@ -4,7 +4,7 @@ from django.db import IntegrityError, transaction
 from accounts import policy
 from accounts.models import User
 from candidates.addresses import normalise_email_address
-from candidates.models import Application, Candidate, CandidateEmail, Posting
+from candidates.models import Application, Candidate, CandidateEmail, EmailThread, Posting
 
 
 class CandidateError(Exception):
@@ -77,3 +77,14 @@ def candidate_add_email(*, actor: User, candidate: Candidate, address: str) -> C
     email = _claim_address(candidate=candidate, raw_address=address, primary=is_first)
     candidate.save(update_fields=["updated_at"])
     return email
+
+
+def thread_set_visibility(*, actor: User, thread: EmailThread, visibility: str) -> EmailThread:
+    """Share a thread with the team, make it private again, or make it secret."""
+    if not policy.can_change_thread_visibility(actor, thread):
+        raise CandidateError("Only the person who started this thread may change who sees it.")
+    if visibility not in EmailThread.Visibility.values:
+        raise CandidateError("Choose who may see this thread.", field="visibility")
+    thread.visibility = visibility
+    thread.save(update_fields=["visibility"])
+    return thread

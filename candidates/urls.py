@@ -14,4 +14,18 @@ urlpatterns = [
         name="emails",
     ),
     path("<uuid:candidate_id>/addresses/", views.candidate_add_email, name="add_email"),
+    path("<uuid:candidate_id>/emails/send/", views.email_send, name="email_send"),
+    path(
+        "<uuid:candidate_id>/emails/<uuid:thread_id>/reply/", views.email_send, name="email_reply"
+    ),
+    path(
+        "<uuid:candidate_id>/emails/<uuid:thread_id>/visibility/",
+        views.thread_visibility,
+        name="thread_visibility",
+    ),
+    path(
+        "<uuid:candidate_id>/attachments/<int:attachment_id>/",
+        views.attachment_download,
+        name="attachment",
+    ),
 ]

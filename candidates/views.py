@@ -1,14 +1,28 @@
+import base64
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.http import content_disposition_header
+from django.views.decorators.http import require_POST
 
 from accounts import policy
 from accounts.access import member_required, require
 from candidates import selectors, services
-from candidates.forms import AddEmailForm, CandidateForm
+from candidates.forms import (
+    AddEmailForm,
+    CandidateForm,
+    ComposeForm,
+    ReplyForm,
+    ThreadVisibilityForm,
+)
+from candidates.rendering import safe_content_type, safe_download_filename
+from mailsync.sending import SendError, message_send
 
 PROFILE_TABS = ("overview", "emails")
+THREADS_PER_PAGE = 10
 
 
 @member_required
@@ -39,13 +53,102 @@ def candidate_create(request):
     return render(request, "candidates/candidate_form.html", {"form": form})
 
 
+def _profile_context(request, candidate, tab, *, sent_form=None, sent_thread=None) -> dict:
+    """What the profile page and its tabs show. On the Emails tab, `sent_form` is a compose
+    (or, with `sent_thread`, reply) form coming back with errors."""
+    context = {"candidate": candidate, "tab": tab, "tabs": PROFILE_TABS, "email_form": None}
+    if tab != "emails":
+        return context
+    threads = selectors.thread_list(user=request.user, candidate=candidate)
+    page = Paginator(threads, THREADS_PER_PAGE).get_page(request.GET.get("page"))
+    addresses = [email.address for email in candidate.emails.all()]
+    for thread in page:
+        thread.can_change_visibility = policy.can_change_thread_visibility(request.user, thread)
+        thread.reply_form = (
+            sent_form
+            if sent_thread is not None and thread.pk == sent_thread.pk
+            else ReplyForm(addresses=addresses, thread=thread)
+        )
+    compose_form = sent_form if sent_thread is None else None
+    return context | {
+        "threads": page,
+        "mailbox": selectors.sending_mailbox(user=request.user),
+        "compose_form": compose_form or ComposeForm(addresses=addresses),
+    }
+
+
 @member_required
 def candidate_detail(request, candidate_id, tab="overview"):
     candidate = selectors.candidate_get(user=request.user, candidate_id=candidate_id)
-    context = {"candidate": candidate, "tab": tab, "tabs": PROFILE_TABS, "email_form": None}
+    context = _profile_context(request, candidate, tab)
     if request.htmx and request.htmx.target == "profile-tab":
         return render(request, f"candidates/_tab_{tab}.html", context)
     return render(request, "candidates/candidate_detail.html", context)
+
+
+@member_required
+@require_POST
+def email_send(request, candidate_id, thread_id=None):
+    """A new thread from the compose form, or a reply on `thread_id`."""
+    candidate = selectors.candidate_get(user=request.user, candidate_id=candidate_id)
+    thread = None
+    if thread_id is not None:
+        thread = selectors.thread_get(user=request.user, candidate=candidate, thread_id=thread_id)
+    addresses = [email.address for email in candidate.emails.all()]
+    if thread is None:
+        form = ComposeForm(request.POST, request.FILES, addresses=addresses)
+    else:
+        form = ReplyForm(request.POST, request.FILES, addresses=addresses, thread=thread)
+    if form.is_valid():
+        try:
+            message_send(actor=request.user, candidate=candidate, draft=form.draft(), thread=thread)
+        except SendError as error:
+            form.add_error(error.field if error.field in form.fields else None, str(error))
+        else:
+            messages.success(request, f"Your email to {form.cleaned_data['to']} was sent.")
+            return redirect("candidates:emails", candidate_id=candidate.pk)
+    context = _profile_context(request, candidate, "emails", sent_form=form, sent_thread=thread)
+    return render(request, "candidates/candidate_detail.html", context)
+
+
+@member_required
+@require_POST
+def thread_visibility(request, candidate_id, thread_id):
+    candidate = selectors.candidate_get(user=request.user, candidate_id=candidate_id)
+    thread = selectors.thread_get(user=request.user, candidate=candidate, thread_id=thread_id)
+    require(
+        policy.can_change_thread_visibility(request.user, thread),
+        "Only the person who started this thread may change who sees it.",
+    )
+    form = ThreadVisibilityForm(request.POST)
+    if form.is_valid():
+        services.thread_set_visibility(
+            actor=request.user, thread=thread, visibility=form.cleaned_data["visibility"]
+        )
+        messages.success(request, f"Who sees the thread now: {thread.get_visibility_display()}.")
+    else:
+        messages.error(request, "Choose who may see this thread.")
+    return redirect("candidates:emails", candidate_id=candidate.pk)
+
+
+@member_required
+def attachment_download(request, candidate_id, attachment_id):
+    attachment = selectors.attachment_get(
+        user=request.user, candidate_id=candidate_id, attachment_id=attachment_id
+    )
+    response = HttpResponse(
+        base64.b64decode(attachment.content_b64),
+        content_type=safe_content_type(attachment.content_type),
+    )
+    # Always a download, never rendered by the browser in our origin, whatever the sender
+    # claimed the file to be.
+    response["Content-Disposition"] = content_disposition_header(
+        True, safe_download_filename(attachment.filename)
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox"
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @member_required

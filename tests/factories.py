@@ -1,8 +1,20 @@
+import base64
+import datetime as dt
+
 import factory
 from factory.django import DjangoModelFactory
 
 from accounts.models import IntegrationPermission, Organisation, Role, User
-from candidates.models import Application, Candidate, CandidateEmail, Posting
+from candidates.models import (
+    Application,
+    Candidate,
+    CandidateEmail,
+    EmailAttachment,
+    EmailMessage,
+    EmailThread,
+    Posting,
+)
+from mailsync.models import MailboxConnection
 
 PASSWORD = "correct horse battery staple"
 
@@ -76,3 +88,61 @@ class IntegrationPermissionFactory(DjangoModelFactory):
 
     user = factory.SubFactory(UserFactory)
     kind = IntegrationPermission.Kind.EMAIL
+
+
+class EmailThreadFactory(DjangoModelFactory):
+    class Meta:
+        model = EmailThread
+
+    candidate = factory.SubFactory(CandidateFactory)
+    organisation = factory.SelfAttribute("candidate.organisation")
+    owner = factory.SubFactory(
+        UserFactory, organisation=factory.SelfAttribute("..candidate.organisation")
+    )
+    subject = factory.Sequence(lambda n: f"Thread subject {n}")
+
+
+class EmailMessageFactory(DjangoModelFactory):
+    """A synced inbound message unless told otherwise."""
+
+    class Meta:
+        model = EmailMessage
+
+    thread = factory.SubFactory(EmailThreadFactory)
+    message_id = factory.Sequence(lambda n: f"<message-{n}@mail.test>")
+    message_id_digest = factory.Sequence(lambda n: f"{n:064x}")
+    direction = EmailMessage.Direction.INBOUND
+    status = EmailMessage.Status.SYNCED
+    from_header = "Candidate <candidate@example.com>"
+    to_header = "Recruiter <recruiter@company.test>"
+    subject = factory.SelfAttribute("thread.subject")
+    body_text = "Hello, thanks for getting in touch."
+    sent_at = factory.Sequence(
+        lambda n: dt.datetime(2025, 1, 1, 9, 0, tzinfo=dt.UTC) + dt.timedelta(minutes=n)
+    )
+
+
+class EmailAttachmentFactory(DjangoModelFactory):
+    class Meta:
+        model = EmailAttachment
+        exclude = ["content"]
+
+    message = factory.SubFactory(EmailMessageFactory)
+    filename = factory.Sequence(lambda n: f"document-{n}.pdf")
+    content_type = "application/pdf"
+    content = b"%PDF-1.4 test document"
+    size = factory.LazyAttribute(lambda o: len(o.content))
+    content_b64 = factory.LazyAttribute(lambda o: base64.b64encode(o.content).decode())
+
+
+class MailboxConnectionFactory(DjangoModelFactory):
+    """A connected mailbox row; its credentials reach no provider."""
+
+    class Meta:
+        model = MailboxConnection
+
+    user = factory.SubFactory(UserFactory)
+    organisation = factory.SelfAttribute("user.organisation")
+    provider = MailboxConnection.Provider.GOOGLE
+    account_address = factory.SelfAttribute("user.email")
+    credentials = "{}"

@@ -14,6 +14,8 @@ from django.core.management import call_command
 
 from accounts.models import Organisation, Role, User
 from candidates.models import Application, Candidate, CandidateEmail, Posting
+from sandbox.models import Mailbox as SandboxMailbox
+from sandbox.models import Message as SandboxMessage
 
 BASE_DIR = Path(settings.BASE_DIR)
 
@@ -41,7 +43,12 @@ def test_seed_demo_is_idempotent_and_prints_the_logins():
         assert email in first_out.getvalue()
     assert "limited@demo.test" in first_out.getvalue()
     assert "password: threadline-demo" in first_out.getvalue().splitlines()
-    assert first_out.getvalue() == second_out.getvalue()
+    logins = [line for line in first_out.getvalue().splitlines() if "Sandbox" not in line]
+    assert logins == [line for line in second_out.getvalue().splitlines() if "Sandbox" not in line]
+    assert "Sandbox mailboxes: 54 created" in first_out.getvalue()
+    assert "Sandbox mailboxes: 0 created" in second_out.getvalue()
+    assert SandboxMailbox.objects.count() == 54
+    assert SandboxMessage.objects.filter(mailbox__address="recruiter@demo.test").count() == 300
     limited = User.objects.get(email="limited@demo.test")
     assert limited.check_password("threadline-demo")
 
