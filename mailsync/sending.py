@@ -72,7 +72,8 @@ def message_send(
     *, actor: User, candidate: Candidate, draft: Draft, thread: EmailThread | None = None
 ) -> EmailMessage:
     """Record the message, then send it through the actor's mailbox once that record is
-    committed. A failure leaves the message on the thread marked "Not sent", with why."""
+    committed. If the provider refuses it, the record is withdrawn again (the compose form
+    keeps what was written) so that trying again cannot leave a duplicate thread."""
     if not policy.can_edit_candidate(actor, candidate):
         raise SendError("You may not email this candidate.")
     if thread is not None and thread.candidate_id != candidate.pk:
@@ -80,6 +81,7 @@ def message_send(
     if sum(len(a.content) for a in draft.attachments) > MAX_ATTACHMENTS_BYTES:
         raise SendError("Attachments may add up to 25 MB at most.", field="attachments")
     connection = _connected_mailbox(actor)
+    started_thread = thread is None
     with transaction.atomic():
         address = _recipient(actor, candidate, draft.to)
         if thread is None:
@@ -114,7 +116,14 @@ def message_send(
             sender=actor,
             direction=EmailMessage.Direction.OUTBOUND,
         )
-    _deliver(connection, thread, message, raw)
+    try:
+        _deliver(connection, thread, message, raw)
+    except SendError:
+        with transaction.atomic():
+            message.delete()
+            if started_thread:
+                thread.delete()
+        raise
     message.refresh_from_db()
     return message
 
@@ -133,9 +142,6 @@ def _deliver(
             "Your mailbox needs re-authorization."
             if failure.needs_reauthorization
             else "The mail provider did not accept the message; please try again."
-        )
-        EmailMessage.objects.filter(pk=message.pk).update(
-            status=EmailMessage.Status.FAILED, failure_reason=reason
         )
         if failure.needs_reauthorization:
             mark_needs_reauthorization(connection, failure)

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from accounts.models import IntegrationPermission
-from candidates.models import EmailMessage
+from candidates.models import EmailMessage, EmailThread
 from mailsync.models import MailboxConnection, SyncedMessage
 from mailsync.sending import Draft, message_send
 from mailsync.sync import mailbox_sync
@@ -192,3 +192,20 @@ def test_a_killed_worker_keeps_others_off_until_its_lease_expires(world, live_se
     assert while_leased.status == "busy"
     assert after_expiry.status == "ok"
     assert EmailMessage.objects.filter(direction="inbound").count() == 1
+
+
+def test_a_send_the_provider_refuses_shows_why_and_leaves_nothing_behind(world):
+    world.connect()
+    world.sync()
+    sandbox.fault_set(mailbox=world.recruiter_box, count=1, status=503)
+
+    response = world.client.post(
+        reverse("candidates:email_send", args=[world.candidate.pk]),
+        {"to": world.candidate_address, "subject": "Hello", "body_text": "Are you free?"},
+    )
+
+    assert response.status_code == 200
+    assert "did not accept the message" in response.content.decode()
+    assert "Are you free?" in response.content.decode()
+    assert not EmailMessage.objects.exists()
+    assert not EmailThread.objects.exists()

@@ -3,6 +3,8 @@ in their mailbox, sync brings the reply to the profile. Default-deny throughout.
 
 from urllib.parse import parse_qs, urlsplit
 
+from django.urls import reverse
+
 from candidates.models import EmailMessage, EmailThread
 from mailsync.models import MailboxConnection, MailboxThread, SyncedMessage
 from mailsync.sending import Draft, message_send
@@ -28,26 +30,42 @@ def test_recruiter_connects_sends_and_sees_the_candidates_reply(world):
         "https://www.googleapis.com/auth/gmail.send",
     }
     world.sync()  # first run only takes the provider's cursor
+    emails_tab = reverse("candidates:emails", args=[world.candidate.pk])
 
-    sent = _send_first_email(world)
-    assert sent.status == EmailMessage.Status.SENT
+    sent = world.client.post(
+        reverse("candidates:email_send", args=[world.candidate.pk]),
+        {
+            "to": world.candidate_address,
+            "subject": "Platform Engineer at Acme",
+            "body_text": "Would you like to talk next week?",
+        },
+    )
+    assert sent.status_code == 302
+    thread = EmailThread.objects.get(candidate=world.candidate)
+    assert thread.messages.get().status == EmailMessage.Status.SENT
     delivered = world.latest_in(world.candidate_box)
     assert delivered.subject == "Platform Engineer at Acme"
+    assert delivered.from_addr == world.recruiter.email
     headers = dict(delivered.headers)
-    assert headers["X-Threadline-Ref"].startswith(sent.thread.pk.hex)
-    assert sent.thread.pk.hex in headers["Message-ID"]
+    assert headers["X-Threadline-Ref"].startswith(thread.pk.hex)
+    assert thread.pk.hex in headers["Message-ID"]
 
     world.reply(world.candidate_box, world.recruiter.email, "Yes, Tuesday works for me.")
     report = world.sync()
 
     assert report.status == "ok"
     assert report.stored == 1
-    reply = EmailMessage.objects.get(thread=sent.thread, direction="inbound")
-    assert "Tuesday works" in reply.body_text
+    page = world.client.get(emails_tab).content.decode()
+    assert "Would you like to talk next week?" in page
+    assert "Yes, Tuesday works for me." in page
+    reply = EmailMessage.objects.get(thread=thread, direction="inbound")
     assert reply.from_header.endswith(f"<{world.candidate_address}>")
     connection.refresh_from_db()
     assert connection.messages_synced == 1
     assert connection.last_synced_at is not None
+    health = world.client.get(reverse("accounts:my_account")).content.decode()
+    assert world.recruiter.email in health
+    assert "Messages synced</dt><dd>1<" in health
 
 
 def test_every_message_of_the_thread_gets_the_threadline_label_and_nothing_else(world):
