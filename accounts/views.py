@@ -25,7 +25,6 @@ def my_account(request):
             calendar=form.cleaned_data["calendar"],
             contacts=form.cleaned_data["contacts"],
         )
-        messages.success(request, "Your account settings were saved.")
         email = next((p for p in changed if p.kind == IntegrationPermission.Kind.EMAIL), None)
         if email is not None and email.enabled:
             # Ticking Email hands over to the provider's consent screen.
@@ -35,6 +34,7 @@ def my_account(request):
             )
         if email is not None:
             connections.disconnect(user=request.user)
+        messages.success(request, "Your account settings were saved.")
         return redirect("accounts:my_account")
     context = {
         "form": form,

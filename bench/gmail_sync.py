@@ -73,11 +73,15 @@ def _serve(env: dict[str, str], port: int) -> subprocess.Popen:
     raise SystemExit("gunicorn did not start")
 
 
-# Runs manage.py and reports the process's own peak resident memory when it exits.
+# Runs manage.py and reports its own peak resident memory when it exits. VmHWM, not
+# ru_maxrss: Linux carries ru_maxrss across exec, so a child would report its parent's.
 _MEASURED = (
-    "import atexit, resource, runpy, sys\n"
-    "atexit.register(lambda: print('peak_rss_kib', "
-    "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr))\n"
+    "import atexit, runpy, sys\n"
+    "def _peak():\n"
+    "    for line in open('/proc/self/status'):\n"
+    "        if line.startswith('VmHWM:'):\n"
+    "            print('peak_rss_kib', line.split()[1], file=sys.stderr)\n"
+    "atexit.register(_peak)\n"
     "sys.argv = ['manage.py', *sys.argv[1:]]\n"
     "runpy.run_path('manage.py', run_name='__main__')\n"
 )

@@ -11,7 +11,6 @@ from candidates.models import (
     EmailMessage,
     EmailThread,
 )
-from mailsync.models import MailboxConnection
 
 
 def candidate_list(*, user: User, search: str = "") -> QuerySet[Candidate]:
@@ -71,9 +70,3 @@ def attachment_get(*, user: User, candidate_id, attachment_id) -> EmailAttachmen
         pk=attachment_id,
     )
 
-
-def sending_mailbox(*, user: User) -> MailboxConnection | None:
-    """The user's own mailbox if Threadline may send from it now."""
-    return MailboxConnection.objects.filter(
-        user=user, state=MailboxConnection.State.CONNECTED
-    ).first()

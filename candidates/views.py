@@ -19,6 +19,7 @@ from candidates.forms import (
     ThreadVisibilityForm,
 )
 from candidates.rendering import safe_content_type, safe_download_filename
+from mailsync.selectors import sending_mailbox
 from mailsync.sending import SendError, message_send
 
 PROFILE_TABS = ("overview", "emails")
@@ -72,7 +73,7 @@ def _profile_context(request, candidate, tab, *, sent_form=None, sent_thread=Non
     compose_form = sent_form if sent_thread is None else None
     return context | {
         "threads": page,
-        "mailbox": selectors.sending_mailbox(user=request.user),
+        "mailbox": sending_mailbox(user=request.user),
         "compose_form": compose_form or ComposeForm(addresses=addresses),
     }
 

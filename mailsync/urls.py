@@ -7,4 +7,5 @@ urlpatterns = [
     path("connect/", views.connect, name="connect"),
     path("callback/", views.callback, name="callback"),
     path("disconnect/", views.disconnect, name="disconnect"),
+    path("sync/", views.sync_now, name="sync_now"),
 ]

@@ -1,10 +1,14 @@
 from django.contrib import messages
+from django.db import transaction
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.access import member_required
 from mailsync import connections
+from mailsync.models import MailboxConnection
+from mailsync.selectors import mailbox_for
+from mailsync.tasks import sync_mailbox
 
 
 def _callback_uri(request) -> str:
@@ -42,4 +46,17 @@ def callback(request):
 def disconnect(request):
     connections.disconnect(user=request.user)
     messages.success(request, "Your mailbox is disconnected; synced mail stays in Threadline.")
+    return redirect("accounts:my_account")
+
+
+@require_POST
+@member_required
+def sync_now(request):
+    """Queue a sync of the user's own mailbox ahead of beat's next round."""
+    mailbox = mailbox_for(user=request.user)
+    if mailbox is None or mailbox.state != MailboxConnection.State.CONNECTED:
+        messages.error(request, "Connect your mailbox first.")
+    else:
+        transaction.on_commit(lambda: sync_mailbox.delay(mailbox.pk))
+        messages.success(request, "Sync started: new replies appear on profiles in a moment.")
     return redirect("accounts:my_account")

@@ -1,0 +1,68 @@
+"""The demo's story in a real browser: connect Gmail (the sandbox), email a candidate,
+answer as the candidate in their sandbox mailbox, read the reply on the profile."""
+
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+from accounts.demo import DEMO_PASSWORD, seed_demo
+from candidates.models import Candidate
+from mailsync.models import MailboxConnection
+from mailsync.sync import mailbox_sync
+from sandbox.demo import seed_mailboxes
+
+
+def test_recruiter_emails_a_candidate_and_reads_the_reply(
+    browser, live_server, transactional_db, settings, screenshot
+):
+    google = f"{live_server.url}/sandbox/google/"
+    settings.GOOGLE_AUTH_URI = f"{google}o/oauth2/auth"
+    settings.GOOGLE_TOKEN_URI = f"{google}token"
+    settings.GOOGLE_REVOKE_URI = f"{google}revoke"
+    settings.GOOGLE_API_ROOT = google
+    seed_demo()
+    candidate = Candidate.objects.filter(applications__posting__title="Data Scientist").first()
+    address = candidate.emails.get().address
+    seed_mailboxes(
+        users=[("recruiter@demo.test", "Riley Chen")], candidates=[(address, candidate.full_name)]
+    )
+    wait = WebDriverWait(browser, 15)
+
+    browser.delete_all_cookies()
+    browser.get(f"{live_server.url}/accounts/login/")
+    browser.find_element(By.NAME, "login").send_keys("recruiter@demo.test")
+    browser.find_element(By.NAME, "password").send_keys(DEMO_PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    wait.until(ec.url_contains("/candidates/"))
+
+    browser.get(f"{live_server.url}/settings/account/")
+    browser.find_element(By.NAME, "email").click()
+    browser.find_element(By.CSS_SELECTOR, "form button.primary").click()
+    wait.until(ec.url_contains("/sandbox/google/o/oauth2/auth"))
+    assert "Send email on your behalf" in browser.page_source
+    screenshot(browser, "sandbox-consent")
+    browser.find_element(By.CSS_SELECTOR, "button[value=allow]").click()
+    wait.until(ec.url_contains("/settings/account/"))
+    assert "recruiter@demo.test is connected" in browser.page_source
+    screenshot(browser, "my-account-connected")
+    connection = MailboxConnection.objects.get(user__email="recruiter@demo.test")
+    mailbox_sync(connection_id=connection.pk)  # beat's first round: takes the cursor
+
+    browser.get(f"{live_server.url}/candidates/{candidate.pk}/emails/")
+    browser.find_element(By.ID, "id_subject").send_keys("Data Scientist at Acme Robotics")
+    browser.find_element(By.ID, "id_body_text").send_keys("Hi! Are you free for a call?")
+    browser.find_element(By.CSS_SELECTOR, ".email-form button.primary").click()
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".messages .message")))
+    assert "Hi! Are you free for a call?" in browser.page_source
+
+    browser.get(f"{live_server.url}/sandbox/mailboxes/{address}/")
+    browser.find_element(By.LINK_TEXT, "Data Scientist at Acme Robotics").click()
+    browser.find_element(By.NAME, "body").send_keys("Happy to talk on Thursday.")
+    screenshot(browser, "sandbox-candidate-reply")
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    wait.until(ec.url_contains(f"/sandbox/mailboxes/{address}/"))
+
+    assert mailbox_sync(connection_id=connection.pk).stored == 1  # beat's next round
+    browser.get(f"{live_server.url}/candidates/{candidate.pk}/emails/")
+    assert "Happy to talk on Thursday." in browser.page_source
+    screenshot(browser, "candidate-emails-thread")
