@@ -69,4 +69,3 @@ def attachment_get(*, user: User, candidate_id, attachment_id) -> EmailAttachmen
         policy.visible_attachments(user).filter(message__thread__candidate_id=candidate_id),
         pk=attachment_id,
     )
-
