@@ -22,7 +22,7 @@ run: install
 	@echo "Threadline is starting: open http://127.0.0.1:$(PORT)/accounts/login/"
 	@echo "Web, Celery worker and Celery beat run below; Ctrl-C stops all three."
 	@echo
-	PORT=$(PORT) $(BIN)/honcho start -f Procfile.dev
+	PORT=$(PORT) SANDBOX_BASE_URL=http://127.0.0.1:$(PORT) $(BIN)/honcho start -f Procfile.dev
 
 test: install
 	bin/ensure-chromium

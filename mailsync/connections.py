@@ -88,21 +88,38 @@ def authorization_complete(
             "please try again and leave all boxes ticked."
         )
     with transaction.atomic():
-        connection, _ = MailboxConnection.objects.update_or_create(
-            user=user,
-            defaults={
-                "organisation_id": user.organisation_id,
-                "provider": provider.name,
-                "account_address": authorization.account_address,
-                "granted_scopes": authorization.granted_scopes,
-                "credentials": json.dumps(authorization.credentials),
-                "state": MailboxConnection.State.CONNECTED,
-                "authorized_at": timezone.now(),
-                "last_error": "",
-                "last_error_at": None,
-            },
-        )
+        connection = _store_authorization(user, provider.name, authorization)
         _set_email_permission(user, IntegrationPermission.State.CONNECTED)
+    return connection
+
+
+def _store_authorization(user: User, provider: str, authorization) -> MailboxConnection:
+    """Create or renew the user's connection. Re-authorizing the same mailbox resumes sync
+    where it stopped; a different mailbox starts afresh from now."""
+    connection = MailboxConnection.objects.select_for_update().filter(user=user).first()
+    same_mailbox = (
+        connection is not None
+        and connection.provider == provider
+        and connection.account_address == authorization.account_address
+        and connection.cursor
+    )
+    if connection is None:
+        connection = MailboxConnection(user=user)
+    if not same_mailbox:
+        if connection.pk:
+            connection.threads.all().delete()
+            connection.synced_messages.all().delete()
+        connection.cursor = authorization.cursor
+        connection.label_id = ""
+    connection.organisation_id = user.organisation_id
+    connection.provider = provider
+    connection.account_address = authorization.account_address
+    connection.granted_scopes = authorization.granted_scopes
+    connection.credentials = json.dumps(authorization.credentials)
+    connection.state = MailboxConnection.State.CONNECTED
+    connection.authorized_at = timezone.now()
+    connection.last_error, connection.last_error_at = "", None
+    connection.save()
     return connection
 
 

@@ -84,8 +84,7 @@ def _run(connection: MailboxConnection) -> SyncReport:
     session = open_session(connection)
     try:
         if not connection.cursor:
-            # First run after connecting: threads of interest can only start from now on
-            # (they start by being sent from Threadline), so begin at the provider's present.
+            # Connections get their cursor when authorized; this is only a safety net.
             cursor = session.current_cursor()
         else:
             try:

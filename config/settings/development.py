@@ -22,7 +22,8 @@ SANDBOX = env_bool("SANDBOX", True)
 if SANDBOX:
     INSTALLED_APPS = [*INSTALLED_APPS, "sandbox"]
     # Where the sandbox is served: the demo's own web server.
-    SANDBOX_BASE_URL = env_str("SANDBOX_BASE_URL", f"http://127.0.0.1:{env_str('PORT', '8000')}")
+    # Not derived from PORT: honcho gives each process of `make run` a PORT of its own.
+    SANDBOX_BASE_URL = env_str("SANDBOX_BASE_URL", "http://127.0.0.1:8000")
     _google = f"{SANDBOX_BASE_URL}/sandbox/google/"
     GOOGLE_MAIL_CLIENT_ID = env_str("GOOGLE_MAIL_CLIENT_ID", "threadline-sandbox-client")
     GOOGLE_MAIL_CLIENT_SECRET = env_str("GOOGLE_MAIL_CLIENT_SECRET", "sandbox-secret")

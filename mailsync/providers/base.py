@@ -61,6 +61,8 @@ class Authorization:
     account_address: str
     credentials: dict
     granted_scopes: list[str]
+    # Where sync starts: mail from this moment on is checked (nothing older is read).
+    cursor: str
 
 
 @dataclass(frozen=True)

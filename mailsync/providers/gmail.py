@@ -159,9 +159,12 @@ class GmailProvider(MailProvider):
         credentials = flow.credentials
         granted = sorted(credentials.granted_scopes or flow.oauth2session.token.get("scope", []))
         stored = _serialise(credentials)
-        session = self.open(stored)
+        profile = self.open(stored).profile()
         return Authorization(
-            account_address=session.account_address(), credentials=stored, granted_scopes=granted
+            account_address=profile["emailAddress"].lower(),
+            credentials=stored,
+            granted_scopes=granted,
+            cursor=str(profile["historyId"]),
         )
 
     def revoke(self, credentials: dict) -> None:
@@ -276,13 +279,14 @@ class GmailSession(MailboxSession):
 
     # -- interface ------------------------------------------------------------------------
 
+    def profile(self) -> dict:
+        return self._execute(self._users.getProfile(userId="me"), what="getProfile")
+
     def account_address(self) -> str:
-        profile = self._execute(self._users.getProfile(userId="me"), what="getProfile")
-        return profile["emailAddress"].lower()
+        return self.profile()["emailAddress"].lower()
 
     def current_cursor(self) -> str:
-        profile = self._execute(self._users.getProfile(userId="me"), what="getProfile")
-        return str(profile["historyId"])
+        return str(self.profile()["historyId"])
 
     def changes_since(self, cursor: str) -> Iterator[ChangePage]:
         page_token = None

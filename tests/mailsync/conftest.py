@@ -44,9 +44,18 @@ class MailWorld:
 
     def connect(self) -> MailboxConnection:
         """Tick Email on My account and allow access on the provider's consent screen."""
-        start = self.client.post(
-            reverse("accounts:my_account"), {"full_name": self.recruiter.full_name, "email": "on"}
+        return self._consent(
+            self.client.post(
+                reverse("accounts:my_account"),
+                {"full_name": self.recruiter.full_name, "email": "on"},
+            )
         )
+
+    def reauthorize(self) -> MailboxConnection:
+        """The Re-authorize button on My account, then Allow."""
+        return self._consent(self.client.post(reverse("mailsync:connect")))
+
+    def _consent(self, start) -> MailboxConnection:
         consent_url = urlsplit(start["Location"])
         consent_path = f"{consent_url.path}?{consent_url.query}"
         assert self.client.get(consent_path).status_code == 200

@@ -1,6 +1,7 @@
 """The core loop on Gmail, end to end: connect, send from Threadline, the candidate replies
 in their mailbox, sync brings the reply to the profile. Default-deny throughout."""
 
+import json
 from urllib.parse import parse_qs, urlsplit
 
 from django.urls import reverse
@@ -8,6 +9,7 @@ from django.urls import reverse
 from candidates.models import EmailMessage, EmailThread
 from mailsync.models import MailboxConnection, MailboxThread, SyncedMessage
 from mailsync.sending import Draft, message_send
+from sandbox import tokens
 from sandbox.models import Label, Message
 
 
@@ -187,3 +189,35 @@ def test_header_checks_ask_for_the_four_reference_headers_only(world):
     assert sorted(query["metadataHeaders"]) == sorted(
         ["Message-ID", "In-Reply-To", "References", "X-Threadline-Ref"]
     )
+
+
+def test_a_reply_arriving_before_the_first_sync_round_is_not_missed(world):
+    world.connect()
+    sent = _send_first_email(world)
+    world.reply(world.candidate_box, world.recruiter.email, "Quick answer!")
+
+    report = world.sync()
+
+    assert report.stored == 1
+    assert EmailMessage.objects.filter(thread=sent.thread, direction="inbound").count() == 1
+
+
+def test_reauthorizing_the_same_mailbox_resumes_where_sync_stopped(world):
+    connection = world.connect()
+    sent = _send_first_email(world)
+    world.reply(world.candidate_box, world.recruiter.email, "Before the revocation")
+    tokens.token_revoke(token=json.loads(connection.credentials)["refresh_token"])
+    assert world.sync().status == "failed"
+    world.reply(world.candidate_box, world.recruiter.email, "While disconnected")
+
+    renewed = world.reauthorize()
+    report = world.sync()
+
+    assert renewed.pk == connection.pk
+    assert renewed.state == MailboxConnection.State.CONNECTED
+    assert report.stored == 2
+    bodies = {
+        m.body_text.strip()
+        for m in EmailMessage.objects.filter(thread=sent.thread, direction="inbound")
+    }
+    assert bodies == {"Before the revocation", "While disconnected"}
