@@ -221,3 +221,34 @@ def test_reauthorizing_the_same_mailbox_resumes_where_sync_stopped(world):
         for m in EmailMessage.objects.filter(thread=sent.thread, direction="inbound")
     }
     assert bodies == {"Before the revocation", "While disconnected"}
+
+
+def test_sync_changes_nothing_in_the_mailbox_but_its_own_label(world):
+    world.connect()
+    _send_first_email(world)
+    world.reply(world.candidate_box, world.recruiter.email, "Sure")
+    world.write(world.candidate_box, world.recruiter.email, "Something else", "Unrelated")
+    label = Label.objects.get(mailbox=world.recruiter_box, name="Threadline").provider_id
+    before = {
+        m.provider_id: set(m.labels) - {label}
+        for m in Message.objects.filter(mailbox=world.recruiter_box)
+    }
+
+    world.sync()
+
+    after = {
+        m.provider_id: set(m.labels) - {label}
+        for m in Message.objects.filter(mailbox=world.recruiter_box)
+    }
+    assert after == before
+    operations = set(world.log().values_list("operation", flat=True))
+    assert operations <= {
+        "oauth2.token",
+        "gmail.users.getProfile",
+        "gmail.users.history.list",
+        "gmail.users.messages.get",
+        "gmail.users.messages.send",
+        "gmail.users.messages.modify",
+        "gmail.users.labels.list",
+        "gmail.users.labels.create",
+    }
