@@ -243,7 +243,8 @@ def test_sync_changes_nothing_in_the_mailbox_but_its_own_label(world):
     assert after == before
     operations = set(world.log().values_list("operation", flat=True))
     assert operations <= {
-        "oauth2.token",
+        "oauth2.authorize",
+        "oauth2.token.authorization_code",
         "gmail.users.getProfile",
         "gmail.users.history.list",
         "gmail.users.messages.get",
