@@ -93,3 +93,16 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(scope="session")
+def tls_live_server(django_db_setup, django_db_blocker, tmp_path_factory):
+    """The app over HTTPS (for MSAL, which insists on an https authority). Tests that use it
+    must also use `transactional_db` and set REQUESTS_CA_BUNDLE to `.ca_bundle`."""
+    from sandbox.tls import tls_files
+    from tests.tls_server import TlsLiveServer
+
+    with django_db_blocker.unblock():
+        server = TlsLiveServer(tls_files(tmp_path_factory.mktemp("tls")))
+    yield server
+    server.stop()

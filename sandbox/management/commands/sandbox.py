@@ -3,12 +3,15 @@
 import json
 import sys
 import time
+from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sandbox import fill, requestlog, selectors, services, tokens
 from sandbox.google import scopes as google_scopes
 from sandbox.models import Mailbox, Provider
+from sandbox.tls import tls_files
 
 SCOPE_ALIASES = {
     "mail": google_scopes.MAIL,
@@ -64,6 +67,10 @@ class Command(BaseCommand):
         noise.add_argument("address")
         noise.add_argument("--count", type=int, required=True)
         noise.add_argument("--seed", type=int)
+
+        subs.add_parser(
+            "tls-cert", help="Create the local CA and HTTPS certificate (prints their paths)"
+        )
 
     def handle(self, *args, **options) -> None:
         handler = getattr(self, "handle_" + options["sub"].replace("-", "_"))
@@ -151,3 +158,9 @@ class Command(BaseCommand):
         count = fill.mailbox_fill(mailbox=mailbox, count=options["count"], seed=options["seed"])
         elapsed = time.perf_counter() - started
         self._print({"address": mailbox.address, "inserted": count, "seconds": round(elapsed, 2)})
+
+    def handle_tls_cert(self, options: dict) -> None:
+        files = tls_files(Path(settings.VAR_DIR) / "sandbox-tls")
+        self._print(
+            {"ca": str(files.ca), "certificate": str(files.certificate), "key": str(files.key)}
+        )

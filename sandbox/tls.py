@@ -1,0 +1,38 @@
+"""A local certificate authority and server certificate for the sandbox's HTTPS side.
+
+MSAL only accepts an https authority, so Microsoft's emulated identity platform must be
+served over TLS. Demo and test set-up generate a throwaway CA with `trustme` and point
+`requests` at it with REQUESTS_CA_BUNDLE (which also overrides a `verify=False`); nothing
+here is used in production, and TLS checks are never turned off.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+HOSTS = ("127.0.0.1", "localhost")
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    ca: Path
+    certificate: Path
+    key: Path
+
+
+def tls_files(folder: Path) -> TlsFiles:
+    """Create (once) and return the CA bundle, server certificate chain and key."""
+    files = TlsFiles(folder / "ca.pem", folder / "server-chain.pem", folder / "server-key.pem")
+    if files.ca.exists() and files.certificate.exists() and files.key.exists():
+        return files
+    import trustme  # a development/test dependency only
+
+    folder.mkdir(parents=True, exist_ok=True)
+    authority = trustme.CA(organization_name="Threadline sandbox (local only)")
+    server = authority.issue_cert(*HOSTS)
+    authority.cert_pem.write_to_path(str(files.ca))
+    server.private_key_pem.write_to_path(str(files.key))
+    with files.certificate.open("wb") as chain:
+        for blob in server.cert_chain_pems:
+            chain.write(blob.bytes())
+    files.key.chmod(0o600)
+    return files

@@ -1,0 +1,45 @@
+"""An HTTPS live server for tests: Django's own live-server thread with its listening
+socket wrapped in TLS, using the sandbox's throwaway CA (sandbox/tls.py)."""
+
+import ssl
+from functools import partial
+
+from django.core.servers.basehttp import ThreadedWSGIServer
+from django.test.testcases import LiveServerThread, _StaticFilesHandler
+
+
+class _TlsServer(ThreadedWSGIServer):
+    def __init__(self, *args, ssl_context: ssl.SSLContext, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.socket = ssl_context.wrap_socket(self.socket, server_side=True)
+
+
+class TlsLiveServerThread(LiveServerThread):
+    def __init__(self, *args, ssl_context: ssl.SSLContext, **kwargs):
+        self.server_class = partial(_TlsServer, ssl_context=ssl_context)
+        super().__init__(*args, **kwargs)
+
+
+class TlsLiveServer:
+    def __init__(self, files) -> None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(str(files.certificate), str(files.key))
+        self.ca_bundle = str(files.ca)
+        self.thread = TlsLiveServerThread(
+            "127.0.0.1",
+            static_handler=_StaticFilesHandler,
+            connections_override=None,
+            ssl_context=context,
+        )
+        self.thread.daemon = True
+        self.thread.start()
+        self.thread.is_ready.wait()
+        if self.thread.error:
+            raise self.thread.error
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.thread.port}"
+
+    def stop(self) -> None:
+        self.thread.terminate()
