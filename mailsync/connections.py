@@ -2,6 +2,8 @@
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.db import transaction
@@ -10,7 +12,7 @@ from django.utils import timezone
 from accounts.models import IntegrationPermission, User
 from mailsync.models import MailboxConnection, PendingAuthorization
 from mailsync.providers import get_provider
-from mailsync.providers.base import MailboxSession, ProviderError
+from mailsync.providers.base import MailboxSession, ProviderError, TokenStore
 
 logger = logging.getLogger(__name__)
 AUTHORIZATION_TTL = timedelta(minutes=30)
@@ -41,20 +43,21 @@ def authorization_start(*, user: User, redirect_uri: str) -> str:
     """Where to send the user to grant access; remembers state and PKCE verifier."""
     provider = get_provider(user.organisation.email_provider)
     scopes = provider.scopes_for(sync_level_for(user))
-    url, state, verifier = provider.authorization_url(
+    url, state, flow_state = provider.authorization_url(
         redirect_uri=redirect_uri, scopes=scopes, login_hint=user.email
     )
     PendingAuthorization.objects.filter(created_at__lt=timezone.now() - AUTHORIZATION_TTL).delete()
     PendingAuthorization.objects.create(
-        user=user, provider=provider.name, state=state, code_verifier=verifier, scopes=scopes
+        user=user, provider=provider.name, state=state, flow_state=flow_state, scopes=scopes
     )
     _set_email_permission(user, IntegrationPermission.State.AWAITING_AUTHORIZATION)
     return url
 
 
 def authorization_complete(
-    *, user: User, state: str, code: str, error: str, redirect_uri: str
+    *, user: User, callback_params: dict[str, str], redirect_uri: str
 ) -> MailboxConnection:
+    state, error = callback_params.get("state", ""), callback_params.get("error", "")
     pending = PendingAuthorization.objects.filter(
         user=user, state=state, created_at__gte=timezone.now() - AUTHORIZATION_TTL
     ).first()
@@ -70,14 +73,15 @@ def authorization_complete(
     try:
         authorization = provider.exchange_code(
             redirect_uri=redirect_uri,
-            code=code,
-            state=state,
-            code_verifier=pending.code_verifier,
+            callback_params=callback_params,
+            flow_state=pending.flow_state,
             scopes=pending.scopes,
         )
     except ProviderError as failure:
         logger.warning("Authorization for user %s failed: %s", user.pk, failure)
         _set_email_permission(user, IntegrationPermission.State.OFF)
+        if failure.reason == "unsupported_cloud":
+            raise AuthorizationFailed(str(failure)) from failure
         raise AuthorizationFailed("The provider did not complete the authorization.") from failure
     missing = set(pending.scopes) - set(authorization.granted_scopes)
     if missing:
@@ -146,14 +150,26 @@ def mark_needs_reauthorization(connection: MailboxConnection, failure: ProviderE
     logger.info("Mailbox %s needs re-authorization: %s", connection.pk, failure)
 
 
-def open_session(connection: MailboxConnection) -> MailboxSession:
-    """A provider session whose refreshed tokens are written back to the connection."""
+class ConnectionTokenStore(TokenStore):
+    """Tokens on the connection row, encrypted; refreshes serialised by a row lock."""
 
-    def store(credentials: dict) -> None:
-        MailboxConnection.objects.filter(pk=connection.pk).update(
+    def __init__(self, connection_id: int) -> None:
+        self.connection_id = connection_id
+
+    def save(self, credentials: dict) -> None:
+        MailboxConnection.objects.filter(pk=self.connection_id).update(
             credentials=json.dumps(credentials)
         )
 
+    @contextmanager
+    def locked(self) -> Iterator[dict]:
+        with transaction.atomic():
+            row = MailboxConnection.objects.select_for_update().get(pk=self.connection_id)
+            yield json.loads(row.credentials or "{}")
+
+
+def open_session(connection: MailboxConnection) -> MailboxSession:
+    """A provider session whose refreshed tokens are written back to the connection."""
     return get_provider(connection.provider).open(
-        json.loads(connection.credentials), on_refresh=store
+        json.loads(connection.credentials), store=ConnectionTokenStore(connection.pk)
     )

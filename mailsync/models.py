@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
-from encrypted_model_fields.fields import EncryptedCharField, EncryptedTextField
+from encrypted_model_fields.fields import EncryptedTextField
 
 from accounts.models import Organisation
 from candidates.models import EmailMessage, EmailThread
@@ -95,12 +95,13 @@ class SyncedMessage(models.Model):
 
 
 class PendingAuthorization(models.Model):
-    """OAuth `state` and PKCE `code_verifier` between the redirect and the callback."""
+    """OAuth `state` and the secret flow state (PKCE verifier; for Microsoft also the
+    nonce) between the redirect to the provider and its callback."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     provider = models.CharField(max_length=16, choices=MailboxConnection.Provider.choices)
     state = models.CharField(max_length=200, unique=True)
-    code_verifier = EncryptedCharField(max_length=200)
+    flow_state = EncryptedTextField()
     scopes = models.JSONField(default=list)
     created_at = models.DateTimeField(default=timezone.now)
 

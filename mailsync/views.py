@@ -29,9 +29,7 @@ def callback(request):
     try:
         connection = connections.authorization_complete(
             user=request.user,
-            state=request.GET.get("state", ""),
-            code=request.GET.get("code", ""),
-            error=request.GET.get("error", ""),
+            callback_params=request.GET.dict(),
             redirect_uri=_callback_uri(request),
         )
     except connections.AuthorizationFailed as failure:

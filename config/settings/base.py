@@ -243,3 +243,10 @@ GOOGLE_TOKEN_URI = env_str("GOOGLE_TOKEN_URI", "https://oauth2.googleapis.com/to
 GOOGLE_REVOKE_URI = env_str("GOOGLE_REVOKE_URI", "https://oauth2.googleapis.com/revoke")
 GOOGLE_API_ROOT = env_str("GOOGLE_API_ROOT", "https://gmail.googleapis.com/")
 MAILSYNC_RECOVERY_MAX_THREADS = env_int("MAILSYNC_RECOVERY_MAX_THREADS", 500)
+
+# Microsoft 365 (Graph + identity platform). MSAL insists on an https authority.
+MICROSOFT_MAIL_CLIENT_ID = env_str("MICROSOFT_MAIL_CLIENT_ID", "")
+MICROSOFT_MAIL_CLIENT_SECRET = env_str("MICROSOFT_MAIL_CLIENT_SECRET", "")
+MICROSOFT_AUTHORITY_HOST = env_str("MICROSOFT_AUTHORITY_HOST", "https://login.microsoftonline.com")
+MICROSOFT_TENANT = env_str("MICROSOFT_TENANT", "organizations")
+MICROSOFT_GRAPH_URL = env_str("MICROSOFT_GRAPH_URL", "https://graph.microsoft.com/")

@@ -8,4 +8,8 @@ def get_provider(name: str) -> MailProvider:
         from mailsync.providers.gmail import GmailProvider
 
         return GmailProvider()
+    if name == "microsoft":
+        from mailsync.providers.graph import GraphProvider
+
+        return GraphProvider()
     raise ValueError(f"No mail provider called {name!r}.")

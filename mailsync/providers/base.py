@@ -9,6 +9,7 @@ import random
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -86,6 +87,18 @@ class SentMessage:
     thread_id: str
 
 
+class TokenStore(ABC):
+    """Where a session's tokens live (the encrypted connection row), as providers see it."""
+
+    @abstractmethod
+    def save(self, credentials: dict) -> None: ...
+
+    @abstractmethod
+    def locked(self) -> AbstractContextManager[dict]:
+        """Hold a lock every worker shares, yielding the freshest stored credentials, so that
+        one token is refreshed once however many workers find it expired."""
+
+
 class MailboxSession(ABC):
     """One authorized mailbox. Created by `MailProvider.open`."""
 
@@ -136,20 +149,26 @@ class MailProvider(ABC):
     def authorization_url(
         self, *, redirect_uri: str, scopes: list[str], login_hint: str = ""
     ) -> tuple[str, str, str]:
-        """(url, state, code_verifier) — the caller keeps state and verifier."""
+        """(url, state, flow_state): the caller keeps `state` and the secret `flow_state`
+        (the PKCE verifier, and for Microsoft the nonce) until the callback."""
 
     @abstractmethod
     def exchange_code(
-        self, *, redirect_uri: str, code: str, state: str, code_verifier: str, scopes: list[str]
-    ) -> Authorization: ...
+        self,
+        *,
+        redirect_uri: str,
+        callback_params: dict[str, str],
+        flow_state: str,
+        scopes: list[str],
+    ) -> Authorization:
+        """`callback_params` is the query string the provider redirected back with;
+        `flow_state` what `authorization_url` asked the caller to keep."""
 
     @abstractmethod
     def revoke(self, credentials: dict) -> None: ...
 
     @abstractmethod
-    def open(
-        self, credentials: dict, *, on_refresh: Callable[[dict], None] | None = None
-    ) -> MailboxSession: ...
+    def open(self, credentials: dict, *, store: TokenStore | None = None) -> MailboxSession: ...
 
 
 def backoff_delay(attempt: int, retry_after: float | None) -> float:

@@ -35,6 +35,7 @@ from mailsync.providers.base import (
     NotFound,
     ProviderError,
     SentMessage,
+    TokenStore,
     with_retries,
 )
 
@@ -147,11 +148,18 @@ class GmailProvider(MailProvider):
         return url, state, flow.code_verifier
 
     def exchange_code(
-        self, *, redirect_uri: str, code: str, state: str, code_verifier: str, scopes: list[str]
+        self,
+        *,
+        redirect_uri: str,
+        callback_params: dict[str, str],
+        flow_state: str,
+        scopes: list[str],
     ) -> Authorization:
-        flow = self._flow(scopes, redirect_uri, state=state, code_verifier=code_verifier)
+        flow = self._flow(
+            scopes, redirect_uri, state=callback_params.get("state"), code_verifier=flow_state
+        )
         try:
-            flow.fetch_token(code=code)
+            flow.fetch_token(code=callback_params.get("code", ""))
         except Exception as error:  # oauthlib raises many types; each means "no tokens"
             raise ProviderError(
                 f"Google refused the authorization: {error}", permanent=True, reason="exchange"
@@ -181,10 +189,8 @@ class GmailProvider(MailProvider):
         if response.status_code >= 500:
             raise ProviderError("Revoke failed", permanent=False, status=response.status_code)
 
-    def open(
-        self, credentials: dict, *, on_refresh: Callable[[dict], None] | None = None
-    ) -> "GmailSession":
-        return GmailSession(credentials, on_refresh=on_refresh)
+    def open(self, credentials: dict, *, store: TokenStore | None = None) -> "GmailSession":
+        return GmailSession(credentials, store=store)
 
 
 def _serialise(credentials: Credentials) -> dict:
@@ -215,10 +221,10 @@ def _credentials(stored: dict) -> Credentials:
 
 
 class GmailSession(MailboxSession):
-    def __init__(self, stored: dict, *, on_refresh: Callable[[dict], None] | None) -> None:
+    def __init__(self, stored: dict, *, store: TokenStore | None) -> None:
         self._credentials = _credentials(stored)
         self._token = self._credentials.token
-        self._on_refresh = on_refresh
+        self._store = store
         http = google_auth_httplib2.AuthorizedHttp(
             self._credentials, http=httplib2.Http(timeout=settings.MAILSYNC_HTTP_TIMEOUT)
         )
@@ -237,8 +243,10 @@ class GmailSession(MailboxSession):
     def _persist_refresh(self) -> None:
         if self._credentials.token != self._token:
             self._token = self._credentials.token
-            if self._on_refresh is not None:
-                self._on_refresh(_serialise(self._credentials))
+            # Google hands out any number of valid access tokens, so refreshes need no
+            # lock here; the new one is simply kept for the next run.
+            if self._store is not None:
+                self._store.save(_serialise(self._credentials))
 
     def _batched(self, build: Callable[[str], object], ids: list[str], *, what: str) -> dict:
         """Run one request per id in Gmail batches; retry the parts that were throttled."""

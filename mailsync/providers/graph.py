@@ -1,0 +1,463 @@
+"""Microsoft 365 through the O365 library (Microsoft Graph) and MSAL.
+
+O365 builds its MSAL client with the fixed authority `https://login.microsoftonline.com/`
+and lets MSAL run instance discovery; we hand the connection our own
+ConfidentialClientApplication built from settings (instance discovery off), and a Graph
+protocol whose URL comes from settings, so the demo and tests reach the sandbox. Calls O365
+has no method for (mail delta, MIME drafts, $batch) go through the connection's own
+`con.get/post/patch`, never a second HTTP stack.
+"""
+
+import base64
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+import msal
+import requests
+from django.conf import settings
+from O365 import Account
+from O365.connection import MSGraphProtocol
+from O365.utils.token import BaseTokenBackend
+
+from mailsync.providers.base import (
+    Authorization,
+    ChangePage,
+    CursorExpired,
+    MailboxSession,
+    MailProvider,
+    MessageRef,
+    NotFound,
+    ProviderError,
+    SentMessage,
+    TokenStore,
+    with_retries,
+)
+
+GRAPH_RESOURCE = "https://graph.microsoft.com/"
+SCOPES_BY_LEVEL = {
+    # Send; read headers and MIME and set our category (ReadWrite); create the master
+    # category once (MailboxSettings). MSAL adds offline_access, openid and profile itself.
+    "full": ["Mail.Send", "Mail.ReadWrite", "MailboxSettings.ReadWrite"],
+    "limited": ["Mail.Send"],
+}
+DELTA_FOLDERS = ("inbox", "sentitems")
+HEADER_SELECT = "internetMessageHeaders,internetMessageId,conversationId"
+BATCH_LIMIT = 20  # Graph's JSON batching limit
+PAGE_SIZE = 500
+IMMUTABLE_IDS = 'IdType="ImmutableId"'
+
+
+class UnsupportedCloud(ProviderError):
+    def __init__(self, cloud: str) -> None:
+        super().__init__(
+            f"This Microsoft 365 tenant is in the {cloud} cloud (for example GCC High), "
+            "which Threadline does not support; nothing was connected.",
+            permanent=True,
+            reason="unsupported_cloud",
+        )
+
+
+def _authority(tenant: str) -> str:
+    return f"{settings.MICROSOFT_AUTHORITY_HOST.rstrip('/')}/{tenant}"
+
+
+def _msal_app(tenant: str, cache=None) -> msal.ConfidentialClientApplication:
+    return msal.ConfidentialClientApplication(
+        settings.MICROSOFT_MAIL_CLIENT_ID,
+        client_credential=settings.MICROSOFT_MAIL_CLIENT_SECRET,
+        authority=_authority(tenant),
+        instance_discovery=False,
+        token_cache=cache,
+        timeout=settings.MAILSYNC_HTTP_TIMEOUT,
+    )
+
+
+def _full_scope(scope: str) -> str:
+    return scope if "://" in scope else f"{GRAPH_RESOURCE}{scope}"
+
+
+def _short_scope(scope: str) -> str:
+    return scope.removeprefix(GRAPH_RESOURCE)
+
+
+def _error_from_response(response: requests.Response | None, fallback: str) -> ProviderError:
+    if response is None:
+        return ProviderError(fallback, permanent=False, reason="network")
+    status = response.status_code
+    try:
+        detail = response.json().get("error", {})
+    except ValueError:
+        detail = {}
+    code = detail.get("code", "") if isinstance(detail, dict) else str(detail)
+    message = (detail.get("message") if isinstance(detail, dict) else "") or fallback
+    retry_after = response.headers.get("Retry-After")
+    if status == 404:
+        return NotFound(message)
+    if status == 410:
+        return CursorExpired(message)
+    if status == 429 or status >= 500:
+        return ProviderError(
+            message,
+            permanent=False,
+            status=status,
+            reason="throttled" if status == 429 else "server_error",
+            retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None,
+        )
+    if status == 401:
+        return ProviderError(message, permanent=True, status=401, reason="unauthorized")
+    return ProviderError(message, permanent=True, status=status, reason=code)
+
+
+def _call(send: Callable[[], requests.Response], what: str) -> requests.Response:
+    """One Graph request, its failures turned into ProviderError."""
+    try:
+        return send()
+    except requests.HTTPError as error:
+        raise _error_from_response(error.response, f"{what} failed") from error
+    except requests.RequestException as error:
+        raise ProviderError(f"Network error: {error}", permanent=False, reason="network") from error
+    except RuntimeError as error:
+        # O365 signals a failed token refresh (revoked grant) this way.
+        if "Refresh token operation failed" in str(error) or "no refresh token" in str(error):
+            raise ProviderError(str(error), permanent=True, reason="invalid_grant") from error
+        raise
+
+
+class GraphProvider(MailProvider):
+    name = "microsoft"
+
+    def scopes_for(self, level: str) -> list[str]:
+        return list(SCOPES_BY_LEVEL[level])
+
+    def authorization_url(
+        self, *, redirect_uri: str, scopes: list[str], login_hint: str = ""
+    ) -> tuple[str, str, str]:
+        flow = _msal_app(settings.MICROSOFT_TENANT).initiate_auth_code_flow(
+            [_full_scope(s) for s in scopes],
+            redirect_uri=redirect_uri,
+            login_hint=login_hint or None,
+        )
+        # The whole flow (state, PKCE verifier, nonce) is what the callback needs.
+        return flow["auth_uri"], flow["state"], json.dumps(flow)
+
+    def admin_consent_url(self, *, redirect_uri: str, state: str, tenant: str = "") -> str:
+        scopes = " ".join(_full_scope(s) for s in SCOPES_BY_LEVEL["full"])
+        return (
+            f"{_authority(tenant or settings.MICROSOFT_TENANT)}/v2.0/adminconsent"
+            f"?client_id={quote(settings.MICROSOFT_MAIL_CLIENT_ID)}&scope={quote(scopes)}"
+            f"&redirect_uri={quote(redirect_uri, safe='')}&state={quote(state)}"
+        )
+
+    def exchange_code(
+        self,
+        *,
+        redirect_uri: str,
+        callback_params: dict[str, str],
+        flow_state: str,
+        scopes: list[str],
+    ) -> Authorization:
+        backend = ConnectionTokenBackend("", store=None)
+        app = _msal_app(settings.MICROSOFT_TENANT, cache=backend)
+        try:
+            result = app.acquire_token_by_auth_code_flow(json.loads(flow_state), callback_params)
+        except (ValueError, requests.RequestException) as error:
+            raise ProviderError(f"Microsoft refused: {error}", permanent=True) from error
+        if "access_token" not in result:
+            raise ProviderError(
+                result.get("error_description") or "Microsoft refused the authorization.",
+                permanent=True,
+                reason=result.get("error", "exchange"),
+            )
+        claims = result.get("id_token_claims") or {}
+        self._refuse_other_clouds(claims.get("tid", ""))
+        granted = sorted(_short_scope(s) for s in result.get("scope", "").split() if s)
+        credentials = {"msal_cache": backend.serialize(), "tenant": claims.get("tid", "")}
+        session = self.open(credentials)
+        return Authorization(
+            account_address=session.account_address(),
+            credentials=credentials,
+            granted_scopes=granted,
+            cursor=session.current_cursor(),
+        )
+
+    def _refuse_other_clouds(self, tenant: str) -> None:
+        """Only the worldwide cloud: GCC High and other national clouds are refused."""
+        url = f"{_authority(tenant or 'organizations')}/v2.0/.well-known/openid-configuration"
+        try:
+            document = requests.get(url, timeout=settings.MAILSYNC_HTTP_TIMEOUT).json()
+        except (requests.RequestException, ValueError) as error:
+            raise ProviderError(f"Tenant check failed: {error}", permanent=False) from error
+        cloud = document.get("cloud_instance_name", "microsoftonline.com")
+        if cloud != "microsoftonline.com" or document.get("tenant_region_sub_scope") in {
+            "DOD",
+            "DODCON",
+        }:
+            raise UnsupportedCloud(cloud)
+
+    def revoke(self, credentials: dict) -> None:
+        # Microsoft has no per-app token revocation endpoint for delegated grants; the user
+        # (or their admin) removes the app under My Apps. We forget the tokens.
+        return None
+
+    def open(self, credentials: dict, *, store: TokenStore | None = None) -> "GraphSession":
+        return GraphSession(credentials, store=store)
+
+
+class ConnectionTokenBackend(BaseTokenBackend):
+    """O365/MSAL token cache for one mailbox, persisted by the caller (encrypted, on the
+    connection row). Refreshes are serialised across workers: the first to find the token
+    expired refreshes under the store's lock; the others find the fresh token and use it."""
+
+    def __init__(self, serialized: str, *, store: TokenStore | None, tenant: str = "") -> None:
+        super().__init__()
+        self._store = store
+        self._tenant = tenant
+        if serialized:
+            self._cache = self.deserialize(serialized)
+
+    def load_token(self) -> bool:
+        return self.has_data
+
+    def save_token(self, force: bool = False) -> bool:
+        if self._store is not None:
+            self._store.save({"msal_cache": self.serialize(), "tenant": self._tenant})
+        return True
+
+    def should_refresh_token(self, con=None, *, username=None):
+        if self._store is None:
+            return True
+        with self._store.locked() as fresh:
+            stored = fresh.get("msal_cache", "")
+            if stored:
+                self._cache = self.deserialize(stored)
+            if not self.token_is_expired(username=username):
+                return False  # another worker refreshed while we waited for the lock
+            con.refresh_token()  # saves through save_token, still under the lock
+            return None
+
+
+class ConfiguredGraphProtocol(MSGraphProtocol):
+    def __init__(self, **kwargs) -> None:
+        # Read by MSGraphProtocol.__init__; the class default is Microsoft's cloud host.
+        self._protocol_url = settings.MICROSOFT_GRAPH_URL
+        super().__init__(**kwargs)
+
+
+class GraphSession(MailboxSession):
+    def __init__(self, credentials: dict, *, store: TokenStore | None) -> None:
+        tenant = credentials.get("tenant") or settings.MICROSOFT_TENANT
+        self._backend = ConnectionTokenBackend(
+            credentials.get("msal_cache", ""), store=store, tenant=tenant
+        )
+        self._account = Account(
+            (settings.MICROSOFT_MAIL_CLIENT_ID, settings.MICROSOFT_MAIL_CLIENT_SECRET),
+            auth_flow_type="authorization",
+            tenant_id=tenant,
+            token_backend=self._backend,
+            protocol=ConfiguredGraphProtocol(),
+            request_retries=0,  # retries are ours: bounded, and honouring Retry-After
+            timeout=settings.MAILSYNC_HTTP_TIMEOUT,
+            default_headers={"Prefer": IMMUTABLE_IDS},
+        )
+        self._con = self._account.con
+        self._con._msal_client = _msal_app(tenant, cache=self._backend)
+        self._root = self._account.protocol.service_url
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _url(self, path: str) -> str:
+        return path if path.startswith("http") else f"{self._root}{path.lstrip('/')}"
+
+    def _request(self, method: str, path: str, *, what: str, **kwargs) -> requests.Response:
+        send = getattr(self._con, method)
+        return with_retries(lambda: _call(lambda: send(self._url(path), **kwargs), what), what=what)
+
+    def _batch(self, requests_: list[dict], *, what: str) -> dict[str, dict]:
+        """Graph JSON batches of ≤ 20; parts throttled or failing are retried."""
+        results: dict[str, dict] = {}
+        pending = list(requests_)
+        while pending:
+            chunk, pending = pending[:BATCH_LIMIT], pending[BATCH_LIMIT:]
+            with_retries(lambda chunk=chunk: self._run_batch(chunk, results), what=what)
+        return results
+
+    def _run_batch(self, chunk: list[dict], results: dict) -> None:
+        todo = [part for part in chunk if part["id"] not in results]
+        response = _call(
+            lambda: self._con.post(self._url("$batch"), data={"requests": todo}), "$batch"
+        )
+        failures = []
+        for part in response.json().get("responses", []):
+            status = int(part.get("status", 500))
+            if status < 300:
+                results[part["id"]] = part.get("body") or {}
+            elif status == 404:
+                results[part["id"]] = {}
+            else:
+                fake = requests.Response()
+                fake.status_code = status
+                fake.headers.update(part.get("headers") or {})
+                fake._content = json.dumps(part.get("body") or {}).encode()
+                failures.append(_error_from_response(fake, f"batch part {status}"))
+        if failures:
+            permanent = [f for f in failures if f.permanent]
+            raise permanent[0] if permanent else max(failures, key=lambda f: f.retry_after or 0)
+
+    # -- interface ------------------------------------------------------------------------
+
+    def account_address(self) -> str:
+        me = self._request("get", "me", what="me").json()
+        return (me.get("mail") or me.get("userPrincipalName") or "").lower()
+
+    def current_cursor(self) -> str:
+        """Delta links for Inbox and Sent Items that start now: the initial round filters
+        on receivedDateTime, so nothing older is listed."""
+        since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        links = {}
+        for folder in DELTA_FOLDERS:
+            url = (
+                f"me/mailFolders/{folder}/messages/delta?$select=id"
+                f"&$filter=receivedDateTime+ge+{since}"
+            )
+            for page in self._delta_pages(url):
+                links[folder] = page.get("@odata.deltaLink", links.get(folder, ""))
+        return json.dumps(links)
+
+    def _delta_pages(self, url: str) -> Iterator[dict]:
+        headers = {"Prefer": f"odata.maxpagesize={PAGE_SIZE}"}
+        while url:
+            page = self._request("get", url, what="messages.delta", headers=headers).json()
+            yield page
+            url = page.get("@odata.nextLink", "")
+
+    def changes_since(self, cursor: str) -> Iterator[ChangePage]:
+        links = json.loads(cursor or "{}")
+        if set(links) != set(DELTA_FOLDERS):
+            raise CursorExpired("No delta link for every folder.")
+        new_links = dict(links)
+        for folder in DELTA_FOLDERS:
+            for page in self._delta_pages(links[folder]):
+                added = [
+                    MessageRef(id=item["id"], thread_id=item.get("conversationId", ""))
+                    for item in page.get("value", [])
+                    if "@removed" not in item and not item.get("isDraft")
+                ]
+                new_links[folder] = page.get("@odata.deltaLink", new_links[folder])
+                last = folder == DELTA_FOLDERS[-1] and "@odata.deltaLink" in page
+                yield ChangePage(added=added, cursor=json.dumps(new_links) if last else "")
+
+    def reference_headers(self, message_ids: list[str]) -> dict[str, dict[str, str]]:
+        parts = [
+            {
+                "id": mid,
+                "method": "GET",
+                "url": f"/me/messages/{mid}?$select={HEADER_SELECT}",
+                "headers": {"Prefer": IMMUTABLE_IDS},
+            }
+            for mid in dict.fromkeys(message_ids)
+        ]
+        headers = {}
+        for message_id, body in self._batch(parts, what="messages.get(headers)").items():
+            if not body:
+                continue
+            values: dict[str, str] = {}
+            for header in body.get("internetMessageHeaders") or []:
+                values.setdefault(header["name"].lower(), header["value"])
+            values.setdefault("message-id", body.get("internetMessageId", ""))
+            headers[message_id] = values
+        return headers
+
+    def raw_messages(self, message_ids: list[str]) -> dict[str, bytes]:
+        raws = {}
+        for message_id in dict.fromkeys(message_ids):
+            try:
+                raws[message_id] = self._request(
+                    "get", f"me/messages/{message_id}/$value", what="messages.get($value)"
+                ).content
+            except NotFound:
+                continue
+        return raws
+
+    def thread_messages(self, thread_id: str) -> list[MessageRef]:
+        refs = []
+        url = (
+            "me/messages?$select=id,conversationId&$top=100"
+            f"&$filter=conversationId eq '{thread_id.replace(chr(39), chr(39) * 2)}'"
+        )
+        while url:
+            page = self._request("get", url, what="messages.list").json()
+            refs += [MessageRef(id=m["id"], thread_id=m["conversationId"]) for m in page["value"]]
+            url = page.get("@odata.nextLink", "")
+        return refs
+
+    def search_by_address(self, address: str) -> list[MessageRef]:
+        """Inbox and Sent Items only: mail filed in sub-folders is not searched."""
+        refs = []
+        for folder in DELTA_FOLDERS:
+            url = (
+                f"me/mailFolders/{folder}/messages?$select=id,conversationId&$top=100"
+                f'&$search="participants:{address}"'
+            )
+            while url:
+                page = self._request("get", url, what="messages.search").json()
+                refs += [
+                    MessageRef(id=m["id"], thread_id=m.get("conversationId", ""))
+                    for m in page.get("value", [])
+                ]
+                url = page.get("@odata.nextLink", "")
+        return refs
+
+    def send(self, raw: bytes, *, thread_id: str = "") -> SentMessage:
+        """Create a draft from our MIME (keeping our Message-ID and headers), learn its ids,
+        then send it. Not retried once the send itself was attempted."""
+        draft = self._request(
+            "post",
+            "me/messages",
+            what="messages.create",
+            data=base64.b64encode(raw).decode(),
+            headers={"Content-type": "text/plain"},
+        ).json()
+        _call(lambda: self._con.post(self._url(f"me/messages/{draft['id']}/send")), "send")
+        return SentMessage(id=draft["id"], thread_id=draft.get("conversationId", ""))
+
+    def ensure_label(self, name: str) -> str:
+        categories = self._request("get", "me/outlook/masterCategories", what="categories").json()
+        for category in categories.get("value", []):
+            if category["displayName"].lower() == name.lower():
+                return category["displayName"]
+        try:
+            self._request(
+                "post",
+                "me/outlook/masterCategories",
+                what="categories.create",
+                data={"displayName": name, "color": "preset7"},
+            )
+        except ProviderError as error:
+            if error.status != 409:  # created meanwhile by another worker
+                raise
+        return name
+
+    def apply_label(self, label_id: str, message_ids: list[str]) -> None:
+        ids = list(dict.fromkeys(message_ids))
+        current = self._batch(
+            [
+                {"id": m, "method": "GET", "url": f"/me/messages/{m}?$select=categories"}
+                for m in ids
+            ],
+            what="messages.get(categories)",
+        )
+        patches = [
+            {
+                "id": m,
+                "method": "PATCH",
+                "url": f"/me/messages/{m}",
+                "headers": {"Content-Type": "application/json"},
+                "body": {"categories": [*body.get("categories", []), label_id]},
+            }
+            for m, body in current.items()
+            if body and label_id not in body.get("categories", [])
+        ]
+        if patches:
+            self._batch(patches, what="messages.patch(categories)")
