@@ -21,4 +21,5 @@ class MyAccountForm(forms.Form):
 class CompanySettingsForm(forms.ModelForm):
     class Meta:
         model = Organisation
-        fields = ["name", "email_provider"]
+        fields = ["name", "email_provider", "microsoft_authorization_mode"]
+        labels = {"microsoft_authorization_mode": "Microsoft 365 authorization"}

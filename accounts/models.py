@@ -19,6 +19,18 @@ class Organisation(models.Model):
         default=EmailProvider.GOOGLE,
         help_text="Where this organisation's mailboxes live; users connect their own.",
     )
+
+    class MicrosoftAuthorization(models.TextChoices):
+        USERS = "users", "Each user authorizes Threadline themselves"
+        ADMIN = "admin", "Our Microsoft 365 admin grants consent once for everyone"
+
+    microsoft_authorization_mode = models.CharField(
+        max_length=16,
+        choices=MicrosoftAuthorization.choices,
+        default=MicrosoftAuthorization.USERS,
+    )
+    microsoft_tenant_id = models.CharField(max_length=64, blank=True)
+    microsoft_admin_consent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:

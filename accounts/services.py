@@ -49,12 +49,33 @@ def user_update_profile(*, user: User, full_name: str) -> User:
     return user
 
 
-def organisation_update_settings(
-    *, actor: User, organisation: Organisation, name: str, email_provider: str
-) -> Organisation:
+def _require_super_admin(actor: User, organisation: Organisation) -> None:
     if not policy.can_manage_company_settings(actor) or actor.organisation_id != organisation.pk:
         raise AccountsError("Only a Super Admin of this organisation may change its settings.")
+
+
+def organisation_update_settings(
+    *,
+    actor: User,
+    organisation: Organisation,
+    name: str,
+    email_provider: str,
+    microsoft_authorization_mode: str = Organisation.MicrosoftAuthorization.USERS,
+) -> Organisation:
+    _require_super_admin(actor, organisation)
     organisation.name = name.strip()
     organisation.email_provider = email_provider
-    organisation.save(update_fields=["name", "email_provider"])
+    organisation.microsoft_authorization_mode = microsoft_authorization_mode
+    organisation.save(update_fields=["name", "email_provider", "microsoft_authorization_mode"])
+    return organisation
+
+
+def organisation_record_admin_consent(
+    *, actor: User, organisation: Organisation, tenant_id: str
+) -> Organisation:
+    """The organisation's Microsoft 365 admin consented for every user of `tenant_id`."""
+    _require_super_admin(actor, organisation)
+    organisation.microsoft_tenant_id = tenant_id
+    organisation.microsoft_admin_consent_at = timezone.now()
+    organisation.save(update_fields=["microsoft_tenant_id", "microsoft_admin_consent_at"])
     return organisation

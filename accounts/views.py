@@ -55,7 +55,10 @@ def company_settings(request):
             organisation=organisation,
             name=form.cleaned_data["name"],
             email_provider=form.cleaned_data["email_provider"],
+            microsoft_authorization_mode=form.cleaned_data["microsoft_authorization_mode"],
         )
         messages.success(request, "Company settings were saved.")
         return redirect("accounts:company_settings")
-    return render(request, "accounts/company_settings.html", {"form": form})
+    return render(
+        request, "accounts/company_settings.html", {"form": form, "organisation": organisation}
+    )

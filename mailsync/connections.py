@@ -9,7 +9,9 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import policy
 from accounts.models import IntegrationPermission, User
+from accounts.services import organisation_record_admin_consent
 from mailsync.models import MailboxConnection, PendingAuthorization
 from mailsync.providers import get_provider
 from mailsync.providers.base import MailboxSession, ProviderError, TokenStore
@@ -172,4 +174,24 @@ def open_session(connection: MailboxConnection) -> MailboxSession:
     """A provider session whose refreshed tokens are written back to the connection."""
     return get_provider(connection.provider).open(
         json.loads(connection.credentials), store=ConnectionTokenStore(connection.pk)
+    )
+
+
+def admin_consent_start(*, actor: User, redirect_uri: str, state: str) -> str:
+    """Where a Microsoft 365 admin grants consent for the whole organisation."""
+    if not policy.can_manage_company_settings(actor):
+        raise AuthorizationFailed("Only a Super Admin starts the organisation's admin consent.")
+    return get_provider("microsoft").admin_consent_url(redirect_uri=redirect_uri, state=state)
+
+
+def admin_consent_complete(*, actor: User, callback_params: dict[str, str]) -> None:
+    if callback_params.get("admin_consent", "").lower() != "true":
+        description = callback_params.get("error_description") or callback_params.get("error")
+        raise AuthorizationFailed(
+            f"Admin consent was not granted ({description or 'no reason given'})."
+        )
+    organisation_record_admin_consent(
+        actor=actor,
+        organisation=actor.organisation,
+        tenant_id=callback_params.get("tenant", ""),
     )

@@ -1,10 +1,14 @@
+import secrets
+
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.access import member_required
+from accounts.services import AccountsError
 from mailsync import connections
 from mailsync.models import MailboxConnection
 from mailsync.selectors import mailbox_for
@@ -58,3 +62,33 @@ def sync_now(request):
         transaction.on_commit(lambda: sync_mailbox.delay(mailbox.pk))
         messages.success(request, "Sync started: new replies appear on profiles in a moment.")
     return redirect("accounts:my_account")
+
+
+@require_POST
+@member_required
+def admin_consent(request):
+    state = secrets.token_urlsafe(24)
+    request.session["admin_consent_state"] = state
+    callback = request.build_absolute_uri(reverse("mailsync:admin_consent_callback"))
+    try:
+        url = connections.admin_consent_start(
+            actor=request.user, redirect_uri=callback, state=state
+        )
+    except connections.AuthorizationFailed as failure:
+        raise PermissionDenied(str(failure)) from failure
+    return redirect(url)
+
+
+@member_required
+def admin_consent_callback(request):
+    expected = request.session.pop("admin_consent_state", None)
+    if not expected or request.GET.get("state") != expected:
+        messages.error(request, "That consent link has expired. Please start again.")
+        return redirect("accounts:company_settings")
+    try:
+        connections.admin_consent_complete(actor=request.user, callback_params=request.GET.dict())
+    except (connections.AuthorizationFailed, AccountsError) as failure:
+        messages.error(request, str(failure))
+    else:
+        messages.success(request, "Admin consent granted: your users can now connect Outlook.")
+    return redirect("accounts:company_settings")

@@ -22,7 +22,15 @@ def test_admin_sees_the_organisation_read_only(team, client_for):
     client = client_for(team.admin)
 
     page = client.get(url)
-    post = client.post(url, {"name": "Renamed", "slug": "acme", "email_provider": "microsoft"})
+    post = client.post(
+        url,
+        {
+            "name": "Renamed",
+            "slug": "acme",
+            "email_provider": "microsoft",
+            "microsoft_authorization_mode": "users",
+        },
+    )
 
     assert page.status_code == 200
     assert 'name="name"' not in page.content.decode()
@@ -35,7 +43,13 @@ def test_super_admin_changes_the_organisation_in_admin(team, client_for):
     url = reverse("admin:accounts_organisation_change", args=[team.organisation.pk])
 
     response = client_for(team.super_admin).post(
-        url, {"name": "Renamed", "slug": "acme", "email_provider": "microsoft"}
+        url,
+        {
+            "name": "Renamed",
+            "slug": "acme",
+            "email_provider": "microsoft",
+            "microsoft_authorization_mode": "users",
+        },
     )
 
     assert response.status_code == 302

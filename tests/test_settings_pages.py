@@ -88,7 +88,11 @@ def test_my_account_without_a_name_shows_a_field_error_and_changes_nothing(team,
 def test_super_admin_renames_the_organisation_and_picks_its_provider(team, client_for):
     response = client_for(team.super_admin).post(
         reverse("accounts:company_settings"),
-        {"name": "Acme Robotics", "email_provider": "microsoft"},
+        {
+            "name": "Acme Robotics",
+            "email_provider": "microsoft",
+            "microsoft_authorization_mode": "users",
+        },
     )
 
     team.organisation.refresh_from_db()
@@ -110,7 +114,8 @@ def test_company_settings_reject_an_unknown_provider_with_a_field_error(team, cl
 
 def test_admin_cannot_post_company_settings(team, client_for):
     response = client_for(team.admin).post(
-        reverse("accounts:company_settings"), {"name": "Hijacked", "email_provider": "google"}
+        reverse("accounts:company_settings"),
+        {"name": "Hijacked", "email_provider": "google", "microsoft_authorization_mode": "users"},
     )
 
     assert response.status_code == 403
