@@ -20,7 +20,8 @@ run: install
 	$(BIN)/python manage.py seed_demo
 	@echo
 	@echo "Threadline is starting: open http://127.0.0.1:$(PORT)/accounts/login/"
-	@echo "Web, Celery worker and Celery beat run below; Ctrl-C stops all three."
+	@echo "Web, Celery worker, Celery beat and the sandbox's HTTPS side (port 8443) run below;"
+	@echo "Ctrl-C stops them all."
 	@echo
 	PORT=$(PORT) SANDBOX_BASE_URL=http://127.0.0.1:$(PORT) $(BIN)/honcho start -f Procfile.dev
 

@@ -6,6 +6,7 @@ served over TLS. Demo and test set-up generate a throwaway CA with `trustme` and
 here is used in production, and TLS checks are never turned off.
 """
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,16 @@ class TlsFiles:
     ca: Path
     certificate: Path
     key: Path
+
+    def trust_bundle(self, public_bundle: str) -> Path:
+        """The public CAs plus the sandbox's: what REQUESTS_CA_BUNDLE points at in the demo
+        and tests, so the sandbox is trusted without trusting less elsewhere."""
+        bundle = self.ca.with_name("trust-bundle.pem")
+        # Several processes start at once: write aside, then rename into place atomically.
+        staging = bundle.with_name(f"trust-bundle.{os.getpid()}.tmp")
+        staging.write_bytes(Path(public_bundle).read_bytes() + b"\n" + self.ca.read_bytes())
+        staging.replace(bundle)
+        return bundle
 
 
 def tls_files(folder: Path) -> TlsFiles:

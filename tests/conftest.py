@@ -96,13 +96,15 @@ def _fresh_cache():
 
 
 @pytest.fixture(scope="session")
-def tls_live_server(django_db_setup, django_db_blocker, tmp_path_factory):
-    """The app over HTTPS (for MSAL, which insists on an https authority). Tests that use it
-    must also use `transactional_db` and set REQUESTS_CA_BUNDLE to `.ca_bundle`."""
-    from sandbox.tls import tls_files
+def tls_live_server(django_db_setup, django_db_blocker):
+    """The app over HTTPS (for MSAL, which insists on an https authority), with the
+    sandbox's local CA that development settings already point REQUESTS_CA_BUNDLE at.
+    Tests that use it also need `transactional_db`."""
+    from django.conf import settings
+
     from tests.tls_server import TlsLiveServer
 
     with django_db_blocker.unblock():
-        server = TlsLiveServer(tls_files(tmp_path_factory.mktemp("tls")))
+        server = TlsLiveServer(settings.SANDBOX_TLS)
     yield server
     server.stop()

@@ -1,3 +1,4 @@
+import certifi
 import pytest
 import requests
 
@@ -10,4 +11,4 @@ def test_the_https_test_server_is_trusted_only_through_the_sandbox_ca(tls_live_s
 
     assert trusted.json() == {"status": "ok"}
     with pytest.raises(requests.exceptions.SSLError):
-        requests.get(f"{tls_live_server.url}/healthz", timeout=5)
+        requests.get(f"{tls_live_server.url}/healthz", verify=certifi.where(), timeout=5)

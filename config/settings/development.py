@@ -31,6 +31,22 @@ if SANDBOX:
     GOOGLE_TOKEN_URI = env_str("GOOGLE_TOKEN_URI", f"{_google}token")
     GOOGLE_REVOKE_URI = env_str("GOOGLE_REVOKE_URI", f"{_google}revoke")
     GOOGLE_API_ROOT = env_str("GOOGLE_API_ROOT", _google)
+    # Microsoft's side over HTTPS (MSAL accepts only https authorities), served by the
+    # `tls` process of `make run` with a throwaway local CA that requests is told to trust.
+    SANDBOX_TLS_URL = env_str("SANDBOX_TLS_URL", "https://127.0.0.1:8443")
+    _microsoft = f"{SANDBOX_TLS_URL}/sandbox/microsoft"
+    MICROSOFT_MAIL_CLIENT_ID = env_str("MICROSOFT_MAIL_CLIENT_ID", "threadline-sandbox-client")
+    MICROSOFT_MAIL_CLIENT_SECRET = env_str("MICROSOFT_MAIL_CLIENT_SECRET", "sandbox-secret")
+    MICROSOFT_AUTHORITY_HOST = env_str("MICROSOFT_AUTHORITY_HOST", _microsoft)
+    MICROSOFT_GRAPH_URL = env_str("MICROSOFT_GRAPH_URL", f"{_microsoft}/graph/")
+    import certifi
+
+    from sandbox.tls import tls_files
+
+    SANDBOX_TLS = tls_files(VAR_DIR / "sandbox-tls")
+    _public_cas = env_str("REQUESTS_CA_BUNDLE") or certifi.where()
+    if not _public_cas.endswith("trust-bundle.pem"):  # child processes inherit ours
+        os.environ["REQUESTS_CA_BUNDLE"] = str(SANDBOX_TLS.trust_bundle(_public_cas))
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 
 
