@@ -1,7 +1,9 @@
-"""The demo organisation `make run` shows: one user per role, postings and candidates."""
+"""The demo organisations `make run` shows: Acme on Google Workspace with one user per
+role, and Contoso on Microsoft 365; postings and candidates for both."""
 
 import random
 import unicodedata
+from dataclasses import dataclass
 
 from django.db import transaction
 from faker import Faker
@@ -40,14 +42,58 @@ def _ascii(text: str) -> str:
     return "".join(ch for ch in folded.lower() if ch.isalnum() or ch == " ").replace(" ", ".")
 
 
+@dataclass(frozen=True)
+class DemoOrganisation:
+    slug: str
+    name: str
+    provider: str
+    users: list[tuple[str, str, Role]]
+    postings: list[tuple[str, str, str]]
+    hiring_teams: dict[str, list[str]]
+    candidates: int
+    seed: int
+
+
+DEMO_ORGANISATIONS = [
+    DemoOrganisation(
+        slug="demo",
+        name="Acme Robotics",
+        provider=Organisation.EmailProvider.GOOGLE,
+        users=DEMO_USERS,
+        postings=DEMO_POSTINGS,
+        hiring_teams=HIRING_TEAMS,
+        candidates=CANDIDATE_COUNT,
+        seed=2026,
+    ),
+    # The same story on Microsoft 365, for the Outlook side of the sandbox.
+    DemoOrganisation(
+        slug="demo-microsoft",
+        name="Contoso Pharma (Microsoft 365)",
+        provider=Organisation.EmailProvider.MICROSOFT,
+        users=[
+            ("superadmin@contoso.test", "Morgan Adeyemi", Role.SUPER_ADMIN),
+            ("recruiter@contoso.test", "Casey Novak", Role.TEAM_MEMBER),
+        ],
+        postings=[("Clinical Data Manager", "Research", "Basel")],
+        hiring_teams={"Clinical Data Manager": ["recruiter@contoso.test"]},
+        candidates=20,
+        seed=365,
+    ),
+]
+
+
 @transaction.atomic
-def seed_demo() -> dict:
-    """Create or refresh the demo data; running it again changes nothing."""
+def seed_demo() -> list[dict]:
+    """Create or refresh the demo organisations; running it again changes nothing."""
+    return [_seed(demo) for demo in DEMO_ORGANISATIONS]
+
+
+def _seed(demo: DemoOrganisation) -> dict:
     organisation, _ = Organisation.objects.get_or_create(
-        slug="demo", defaults={"name": "Acme Robotics"}
+        slug=demo.slug, defaults={"name": demo.name, "email_provider": demo.provider}
     )
     users = {}
-    for email, name, role in DEMO_USERS:
+    for email, name, role in demo.users:
         user, created = User.objects.get_or_create(
             email=email, defaults={"full_name": name, "organisation": organisation, "role": role}
         )
@@ -57,29 +103,32 @@ def seed_demo() -> dict:
         users[email] = user
 
     postings = []
-    for title, team, location in DEMO_POSTINGS:
+    for title, team, location in demo.postings:
         posting, _ = Posting.objects.get_or_create(
             organisation=organisation, title=title, defaults={"team": team, "location": location}
         )
-        posting.hiring_team.add(*(users[email] for email in HIRING_TEAMS[title]))
+        posting.hiring_team.add(*(users[email] for email in demo.hiring_teams[title]))
         postings.append(posting)
 
     fake = Faker(["en_US", "en_GB", "de_DE", "fr_FR", "es_ES"])
-    fake.seed_instance(2026)
-    rng = random.Random(2026)  # noqa: S311 (demo data, not security)
+    fake.seed_instance(demo.seed)
+    rng = random.Random(demo.seed)  # noqa: S311 (demo data, not security)
     seen: set[str] = set()
-    for index in range(CANDIDATE_COUNT):
+    for index in range(demo.candidates):
         name = fake.name()
         local = _ascii(name) or f"candidate{index}"
         address = f"{local}@{CANDIDATE_DOMAINS[index % len(CANDIDATE_DOMAINS)]}"
-        while address in seen:
+        while address in seen or (
+            CandidateEmail.objects.filter(address=address)
+            .exclude(organisation=organisation)
+            .exists()
+        ):
             address = address.replace("@", f"{index}@", 1)
         seen.add(address)
         headline = f"{fake.job()} at {fake.company()}"
         city = fake.city()
-        chosen = rng.sample(postings, k=rng.choice([1, 1, 2]))
-        existing = CandidateEmail.objects.filter(organisation=organisation, address=address).first()
-        if existing is not None:
+        chosen = rng.sample(postings, k=min(len(postings), rng.choice([1, 1, 2])))
+        if CandidateEmail.objects.filter(organisation=organisation, address=address).exists():
             continue
         candidate = Candidate.objects.create(
             organisation=organisation, full_name=name, headline=headline[:200], location=city

@@ -36,8 +36,9 @@ def test_seed_demo_is_idempotent_and_prints_the_logins():
     call_command("seed_demo", stdout=second_out)
 
     assert _counts() == after_first
-    assert after_first["Candidate"] == 50
-    assert after_first["User"] == 4
+    assert after_first["Candidate"] == 70
+    assert after_first["User"] == 6
+    assert Organisation.objects.get(slug="demo-microsoft").email_provider == "microsoft"
     assert set(User.objects.values_list("role", flat=True)) == set(Role.values)
     for email in ("superadmin@demo.test", "admin@demo.test", "recruiter@demo.test"):
         assert email in first_out.getvalue()
@@ -45,9 +46,10 @@ def test_seed_demo_is_idempotent_and_prints_the_logins():
     assert "password: threadline-demo" in first_out.getvalue().splitlines()
     logins = [line for line in first_out.getvalue().splitlines() if "Sandbox" not in line]
     assert logins == [line for line in second_out.getvalue().splitlines() if "Sandbox" not in line]
-    assert "Sandbox mailboxes: 54 created" in first_out.getvalue()
+    assert "Sandbox mailboxes: 76 created" in first_out.getvalue()
     assert "Sandbox mailboxes: 0 created" in second_out.getvalue()
-    assert SandboxMailbox.objects.count() == 54
+    assert SandboxMailbox.objects.count() == 76
+    assert SandboxMailbox.objects.get(address="recruiter@contoso.test").provider == "microsoft"
     assert SandboxMessage.objects.filter(mailbox__address="recruiter@demo.test").count() == 300
     limited = User.objects.get(email="limited@demo.test")
     assert limited.check_password("threadline-demo")

@@ -6,32 +6,38 @@ from candidates.models import CandidateEmail
 
 
 class Command(BaseCommand):
-    help = "Create the demo organisation, one user per role, postings and 50 candidates."
+    help = "Create the demo organisations (Google and Microsoft), their users and candidates."
 
     def handle(self, *args, **options):
-        result = seed_demo()
-        self.stdout.write(
-            f"Demo organisation: {result['organisation'].name} ({result['candidates']} candidates)"
-        )
-        self.stdout.write("Logins:")
-        for user in result["users"]:
-            self.stdout.write(f"  {user.email:<24} {user.get_role_display()}")
+        results = seed_demo()
+        for result in results:
+            organisation = result["organisation"]
+            self.stdout.write(
+                f"Demo organisation: {organisation.name} on "
+                f"{organisation.get_email_provider_display()} ({result['candidates']} candidates)"
+            )
+            for user in result["users"]:
+                self.stdout.write(f"  {user.email:<26} {user.get_role_display()}")
         self.stdout.write(f"password: {DEMO_PASSWORD}")
         if apps.is_installed("sandbox"):
-            self._seed_sandbox(result)
+            self._seed_sandbox(results)
 
-    def _seed_sandbox(self, result) -> None:
+    def _seed_sandbox(self, results: list[dict]) -> None:
         from sandbox.demo import seed_mailboxes
 
-        created = seed_mailboxes(
-            users=[(user.email, user.get_full_name()) for user in result["users"]],
-            candidates=list(
-                CandidateEmail.objects.filter(organisation=result["organisation"]).values_list(
-                    "address", "candidate__full_name"
-                )
-            ),
-        )
+        created = 0
+        for result in results:
+            organisation = result["organisation"]
+            created += seed_mailboxes(
+                provider=organisation.email_provider,
+                users=[(user.email, user.get_full_name()) for user in result["users"]],
+                candidates=list(
+                    CandidateEmail.objects.filter(organisation=organisation).values_list(
+                        "address", "candidate__full_name"
+                    )
+                ),
+            )
         self.stdout.write(
             f"Sandbox mailboxes: {created} created; read and answer candidate mail at "
-            "/sandbox/ (the demo's stand-in for Gmail)."
+            "/sandbox/ (the demo's stand-in for Gmail and Outlook)."
         )
