@@ -185,3 +185,16 @@ def test_limited_member_cannot_add_candidates(team, client_for):
 
     assert response.status_code == 403
     assert not Candidate.objects.filter(full_name="X").exists()
+
+
+def test_outlook_users_are_told_that_import_covers_inbox_and_sent_items_only(team, client_for):
+    ada = team.candidate_on_my_posting
+    emails_tab = reverse("candidates:emails", args=[ada.pk])
+    google_page = client_for(team.team_member).get(emails_tab).content.decode()
+    team.organisation.email_provider = "microsoft"
+    team.organisation.save()
+
+    outlook_page = client_for(team.team_member).get(emails_tab).content.decode()
+
+    assert 'id="import-scope"' not in google_page
+    assert "Inbox</strong> and <strong>Sent Items</strong> only" in outlook_page
