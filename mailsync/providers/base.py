@@ -196,3 +196,32 @@ def with_retries(call: Callable[[], T], *, what: str) -> T:
             logger.info("%s: %s; retry %d in %.2fs", what, error, attempt + 1, delay)
             time.sleep(delay)
     raise AssertionError("unreachable")
+
+
+def run_batches(
+    keys: list[str],
+    *,
+    size: int,
+    run_batch: Callable[[list[str], dict], list[ProviderError]],
+    what: str,
+) -> dict:
+    """Run one request per key in provider batches of `size`. `run_batch` fills `results`
+    for the parts that succeeded and returns the failures of the others; those parts alone
+    are tried again, with backoff, a bounded number of times."""
+    results: dict = {}
+    pending = list(dict.fromkeys(keys))
+    while pending:
+        chunk, pending = pending[:size], pending[size:]
+
+        def attempt(chunk=chunk) -> None:
+            failures = run_batch([key for key in chunk if key not in results], results)
+            if failures:
+                permanent = [failure for failure in failures if failure.permanent]
+                raise permanent[0] if permanent else max(failures, key=_wait_asked)
+
+        with_retries(attempt, what=what)
+    return results
+
+
+def _wait_asked(failure: ProviderError) -> float:
+    return failure.retry_after or 0

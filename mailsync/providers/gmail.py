@@ -36,6 +36,7 @@ from mailsync.providers.base import (
     ProviderError,
     SentMessage,
     TokenStore,
+    run_batches,
     with_retries,
 )
 
@@ -249,19 +250,18 @@ class GmailSession(MailboxSession):
                 self._store.save(_serialise(self._credentials))
 
     def _batched(self, build: Callable[[str], object], ids: list[str], *, what: str) -> dict:
-        """Run one request per id in Gmail batches; retry the parts that were throttled."""
-        results: dict[str, object] = {}
-        pending = list(dict.fromkeys(ids))
-        size = settings.MAILSYNC_BATCH_SIZE
-        while pending:
-            chunk, pending = pending[:size], pending[size:]
-            with_retries(lambda chunk=chunk: self._run_batch(build, chunk, results), what=what)
+        """One request per id, in Gmail batches (the discovery document's batch URL)."""
+        results = run_batches(
+            ids,
+            size=settings.MAILSYNC_BATCH_SIZE,
+            run_batch=lambda chunk, results: self._run_batch(build, chunk, results),
+            what=what,
+        )
         self._persist_refresh()
         return results
 
-    def _run_batch(self, build, chunk: list[str], results: dict) -> None:
+    def _run_batch(self, build, chunk: list[str], results: dict) -> list[ProviderError]:
         failures: list[ProviderError] = []
-        remaining = [message_id for message_id in chunk if message_id not in results]
 
         def collect(request_id, response, exception):
             if exception is None:
@@ -278,12 +278,10 @@ class GmailSession(MailboxSession):
                 failures.append(error)
 
         batch = self._service.new_batch_http_request(callback=collect)
-        for message_id in remaining:
+        for message_id in chunk:
             batch.add(build(message_id), request_id=message_id)
         _translate(batch.execute)
-        if failures:
-            permanent = [f for f in failures if f.permanent]
-            raise permanent[0] if permanent else max(failures, key=lambda f: f.retry_after or 0)
+        return failures
 
     # -- interface ------------------------------------------------------------------------
 

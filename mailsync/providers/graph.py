@@ -32,6 +32,7 @@ from mailsync.providers.base import (
     ProviderError,
     SentMessage,
     TokenStore,
+    run_batches,
     with_retries,
 )
 
@@ -108,6 +109,15 @@ def _error_from_response(response: requests.Response | None, fallback: str) -> P
     if status == 401:
         return ProviderError(message, permanent=True, status=401, reason="unauthorized")
     return ProviderError(message, permanent=True, status=status, reason=code)
+
+
+def _error_from_part(status: int, part: dict) -> ProviderError:
+    """A failed response inside a $batch, judged like a response of its own."""
+    response = requests.Response()
+    response.status_code = status
+    response.headers.update(part.get("headers") or {})
+    response._content = json.dumps(part.get("body") or {}).encode()
+    return _error_from_response(response, f"batch part answered {status}")
 
 
 def _call(send: Callable[[], requests.Response], what: str) -> requests.Response:
@@ -274,19 +284,19 @@ class GraphSession(MailboxSession):
         send = getattr(self._con, method)
         return with_retries(lambda: _call(lambda: send(self._url(path), **kwargs), what), what=what)
 
-    def _batch(self, requests_: list[dict], *, what: str) -> dict[str, dict]:
-        """Graph JSON batches of ≤ 20; parts throttled or failing are retried."""
-        results: dict[str, dict] = {}
-        pending = list(requests_)
-        while pending:
-            chunk, pending = pending[:BATCH_LIMIT], pending[BATCH_LIMIT:]
-            with_retries(lambda chunk=chunk: self._run_batch(chunk, results), what=what)
-        return results
+    def _batch(self, parts: list[dict], *, what: str) -> dict[str, dict]:
+        """Graph JSON batches of at most 20 requests, keyed by each part's id."""
+        by_id = {part["id"]: part for part in parts}
+        return run_batches(
+            list(by_id),
+            size=BATCH_LIMIT,
+            run_batch=lambda chunk, results: self._run_batch([by_id[k] for k in chunk], results),
+            what=what,
+        )
 
-    def _run_batch(self, chunk: list[dict], results: dict) -> None:
-        todo = [part for part in chunk if part["id"] not in results]
+    def _run_batch(self, parts: list[dict], results: dict) -> list[ProviderError]:
         response = _call(
-            lambda: self._con.post(self._url("$batch"), data={"requests": todo}), "$batch"
+            lambda: self._con.post(self._url("$batch"), data={"requests": parts}), "$batch"
         )
         failures = []
         for part in response.json().get("responses", []):
@@ -294,16 +304,10 @@ class GraphSession(MailboxSession):
             if status < 300:
                 results[part["id"]] = part.get("body") or {}
             elif status == 404:
-                results[part["id"]] = {}
+                results[part["id"]] = {}  # gone since it was listed: nothing to do
             else:
-                fake = requests.Response()
-                fake.status_code = status
-                fake.headers.update(part.get("headers") or {})
-                fake._content = json.dumps(part.get("body") or {}).encode()
-                failures.append(_error_from_response(fake, f"batch part {status}"))
-        if failures:
-            permanent = [f for f in failures if f.permanent]
-            raise permanent[0] if permanent else max(failures, key=lambda f: f.retry_after or 0)
+                failures.append(_error_from_part(status, part))
+        return failures
 
     # -- interface ------------------------------------------------------------------------
 
