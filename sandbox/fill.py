@@ -10,9 +10,16 @@ from email.utils import formatdate
 
 from django.db import transaction
 
+from sandbox import ids
 from sandbox.mime import make_snippet, normalize_subject
-from sandbox.models import HistoryEvent, Mailbox, Message
-from sandbox.services import history_ids_allocate, new_message_id, wrap_addresses, wrap_labels
+from sandbox.models import HistoryEvent, Mailbox, Message, Provider
+from sandbox.services import (
+    history_ids_allocate,
+    new_provider_id,
+    new_thread_id,
+    wrap_addresses,
+    wrap_labels,
+)
 
 BATCH = 2000
 YEAR_MS = 365 * 24 * 3600 * 1000
@@ -217,30 +224,36 @@ def mailbox_fill(*, mailbox: Mailbox, count: int, seed: int | None = None) -> in
     rng = random.Random(seed)  # noqa: S311 (reproducible noise mail, not a secret)
     drafts = list(_drafts(rng, mailbox, count))
     threads: dict[int, tuple[str, str, str]] = {}  # key -> (thread id, last msgid, references)
+    microsoft = mailbox.provider == Provider.MICROSOFT
+    # A Microsoft mailbox has folders, not Gmail's category labels: keep the ones it has.
+    known_labels = set(mailbox.labels.values_list("provider_id", flat=True))
     with transaction.atomic():
         first_history = history_ids_allocate(mailbox, len(drafts))
         for start in range(0, len(drafts), BATCH):
             messages, events = [], []
             for offset, draft in enumerate(drafts[start : start + BATCH]):
                 history_id = first_history + start + offset
-                provider_id = new_message_id(draft.date_ms)
+                provider_id = new_provider_id(mailbox, draft.date_ms)
                 draft.msgid = (
-                    f"{provider_id}.{rng.getrandbits(32):08x}@{draft.from_addr.split('@')[1]}"
+                    f"{rng.getrandbits(64):016x}.{rng.getrandbits(32):08x}"
+                    f"@{draft.from_addr.split('@')[1]}"
                 )
                 known = threads.get(draft.thread_key)
                 if known:
                     thread_id, draft.reply_to, previous = known
                     draft.references = f"{previous} <{draft.reply_to}>".strip()
                 else:
-                    thread_id = provider_id
+                    thread_id = new_thread_id(mailbox, provider_id)
                 threads[draft.thread_key] = (thread_id, draft.msgid, draft.references)
                 raw, headers = _raw(draft)
-                labels = wrap_labels(draft.labels)
+                labels = wrap_labels(label for label in draft.labels if label in known_labels)
+                immutable_id = ids.graph_immutable_id() if microsoft else ""
                 messages.append(
                     Message(
                         mailbox=mailbox,
                         provider_id=provider_id,
                         thread_id=thread_id,
+                        immutable_id=immutable_id,
                         raw=raw,
                         rfc822_msgid=draft.msgid,
                         subject=draft.subject,
@@ -263,6 +276,7 @@ def mailbox_fill(*, mailbox: Mailbox, count: int, seed: int | None = None) -> in
                         kind=HistoryEvent.Kind.MESSAGE_ADDED,
                         message_id=provider_id,
                         thread_id=thread_id,
+                        immutable_id=immutable_id,
                         message_label_ids=labels,
                     )
                 )

@@ -7,6 +7,7 @@ class MailboxForm(forms.Form):
     address = forms.EmailField()
     display_name = forms.CharField(required=False, max_length=200)
     provider = forms.ChoiceField(choices=Provider.choices, initial=Provider.GOOGLE)
+    gcc_high = forms.BooleanField(required=False, label="GCC High tenant (Microsoft only)")
 
 
 class ComposeForm(forms.Form):

@@ -1,10 +1,11 @@
 """Provider-neutral storage for the sandbox: mailboxes, raw messages, labels, history,
 OAuth grants and the request log.
 
-Google- and Microsoft-facing shapes are built from these rows by `sandbox.google` (and,
-later, a Graph module); nothing here knows a JSON field name of either API. Label ids are
-stored as the provider-facing strings ("INBOX", "Label_3") because both Gmail labels and
-Graph well-known folders are addressed by stable string ids.
+Google- and Microsoft-facing shapes are built from these rows by `sandbox.google` and
+`sandbox.microsoft`; nothing here knows a JSON field name of either API. Label ids are
+stored as stable strings ("INBOX", "Label_3", "Folder_2"): a Gmail label id verbatim, and
+for a Microsoft mailbox the folder a message sits in (Graph's folder ids are derived from
+them), so sending, delivery and the web page treat both providers alike.
 """
 
 from datetime import UTC, datetime
@@ -17,8 +18,40 @@ class Provider(models.TextChoices):
     MICROSOFT = "microsoft", "Microsoft"
 
 
+class Tenant(models.Model):
+    """A Microsoft Entra tenant: one per mail domain of the sandbox's Microsoft mailboxes."""
+
+    tenant_id = models.CharField(max_length=36, unique=True, help_text="A GUID")
+    domain = models.CharField(max_length=253, unique=True)
+    # US Government "GCC High" tenants answer discovery as the microsoftonline.us cloud.
+    gcc_high = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["domain"]
+
+    def __str__(self) -> str:
+        return self.domain
+
+
+class AdminConsent(models.Model):
+    """A tenant administrator consented for every user of the tenant: the consent page is
+    skipped for this client. Empty scopes mean "every permission the app asks for"."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="admin_consents")
+    client_id = models.CharField(max_length=300)
+    scopes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.tenant} → {self.client_id}"
+
+
 class Mailbox(models.Model):
     provider = models.CharField(max_length=16, choices=Provider.choices, default=Provider.GOOGLE)
+    tenant = models.ForeignKey(
+        Tenant, null=True, blank=True, on_delete=models.PROTECT, related_name="mailboxes"
+    )
     address = models.EmailField(unique=True)
     display_name = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -29,6 +62,10 @@ class Mailbox(models.Model):
     # Per-mailbox override of SANDBOX_GOOGLE_QUOTA_PER_MINUTE, so a test can hit the limit
     # in a handful of calls instead of thousands.
     quota_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    # Microsoft Graph's Outlook limits, per mailbox: requests per ten minutes and requests
+    # in flight at once (None: the defaults, 10,000 and 4).
+    requests_per_ten_minutes = models.PositiveIntegerField(null=True, blank=True)
+    concurrent_requests = models.PositiveSmallIntegerField(null=True, blank=True)
     # Fault injection: the next `fault_remaining` API calls answer `fault_status`
     # (when set) after sleeping `fault_delay` seconds (when set).
     fault_status = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -48,8 +85,12 @@ class Message(models.Model):
     fields that listing, searching and metadata answers need (so those never parse MIME)."""
 
     mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="messages")
-    provider_id = models.CharField(max_length=64)
-    thread_id = models.CharField(max_length=64)
+    # Gmail's message id, or Graph's REST id (which changes when the message moves folder).
+    provider_id = models.CharField(max_length=200)
+    # Gmail's threadId, or Graph's conversationId.
+    thread_id = models.CharField(max_length=200)
+    # Graph's immutable id (kept across moves and sending a draft); empty for Gmail.
+    immutable_id = models.CharField(max_length=200, blank=True)
     raw = models.BinaryField()
     # Message-ID without angle brackets; In-Reply-To/References point at these.
     rfc822_msgid = models.CharField(max_length=500, blank=True)
@@ -71,6 +112,8 @@ class Message(models.Model):
     size = models.PositiveIntegerField(default=0)
     history_id = models.BigIntegerField(default=0)
     has_attachments = models.BooleanField(default=False)
+    # Outlook categories (names from the master list); Gmail messages have none.
+    categories = models.JSONField(default=list, blank=True)
 
     class Meta:
         constraints = [
@@ -82,6 +125,7 @@ class Message(models.Model):
             # Threading and rfc822msgid: searches.
             models.Index(fields=["mailbox", "rfc822_msgid"], name="sandbox_msg_msgid"),
             models.Index(fields=["mailbox", "thread_id"], name="sandbox_msg_thread"),
+            models.Index(fields=["mailbox", "immutable_id"], name="sandbox_msg_immutable"),
         ]
 
     def __str__(self) -> str:
@@ -122,19 +166,43 @@ class Label(models.Model):
         return self.name
 
 
+class Category(models.Model):
+    """An entry of an Outlook mailbox's master category list (name and colour preset)."""
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="categories")
+    category_id = models.CharField(max_length=36, help_text="A GUID, as Graph names them")
+    name = models.CharField(max_length=255)
+    color = models.CharField(max_length=16, default="none")
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["mailbox", "name"], name="sandbox_category_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class HistoryEvent(models.Model):
     class Kind(models.TextChoices):
         MESSAGE_ADDED = "messageAdded"
         MESSAGE_DELETED = "messageDeleted"
         LABEL_ADDED = "labelAdded"
         LABEL_REMOVED = "labelRemoved"
+        # A property other than labels changed (Outlook categories, read state): Graph's
+        # delta reports the message again; Gmail's history has no such record.
+        MESSAGE_CHANGED = "messageChanged"
 
     mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="history")
     history_id = models.BigIntegerField()
     kind = models.CharField(max_length=16, choices=Kind.choices)
     # Ids rather than a foreign key: a deleted message's history must outlive its row.
-    message_id = models.CharField(max_length=64)
-    thread_id = models.CharField(max_length=64)
+    # message_id is the id the message had when the event happened (a Graph REST id
+    # changes on a move, and a delta must report the removal under the id clients knew).
+    message_id = models.CharField(max_length=200)
+    thread_id = models.CharField(max_length=200)
+    immutable_id = models.CharField(max_length=200, blank=True)
     # The labels the event added or removed (label events only), space-separated.
     changed_label_ids = models.CharField(max_length=2000, blank=True)
     # The message's labels right after the event, space-wrapped like Message.label_ids.
@@ -174,11 +242,25 @@ class AuthorizationCode(models.Model):
     code_challenge = models.CharField(max_length=200, blank=True)
     code_challenge_method = models.CharField(max_length=10, blank=True)
     offline = models.BooleanField(default=False)
+    # OpenID Connect: echoed in the id_token issued for this code.
+    nonce = models.CharField(max_length=500, blank=True)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.code[:12]
+
+
+class RefreshToken(models.Model):
+    """Microsoft's refresh tokens: every refresh returns a new one and earlier ones stay
+    valid until the grant is revoked (Google's grants keep one, in Grant.refresh_token)."""
+
+    token = models.CharField(max_length=200, unique=True)
+    grant = models.ForeignKey(Grant, on_delete=models.CASCADE, related_name="refresh_tokens")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.token[:12]
 
 
 class AccessToken(models.Model):
@@ -205,6 +287,8 @@ class RequestLog(models.Model):
     path = models.CharField(max_length=2000)
     operation = models.CharField(max_length=100, blank=True)
     format = models.CharField(max_length=20, blank=True)
+    # The Prefer request header (Graph: IdType="ImmutableId", odata.maxpagesize=N).
+    prefer = models.CharField(max_length=300, blank=True)
     scopes = models.TextField(blank=True)
     units = models.PositiveIntegerField(default=0)
     status = models.PositiveSmallIntegerField()

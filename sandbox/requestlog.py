@@ -27,6 +27,7 @@ def log_as_dicts(*, mailbox: Mailbox | None = None) -> Iterator[dict]:
             "path": entry.path,
             "operation": entry.operation,
             "format": entry.format,
+            "prefer": entry.prefer,
             "scopes": entry.scopes.split(),
             "units": entry.units,
             "status": entry.status,

@@ -143,6 +143,19 @@ def labels_by_name(mailbox: Mailbox) -> dict[str, str]:
     return mapping
 
 
+def folder_tabs(mailbox: Mailbox) -> list[tuple[str, str]]:
+    """(label id, name) of a Microsoft mailbox's folders for the web page: the well-known
+    ones first, then sub-folders as "Parent / Child"."""
+    labels = list(Label.objects.filter(mailbox=mailbox).exclude(provider_id="UNREAD"))
+    names = {label.provider_id: label.name for label in labels}
+    tabs = []
+    for label in labels:
+        parent = label.options.get("parent")
+        name = f"{names.get(parent, parent)} / {label.name}" if parent else label.name
+        tabs.append((label.provider_id, name))
+    return tabs
+
+
 def mailbox_totals(mailbox: Mailbox) -> tuple[int, int]:
     messages = Message.objects.filter(mailbox=mailbox)
     total = messages.count()

@@ -1,18 +1,27 @@
 """Writes to sandbox mailboxes: create, insert (with threading and history), send and deliver,
-labels, history retention and fault injection. Provider-neutral; the Google module maps
-`SandboxError` to Gmail's error bodies."""
+labels and folders, history retention, limits and fault injection. Provider-neutral; the
+Google and Microsoft modules map `SandboxError` to their providers' error bodies."""
 
-import secrets
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models import F
 
-from sandbox import mime, quota
-from sandbox.models import HistoryEvent, Label, Mailbox, Message, Provider
+from sandbox import ids, mime, quota
+from sandbox.models import (
+    AdminConsent,
+    Category,
+    HistoryEvent,
+    Label,
+    Mailbox,
+    Message,
+    Provider,
+    Tenant,
+)
 
-# Gmail's system labels. A Graph emulation maps the first few to well-known folders.
+# Gmail's system labels.
 SYSTEM_LABELS = [
     "INBOX",
     "SENT",
@@ -29,6 +38,18 @@ SYSTEM_LABELS = [
     "CATEGORY_UPDATES",
     "CATEGORY_FORUMS",
 ]
+# A Microsoft mailbox's well-known folders, under the label ids that sending and delivery
+# use for every provider, with Outlook's display names. UNREAD is a flag, not a folder.
+MICROSOFT_FOLDERS = {
+    "INBOX": "Inbox",
+    "SENT": "Sent Items",
+    "DRAFT": "Drafts",
+    "TRASH": "Deleted Items",
+    "SPAM": "Junk Email",
+    "ARCHIVE": "Archive",
+    "OUTBOX": "Outbox",
+}
+MICROSOFT_FLAGS = ["UNREAD"]
 # Labels a client may not put on a message by hand.
 UNASSIGNABLE_LABELS = {"DRAFT", "SENT", "CHAT"}
 INBOX_LABELS = ("INBOX", "UNREAD")
@@ -59,32 +80,67 @@ def wrap_addresses(addresses: Iterable[str]) -> str:
 
 
 def new_message_id(internal_date_ms: int) -> str:
-    # Gmail ids are 16 hex digits that grow with time; a random tail keeps them unique.
-    return f"{internal_date_ms & 0xFFFFFFFFFFF:011x}{secrets.randbits(20):05x}"
+    return ids.gmail_message_id(internal_date_ms)
 
 
-# --- Mailboxes ---------------------------------------------------------------------------
+def _system_labels(provider: str) -> dict[str, str]:
+    if provider == Provider.MICROSOFT:
+        return {**MICROSOFT_FOLDERS, **{flag: flag for flag in MICROSOFT_FLAGS}}
+    return {name: name for name in SYSTEM_LABELS}
+
+
+# --- Tenants and mailboxes ---------------------------------------------------------------
+
+
+def tenant_for_domain(*, domain: str, gcc_high: bool = False) -> Tenant:
+    """The tenant owning a mail domain, created on first use. Marking it GCC High sticks."""
+    domain = domain.strip().lower()
+    tenant, _ = Tenant.objects.get_or_create(
+        domain=domain, defaults={"tenant_id": str(uuid.uuid4()), "gcc_high": gcc_high}
+    )
+    if gcc_high and not tenant.gcc_high:
+        tenant.gcc_high = True
+        tenant.save(update_fields=["gcc_high"])
+    return tenant
 
 
 def mailbox_create(
-    *, address: str, provider: str = Provider.GOOGLE, display_name: str = ""
+    *,
+    address: str,
+    provider: str = Provider.GOOGLE,
+    display_name: str = "",
+    gcc_high: bool = False,
 ) -> Mailbox:
     address = address.strip().lower()
     if not address or "@" not in address:
         raise SandboxError("invalid", f"Not an email address: {address!r}")
+    if gcc_high and provider != Provider.MICROSOFT:
+        raise SandboxError("invalid", "Only Microsoft mailboxes belong to a GCC High tenant")
     if Mailbox.objects.filter(address=address).exists():
         raise SandboxError("conflict", f"Mailbox {address} already exists")
     with transaction.atomic():
+        tenant = None
+        if provider == Provider.MICROSOFT:
+            tenant = tenant_for_domain(domain=address.rsplit("@", 1)[1], gcc_high=gcc_high)
         mailbox = Mailbox.objects.create(
-            address=address, provider=provider, display_name=display_name
+            address=address, provider=provider, display_name=display_name, tenant=tenant
         )
         Label.objects.bulk_create(
-            Label(mailbox=mailbox, provider_id=name, name=name, kind=Label.Kind.SYSTEM)
-            for name in SYSTEM_LABELS
+            Label(mailbox=mailbox, provider_id=label_id, name=name, kind=Label.Kind.SYSTEM)
+            for label_id, name in _system_labels(provider).items()
         )
     # Primary keys can come back after a test database flush: start with a clean window.
     quota.forget(mailbox.pk)
     return mailbox
+
+
+def admin_consent_grant(*, tenant: Tenant, client_id: str, scopes: list[str]) -> AdminConsent:
+    """Record a tenant-wide consent; a later one for the same client replaces it."""
+    with transaction.atomic():
+        AdminConsent.objects.filter(tenant=tenant, client_id=client_id).delete()
+        return AdminConsent.objects.create(
+            tenant=tenant, client_id=client_id, scopes=" ".join(dict.fromkeys(scopes))
+        )
 
 
 def history_ids_allocate(mailbox: Mailbox, count: int) -> int:
@@ -117,6 +173,19 @@ def thread_resolve(
     return candidates.order_by("internal_date").values_list("thread_id", flat=True).first()
 
 
+def new_thread_id(mailbox: Mailbox, provider_id: str) -> str:
+    # A Gmail thread is named after its first message; Graph conversations have own ids.
+    if mailbox.provider == Provider.MICROSOFT:
+        return ids.graph_conversation_id()
+    return provider_id
+
+
+def new_provider_id(mailbox: Mailbox, internal_date: int) -> str:
+    if mailbox.provider == Provider.MICROSOFT:
+        return ids.graph_rest_id()
+    return new_message_id(internal_date)
+
+
 def message_insert(
     *,
     mailbox: Mailbox,
@@ -125,20 +194,27 @@ def message_insert(
     internal_date: int | None = None,
     requested_thread_id: str = "",
     parsed: mime.ParsedMessage | None = None,
+    thread_id: str = "",
+    immutable_id: str = "",
 ) -> Message:
+    """Store one message. `thread_id` and `immutable_id` keep the identity of an earlier
+    row (a sent draft keeps its Graph conversation and immutable id)."""
     parsed = parsed or mime.parse(raw)
     internal_date = internal_date or mime.epoch_ms()
     label_ids = wrap_labels(labels)
     with transaction.atomic():
         history_id = history_ids_allocate(mailbox, 1)
-        provider_id = new_message_id(internal_date)
-        thread_id = thread_resolve(
+        provider_id = new_provider_id(mailbox, internal_date)
+        if mailbox.provider == Provider.MICROSOFT:
+            immutable_id = immutable_id or ids.graph_immutable_id()
+        thread_id = thread_id or thread_resolve(
             mailbox=mailbox, parsed=parsed, requested_thread_id=requested_thread_id
         )
         message = Message.objects.create(
             mailbox=mailbox,
             provider_id=provider_id,
-            thread_id=thread_id or provider_id,
+            thread_id=thread_id or new_thread_id(mailbox, provider_id),
+            immutable_id=immutable_id,
             raw=raw,
             rfc822_msgid=parsed.message_id,
             subject=parsed.subject[:1000],
@@ -162,6 +238,7 @@ def message_insert(
             kind=HistoryEvent.Kind.MESSAGE_ADDED,
             message_id=message.provider_id,
             thread_id=message.thread_id,
+            immutable_id=message.immutable_id,
             message_label_ids=label_ids,
         )
     return message
@@ -174,9 +251,18 @@ def message_deliver(
     return message_insert(mailbox=mailbox, raw=raw, labels=labels)
 
 
-def message_send(*, mailbox: Mailbox, raw: bytes, thread_id: str = "") -> Message:
-    """Submit a message as `mailbox`: keep a copy labelled SENT and deliver one (without
-    Bcc) to every recipient that is a sandbox mailbox. Returns the sender's copy."""
+def message_send(
+    *,
+    mailbox: Mailbox,
+    raw: bytes,
+    thread_id: str = "",
+    draft: Message | None = None,
+    save_copy: bool = True,
+) -> Message | None:
+    """Submit a message as `mailbox`: keep a copy labelled SENT (unless `save_copy` is
+    false) and deliver one (without Bcc) to every recipient that is a sandbox mailbox.
+    Sending a `draft` replaces it with the sent copy, which keeps its conversation and
+    immutable id. Returns the sender's copy."""
     raw = mime.prepare_outgoing(raw, sender=mailbox.address, sender_name=mailbox.display_name)
     parsed = mime.parse(raw)
     recipients = parsed.recipients
@@ -186,15 +272,21 @@ def message_send(*, mailbox: Mailbox, raw: bytes, thread_id: str = "") -> Messag
     if mailbox.address in recipients:
         sent_labels += list(INBOX_LABELS)
     now = mime.epoch_ms()
+    sent = None
     with transaction.atomic():
-        sent = message_insert(
-            mailbox=mailbox,
-            raw=raw,
-            labels=sent_labels,
-            internal_date=now,
-            requested_thread_id=thread_id,
-            parsed=parsed,
-        )
+        if draft is not None:
+            message_delete(message=draft)
+        if save_copy:
+            sent = message_insert(
+                mailbox=mailbox,
+                raw=raw,
+                labels=sent_labels,
+                internal_date=now,
+                requested_thread_id=thread_id,
+                parsed=parsed,
+                thread_id=draft.thread_id if draft else "",
+                immutable_id=draft.immutable_id if draft else "",
+            )
         delivered = mime.strip_bcc(raw)
         delivered_parsed = mime.parse(delivered)
         for recipient in Mailbox.objects.filter(address__in=recipients).exclude(pk=mailbox.pk):
@@ -240,6 +332,7 @@ def message_modify_labels(
                         kind=kind,
                         message_id=message.provider_id,
                         thread_id=message.thread_id,
+                        immutable_id=message.immutable_id,
                         changed_label_ids=" ".join(changed),
                         message_label_ids=message.label_ids,
                     )
@@ -247,6 +340,123 @@ def message_modify_labels(
         HistoryEvent.objects.bulk_create(events)
         message.history_id = events[-1].history_id
         message.save(update_fields=["label_ids", "history_id"])
+    return message
+
+
+def _history_event(message: Message, history_id: int, kind: str, **fields) -> HistoryEvent:
+    return HistoryEvent(
+        mailbox_id=message.mailbox_id,
+        history_id=history_id,
+        kind=kind,
+        message_id=message.provider_id,
+        thread_id=message.thread_id,
+        immutable_id=message.immutable_id,
+        message_label_ids=fields.pop("message_label_ids", message.label_ids),
+        **fields,
+    )
+
+
+def message_delete(*, message: Message) -> None:
+    """Remove a message for good. The history keeps the labels it had, so a folder's
+    change feed can report it as removed."""
+    with transaction.atomic():
+        history_id = history_ids_allocate(message.mailbox, 1)
+        _history_event(message, history_id, HistoryEvent.Kind.MESSAGE_DELETED).save()
+        message.delete()
+
+
+def message_move(*, message: Message, folder: str) -> Message:
+    """Move a message to another folder (Microsoft: one folder per message, flags kept).
+    A Graph REST id names a message in a folder, so the message gets a new one; its
+    immutable id stays. Removal is recorded under the old id, arrival under the new."""
+    known = Label.objects.filter(mailbox_id=message.mailbox_id, provider_id=folder).first()
+    if known is None or known.provider_id in MICROSOFT_FLAGS:
+        raise SandboxError("not_found", f"Folder {folder} not found")
+    flags = [label for label in message.labels if label in MICROSOFT_FLAGS]
+    leaving = [label for label in message.labels if label not in flags]
+    if leaving == [folder]:
+        return message
+    with transaction.atomic():
+        first = history_ids_allocate(message.mailbox, 2)
+        removed = _history_event(
+            message,
+            first,
+            HistoryEvent.Kind.LABEL_REMOVED,
+            changed_label_ids=" ".join(leaving),
+            message_label_ids=wrap_labels(flags),
+        )
+        message.label_ids = wrap_labels([folder, *flags])
+        if message.mailbox.provider == Provider.MICROSOFT:
+            message.provider_id = ids.graph_rest_id()
+        added = _history_event(
+            message, first + 1, HistoryEvent.Kind.LABEL_ADDED, changed_label_ids=folder
+        )
+        HistoryEvent.objects.bulk_create([removed, added])
+        message.history_id = first + 1
+        message.save(update_fields=["label_ids", "provider_id", "history_id"])
+    return message
+
+
+def message_rewrite(*, message: Message, raw: bytes) -> Message:
+    """Replace a draft's content (a Graph PATCH). A draft that lost its threading headers
+    leaves its conversation; one that gained them joins the conversation they name."""
+    parsed = mime.parse(raw)
+    had_refs = any(name.lower() in ("in-reply-to", "references") for name, _ in message.headers)
+    with transaction.atomic():
+        thread_id = thread_resolve(mailbox=message.mailbox, parsed=parsed)
+        if thread_id is None and had_refs and not (parsed.in_reply_to or parsed.references):
+            thread_id = new_thread_id(message.mailbox, message.provider_id)
+        message.thread_id = thread_id or message.thread_id
+        message.raw = raw
+        message.rfc822_msgid = parsed.message_id
+        message.subject = parsed.subject[:1000]
+        message.subject_normalized = parsed.subject_normalized[:1000]
+        message.to_addrs = wrap_addresses(parsed.to)
+        message.cc_addrs = wrap_addresses(parsed.cc)
+        message.bcc_addrs = wrap_addresses(parsed.bcc)
+        message.headers = parsed.headers
+        message.snippet = parsed.snippet
+        message.size = len(raw)
+        message.has_attachments = parsed.has_attachments
+        message.history_id = history_ids_allocate(message.mailbox, 1)
+        _history_event(message, message.history_id, HistoryEvent.Kind.MESSAGE_CHANGED).save()
+        message.save()
+    return message
+
+
+def category_create(*, mailbox: Mailbox, name: str, color: str = "none") -> Category:
+    """Add to the mailbox's master category list; names are unique, ignoring case."""
+    name = (name or "").strip()
+    if not name:
+        raise SandboxError("invalid", "The category name is missing")
+    with transaction.atomic():
+        if Category.objects.filter(mailbox=mailbox, name__iexact=name).exists():
+            raise SandboxError("conflict", f"A category named {name} already exists.")
+        return Category.objects.create(
+            mailbox=mailbox, category_id=str(uuid.uuid4()), name=name, color=color or "none"
+        )
+
+
+def message_update(
+    *, message: Message, categories: list[str] | None = None, read: bool | None = None
+) -> Message:
+    """Change Outlook properties that are not folders: categories and the read state."""
+    changed: list[str] = []
+    if categories is not None:
+        unique = list(dict.fromkeys(name.strip() for name in categories if name.strip()))
+        if unique != message.categories:
+            message.categories = unique
+            changed.append("categories")
+    if read is not None and read == message.unread:
+        labels = [label for label in message.labels if label != "UNREAD"]
+        message.label_ids = wrap_labels(labels if read else [*labels, "UNREAD"])
+        changed.append("label_ids")
+    if not changed:
+        return message
+    with transaction.atomic():
+        message.history_id = history_ids_allocate(message.mailbox, 1)
+        _history_event(message, message.history_id, HistoryEvent.Kind.MESSAGE_CHANGED).save()
+        message.save(update_fields=[*changed, "history_id"])
     return message
 
 
@@ -273,6 +483,34 @@ def label_create(*, mailbox: Mailbox, name: str, options: dict | None = None) ->
         )
 
 
+def folder_create(*, mailbox: Mailbox, name: str, parent: str = "") -> Label:
+    """An Outlook mail folder, top level or inside `parent` (a folder's label id). Names
+    are unique among siblings only, as in Outlook."""
+    name = (name or "").strip()
+    if not name:
+        raise SandboxError("invalid", "The folder name is missing")
+    with transaction.atomic():
+        labels = Label.objects.filter(mailbox=mailbox)
+        if parent and not labels.filter(provider_id=parent).exists():
+            raise SandboxError("not_found", f"Folder {parent} not found")
+        if parent:
+            siblings = labels.filter(options__parent=parent)
+        else:
+            siblings = labels.exclude(options__has_key="parent")
+        if any(label.name.lower() == name.lower() for label in siblings):
+            raise SandboxError("conflict", "A folder with the specified name already exists.")
+        number = Label.objects.filter(mailbox=mailbox, kind=Label.Kind.USER).count() + 1
+        while Label.objects.filter(mailbox=mailbox, provider_id=f"Folder_{number}").exists():
+            number += 1
+        return Label.objects.create(
+            mailbox=mailbox,
+            provider_id=f"Folder_{number}",
+            name=name,
+            kind=Label.Kind.USER,
+            options={"parent": parent} if parent else {},
+        )
+
+
 # --- History, quota and faults -----------------------------------------------------------
 
 
@@ -286,6 +524,14 @@ def history_expire(*, mailbox: Mailbox) -> int:
         HistoryEvent.objects.filter(mailbox=mailbox, history_id__lte=floor).delete()
     mailbox.history_floor = floor
     return floor
+
+
+def delta_expire(*, mailbox: Mailbox) -> int:
+    """Invalidate every Graph delta token issued so far (the next use answers 410): the
+    history floor moves past the newest watermark a token can carry."""
+    with transaction.atomic():
+        history_ids_allocate(mailbox, 1)
+    return history_expire(mailbox=mailbox)
 
 
 def fault_set(
@@ -319,5 +565,18 @@ def fault_consume(*, mailbox: Mailbox) -> Fault | None:
 def quota_set(*, mailbox: Mailbox, per_minute: int | None) -> Mailbox:
     mailbox.quota_per_minute = per_minute
     mailbox.save(update_fields=["quota_per_minute"])
+    quota.forget(mailbox.pk)
+    return mailbox
+
+
+def graph_limits_set(
+    *, mailbox: Mailbox, per_ten_minutes: int | None, concurrent: int | None
+) -> Mailbox:
+    """Override Graph's per-mailbox limits (None restores 10,000 per 10 minutes, 4 at once)."""
+    if concurrent is not None and concurrent < 1:
+        raise SandboxError("invalid", "Concurrency must be at least 1")
+    mailbox.requests_per_ten_minutes = per_ten_minutes
+    mailbox.concurrent_requests = concurrent
+    mailbox.save(update_fields=["requests_per_ten_minutes", "concurrent_requests"])
     quota.forget(mailbox.pk)
     return mailbox

@@ -13,4 +13,5 @@ urlpatterns = [
     ),
     path("mailboxes/<str:address>/messages/<str:message_id>/reply", views.reply, name="reply"),
     path("google/", include("sandbox.google.urls")),
+    path("microsoft/", include("sandbox.microsoft.urls")),
 ]

@@ -9,10 +9,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from sandbox import mime, selectors, services
 from sandbox.forms import ComposeForm, MailboxForm, ReplyForm
-from sandbox.models import Mailbox, Message
+from sandbox.models import Mailbox, Message, Provider
 
 PAGE_SIZE = 50
 FOLDERS = {"inbox": "INBOX", "sent": "SENT", "all": ""}
+GMAIL_TABS = [("inbox", "Inbox"), ("sent", "Sent"), ("all", "All mail")]
 SHOWN_HEADERS = {
     "from",
     "to",
@@ -55,6 +56,7 @@ def mailbox_new(request: HttpRequest) -> HttpResponse:
                 address=form.cleaned_data["address"],
                 provider=form.cleaned_data["provider"],
                 display_name=form.cleaned_data["display_name"],
+                gcc_high=form.cleaned_data["gcc_high"],
             )
         except services.SandboxError as error:
             form.add_error("address", error.message)
@@ -66,15 +68,22 @@ def mailbox_new(request: HttpRequest) -> HttpResponse:
 
 def mailbox_detail(request: HttpRequest, address: str) -> HttpResponse:
     mailbox = _mailbox_or_404(address)
-    folder = request.GET.get("folder", "inbox")
-    label = FOLDERS.get(folder, "INBOX")
+    microsoft = mailbox.provider == Provider.MICROSOFT
+    folder = request.GET.get("folder") or ("INBOX" if microsoft else "inbox")
+    if microsoft:
+        # Outlook folders (Inbox, Sent Items, Drafts, …, sub-folders) by label id.
+        tabs = selectors.folder_tabs(mailbox)
+        label = FOLDERS.get(folder) or folder
+    else:
+        tabs = GMAIL_TABS
+        label = FOLDERS.get(folder, "INBOX")
     rows = selectors.messages_without_raw(mailbox).order_by("-internal_date", "-id")
     if label:
         rows = rows.filter(label_ids__contains=f" {label} ")
     page = Paginator(rows.only(*selectors.LIST_PAGE_FIELDS), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
-    context = {"mailbox": mailbox, "folder": folder, "page": page}
+    context = {"mailbox": mailbox, "folder": folder, "tabs": tabs, "page": page}
     return render(request, "sandbox/mailbox.html", context)
 
 

@@ -12,6 +12,8 @@ class _TlsServer(ThreadedWSGIServer):
     def __init__(self, *args, ssl_context: ssl.SSLContext, **kwargs):
         super().__init__(*args, **kwargs)
         self.socket = ssl_context.wrap_socket(self.socket, server_side=True)
+        # Tell the app its requests arrive over https, as gunicorn with a certificate does.
+        self.base_environ["HTTPS"] = "on"
 
 
 class TlsLiveServerThread(LiveServerThread):

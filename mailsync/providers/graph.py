@@ -9,7 +9,9 @@ has no method for (mail delta, MIME drafts, $batch) go through the connection's 
 """
 
 import base64
+import contextlib
 import json
+import warnings
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from urllib.parse import quote
@@ -39,12 +41,15 @@ from mailsync.providers.base import (
 GRAPH_RESOURCE = "https://graph.microsoft.com/"
 SCOPES_BY_LEVEL = {
     # Send; read headers and MIME and set our category (ReadWrite); create the master
-    # category once (MailboxSettings). MSAL adds offline_access, openid and profile itself.
-    "full": ["Mail.Send", "Mail.ReadWrite", "MailboxSettings.ReadWrite"],
-    "limited": ["Mail.Send"],
+    # category once (MailboxSettings); read the mailbox's own address (User.Read), which
+    # is the only From we send as. MSAL adds offline_access, openid and profile itself.
+    "full": ["User.Read", "Mail.Send", "Mail.ReadWrite", "MailboxSettings.ReadWrite"],
+    "limited": ["User.Read", "Mail.Send"],
 }
 DELTA_FOLDERS = ("inbox", "sentitems")
 HEADER_SELECT = "internetMessageHeaders,internetMessageId,conversationId"
+# What every delta round returns: Graph keeps the first request's options in its links.
+DELTA_SELECT = "id,conversationId,isDraft"
 BATCH_LIMIT = 20  # Graph's JSON batching limit
 PAGE_SIZE = 500
 IMMUTABLE_IDS = 'IdType="ImmutableId"'
@@ -144,11 +149,17 @@ class GraphProvider(MailProvider):
     def authorization_url(
         self, *, redirect_uri: str, scopes: list[str], login_hint: str = ""
     ) -> tuple[str, str, str]:
-        flow = _msal_app(settings.MICROSOFT_TENANT).initiate_auth_code_flow(
-            [_full_scope(s) for s in scopes],
-            redirect_uri=redirect_uri,
-            login_hint=login_hint or None,
-        )
+        with warnings.catch_warnings():
+            # MSAL recommends form_post; the callback needs the user's session cookie, which
+            # browsers do not send on a cross-site POST (SameSite=Lax), and the code is
+            # bound to this browser by `state` and PKCE either way.
+            warnings.filterwarnings("ignore", message="response_mode='form_post'")
+            flow = _msal_app(settings.MICROSOFT_TENANT).initiate_auth_code_flow(
+                [_full_scope(s) for s in scopes],
+                redirect_uri=redirect_uri,
+                login_hint=login_hint or None,
+                response_mode="query",
+            )
         # The whole flow (state, PKCE verifier, nonce) is what the callback needs.
         return flow["auth_uri"], flow["state"], json.dumps(flow)
 
@@ -322,7 +333,7 @@ class GraphSession(MailboxSession):
         links = {}
         for folder in DELTA_FOLDERS:
             url = (
-                f"me/mailFolders/{folder}/messages/delta?$select=id"
+                f"me/mailFolders/{folder}/messages/delta?$select={DELTA_SELECT}"
                 f"&$filter=receivedDateTime+ge+{since}"
             )
             for page in self._delta_pages(url):
@@ -337,8 +348,11 @@ class GraphSession(MailboxSession):
             url = page.get("@odata.nextLink", "")
 
     def changes_since(self, cursor: str) -> Iterator[ChangePage]:
-        links = json.loads(cursor or "{}")
-        if set(links) != set(DELTA_FOLDERS):
+        try:
+            links = json.loads(cursor or "{}")
+        except ValueError:
+            links = None
+        if not isinstance(links, dict) or set(links) != set(DELTA_FOLDERS):
             raise CursorExpired("No delta link for every folder.")
         new_links = dict(links)
         for folder in DELTA_FOLDERS:
@@ -415,16 +429,27 @@ class GraphSession(MailboxSession):
 
     def send(self, raw: bytes, *, thread_id: str = "") -> SentMessage:
         """Create a draft from our MIME (keeping our Message-ID and headers), learn its ids,
-        then send it. Not retried once the send itself was attempted."""
-        draft = self._request(
-            "post",
-            "me/messages",
-            what="messages.create",
-            data=base64.b64encode(raw).decode(),
-            headers={"Content-type": "text/plain"},
+        then send it. Neither step is retried: a retried create can leave a second draft,
+        a retried send a second message."""
+        draft = _call(
+            lambda: self._con.post(
+                self._url("me/messages"),
+                data=base64.b64encode(raw).decode(),
+                headers={"Content-type": "text/plain"},
+            ),
+            "messages.create",
         ).json()
-        _call(lambda: self._con.post(self._url(f"me/messages/{draft['id']}/send")), "send")
+        try:
+            _call(lambda: self._con.post(self._url(f"me/messages/{draft['id']}/send")), "send")
+        except ProviderError:
+            self._withdraw_draft(draft["id"])
+            raise
         return SentMessage(id=draft["id"], thread_id=draft.get("conversationId", ""))
+
+    def _withdraw_draft(self, draft_id: str) -> None:
+        """The draft is ours and was never sent: leave the user's Drafts as we found them."""
+        with contextlib.suppress(ProviderError):
+            _call(lambda: self._con.delete(self._url(f"me/messages/{draft_id}")), "delete")
 
     def ensure_label(self, name: str) -> str:
         categories = self._request("get", "me/outlook/masterCategories", what="categories").json()

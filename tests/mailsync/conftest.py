@@ -3,6 +3,7 @@ endpoints pointed at the live server's sandbox: the real Google libraries over r
 
 import email.policy
 import email.utils
+from dataclasses import dataclass
 from email.message import EmailMessage as Mime
 from urllib.parse import urlsplit
 
@@ -12,9 +13,9 @@ from django.urls import reverse
 
 from mailsync.models import MailboxConnection
 from mailsync.sync import mailbox_sync
-from sandbox import quota
+from sandbox import quota, tokens
 from sandbox import services as sandbox
-from sandbox.models import Mailbox, Message, RequestLog
+from sandbox.models import Label, Mailbox, Message, RequestLog
 
 
 @pytest.fixture(autouse=True)
@@ -24,17 +25,62 @@ def _fresh_quota():
     quota.reset()
 
 
+@dataclass(frozen=True)
+class ProviderKit:
+    """How each provider's side of the same story looks from the outside."""
+
+    name: str
+    consent: dict  # what Allow/Accept posts on the provider's consent page
+    scopes: frozenset[str]  # what a full-sync connection must have been granted
+    header_checks: dict  # request-log filter: headers-only fetches
+    whole_fetches: dict  # request-log filter: fetches of a whole message
+
+    def api_id(self, message: Message) -> str:
+        """The id the provider's API uses for the message (Graph: the immutable id we ask for)."""
+        return message.provider_id if self.name == "google" else message.immutable_id
+
+    def own_label_on(self, message: Message) -> bool:
+        if self.name == "google":
+            label = Label.objects.filter(mailbox=message.mailbox, name="Threadline").first()
+            return label is not None and label.provider_id in message.labels
+        return "Threadline" in message.categories
+
+
+KITS = {
+    "google": ProviderKit(
+        name="google",
+        consent={"decision": "allow"},
+        scopes=frozenset(
+            {
+                "https://www.googleapis.com/auth/gmail.modify",
+                "https://www.googleapis.com/auth/gmail.send",
+            }
+        ),
+        header_checks={"operation": "gmail.users.messages.get", "format": "metadata"},
+        whole_fetches={"format__in": ["raw", "full"]},
+    ),
+    "microsoft": ProviderKit(
+        name="microsoft",
+        consent={"decision": "accept"},
+        scopes=frozenset({"User.Read", "Mail.Send", "Mail.ReadWrite", "MailboxSettings.ReadWrite"}),
+        header_checks={"operation": "graph.messages.get", "format": "headers"},
+        whole_fetches={"format__in": ["mime", "full"]},
+    ),
+}
+
+
 class MailWorld:
     """Story helpers: what the recruiter and the candidate do, each in their own mailbox."""
 
-    def __init__(self, team, live_server, client: Client):
+    def __init__(self, team, kit: ProviderKit, client: Client):
         self.team = team
+        self.kit = kit
         self.recruiter = team.team_member
         self.candidate = team.candidate_on_my_posting
         self.candidate_address = self.candidate.emails.get().address
         self.client = client
         self.recruiter_box = sandbox.mailbox_create(
-            address=self.recruiter.email, display_name=self.recruiter.full_name
+            address=self.recruiter.email, display_name=self.recruiter.full_name, provider=kit.name
         )
         self.candidate_box = sandbox.mailbox_create(
             address=self.candidate_address, display_name=self.candidate.full_name
@@ -59,9 +105,7 @@ class MailWorld:
         consent_url = urlsplit(start["Location"])
         consent_path = f"{consent_url.path}?{consent_url.query}"
         assert self.client.get(consent_path).status_code == 200
-        back = self.client.post(
-            consent_path, {"decision": "allow", "address": self.recruiter.email}
-        )
+        back = self.client.post(consent_path, {**self.kit.consent, "address": self.recruiter.email})
         callback = urlsplit(back["Location"])
         done = self.client.get(f"{callback.path}?{callback.query}")
         assert done["Location"] == reverse("accounts:my_account")
@@ -110,14 +154,23 @@ class MailWorld:
         message.set_content(body)
         return sandbox.message_send(mailbox=box, raw=message.as_bytes())
 
+    def revoke_grant(self) -> None:
+        """The user removes Threadline's access at the provider."""
+        tokens.grants_revoke(mailbox=self.recruiter_box)
+
     # -- what the provider saw -----------------------------------------------------------
 
     def log(self, **filters):
         return RequestLog.objects.filter(mailbox=self.recruiter_box, **filters)
 
+    def header_checks(self):
+        return self.log(**self.kit.header_checks)
 
-@pytest.fixture
-def world(team, transactional_db, live_server, settings, client_for) -> MailWorld:
+    def whole_fetches(self):
+        return self.log(**self.kit.whole_fetches)
+
+
+def _point_providers_at_the_sandbox(settings, live_server, tls_live_server) -> None:
     google = f"{live_server.url}/sandbox/google/"
     settings.GOOGLE_MAIL_CLIENT_ID = "threadline-test-client"
     settings.GOOGLE_MAIL_CLIENT_SECRET = "threadline-test-secret"
@@ -125,9 +178,39 @@ def world(team, transactional_db, live_server, settings, client_for) -> MailWorl
     settings.GOOGLE_TOKEN_URI = f"{google}token"
     settings.GOOGLE_REVOKE_URI = f"{google}revoke"
     settings.GOOGLE_API_ROOT = google
+    if tls_live_server is not None:
+        microsoft = f"{tls_live_server.url}/sandbox/microsoft"
+        settings.MICROSOFT_MAIL_CLIENT_ID = "threadline-test-client"
+        settings.MICROSOFT_MAIL_CLIENT_SECRET = "threadline-test-secret"
+        settings.MICROSOFT_AUTHORITY_HOST = microsoft
+        settings.MICROSOFT_GRAPH_URL = f"{microsoft}/graph/"
     # Retries stay real but quick: the sandbox's Retry-After is honoured up to this cap.
     settings.MAILSYNC_BACKOFF_BASE = 0.05
     settings.MAILSYNC_BACKOFF_MAX = 0.2
     settings.MAILSYNC_RETRY_AFTER_MAX = 2
     settings.MAILSYNC_HTTP_TIMEOUT = 5
-    return MailWorld(team, live_server, client_for(team.team_member))
+
+
+def _world(request, provider: str, team, settings, client_for) -> MailWorld:
+    live_server = request.getfixturevalue("live_server")
+    tls = request.getfixturevalue("tls_live_server") if provider == "microsoft" else None
+    _point_providers_at_the_sandbox(settings, live_server, tls)
+    team.organisation.email_provider = provider
+    team.organisation.save(update_fields=["email_provider"])
+    return MailWorld(team, KITS[provider], client_for(team.team_member))
+
+
+@pytest.fixture(params=["google", "microsoft"])
+def world(request, team, transactional_db, settings, client_for) -> MailWorld:
+    """The story on each provider in turn: every behaviour is specified once."""
+    return _world(request, request.param, team, settings, client_for)
+
+
+@pytest.fixture
+def gmail_world(request, team, transactional_db, settings, client_for) -> MailWorld:
+    return _world(request, "google", team, settings, client_for)
+
+
+@pytest.fixture
+def outlook_world(request, team, transactional_db, settings, client_for) -> MailWorld:
+    return _world(request, "microsoft", team, settings, client_for)

@@ -16,9 +16,9 @@ from mailsync.tasks import sync_all_mailboxes
 from tests.mailsync.helpers import child_environment
 
 
-def test_a_celery_worker_syncs_every_connected_mailbox(world):
+def test_a_celery_worker_syncs_every_connected_mailbox(gmail_world):
+    world = gmail_world
     world.connect()
-    world.sync()
     message_send(
         actor=world.recruiter,
         candidate=world.candidate,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import googleapiclient
 import pytest
+import requests
 from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build_from_document
 
@@ -101,3 +102,73 @@ def raw_message(
         lines += [f"In-Reply-To: <{in_reply_to}>", f"References: <{in_reply_to}>"]
     lines += ["MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8", "", body, ""]
     return "\r\n".join(lines).encode()
+
+
+# --- Microsoft ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ms_server(tls_live_server, transactional_db, monkeypatch):
+    """The HTTPS live server, trusted by requests and MSAL, with fresh Graph limits."""
+    from sandbox.microsoft import throttle
+
+    # Django's test server does not tell the app that its socket speaks TLS; without this
+    # request.scheme is "http" and the discovery document would advertise http URLs.
+    tls_live_server.thread.httpd.base_environ["HTTPS"] = "on"
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", tls_live_server.ca_bundle)
+    throttle.reset()
+    yield tls_live_server
+    throttle.reset()
+
+
+@pytest.fixture
+def ms_mailbox(transactional_db):
+    def make(address: str, **kwargs):
+        return services.mailbox_create(address=address, provider="microsoft", **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def recruiter_ms(ms_mailbox):
+    return ms_mailbox("rita@agency365.test", display_name="Rita Recruiter")
+
+
+class GraphClient:
+    """Plain `requests` against the sandbox's Graph root, with one bearer token."""
+
+    def __init__(self, root: str, token: str, **headers: str):
+        self.root = root
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {token}"
+        self.session.headers.update(headers)
+
+    def url(self, path: str) -> str:
+        return path if path.startswith("https://") else f"{self.root}/{path.lstrip('/')}"
+
+    def request(self, method: str, path: str, **kwargs) -> requests.Response:
+        kwargs.setdefault("timeout", 10)
+        return self.session.request(method, self.url(path), **kwargs)
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, body: dict | None = None, **kwargs) -> requests.Response:
+        return self.request("POST", path, json=body, **kwargs)
+
+    def patch(self, path: str, body: dict, **kwargs) -> requests.Response:
+        return self.request("PATCH", path, json=body, **kwargs)
+
+
+@pytest.fixture
+def graph_for(ms_server):
+    """graph_for(mailbox, *scopes, **headers) → a GraphClient with a fresh token."""
+
+    def make(mailbox, *wanted: str, **headers: str) -> GraphClient:
+        granted = list(wanted) or ["Mail.ReadWrite", "Mail.Send", "User.Read"]
+        token = tokens.mailbox_grant_token(
+            mailbox=mailbox, scopes=granted, client_id="test-client"
+        ).token
+        return GraphClient(f"{ms_server.url}/sandbox/microsoft/graph/v1.0", token, **headers)
+
+    return make

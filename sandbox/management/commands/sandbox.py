@@ -7,10 +7,11 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import Q
 
 from sandbox import fill, requestlog, selectors, services, tokens
 from sandbox.google import scopes as google_scopes
-from sandbox.models import Mailbox, Provider
+from sandbox.models import Mailbox, Provider, Tenant
 from sandbox.tls import tls_files
 
 SCOPE_ALIASES = {
@@ -21,6 +22,14 @@ SCOPE_ALIASES = {
     "send": google_scopes.SEND,
     "labels": google_scopes.LABELS,
     "compose": google_scopes.COMPOSE,
+}
+# Short names for a Microsoft mailbox's Graph permissions.
+MICROSOFT_SCOPE_ALIASES = {
+    "read": "Mail.Read",
+    "readwrite": "Mail.ReadWrite",
+    "send": "Mail.Send",
+    "settings": "MailboxSettings.ReadWrite",
+    "user": "User.Read",
 }
 
 
@@ -33,6 +42,9 @@ class Command(BaseCommand):
         create.add_argument("address")
         create.add_argument("--provider", choices=Provider.values, default=Provider.GOOGLE)
         create.add_argument("--name", default="")
+        create.add_argument(
+            "--gcc-high", action="store_true", help="Microsoft: the domain is a GCC High tenant"
+        )
 
         token = subs.add_parser("token", help="Print a fresh access token (new grant)")
         token.add_argument("address")
@@ -40,7 +52,10 @@ class Command(BaseCommand):
             "--scope",
             action="append",
             required=True,
-            help="A scope URL or a short name: " + ", ".join(SCOPE_ALIASES),
+            help="A scope or a short name: Google "
+            + ", ".join(SCOPE_ALIASES)
+            + "; Microsoft "
+            + ", ".join(MICROSOFT_SCOPE_ALIASES),
         )
         token.add_argument("--client-id", default="sandbox-cli")
 
@@ -59,9 +74,22 @@ class Command(BaseCommand):
         quota = subs.add_parser("quota", help="Set the per-minute quota (units) of a mailbox")
         quota.add_argument("address")
         quota.add_argument("--per-minute", type=int, help="Omit to restore the default")
+        quota.add_argument("--per-ten-minutes", type=int, help="Microsoft: Graph requests")
+        quota.add_argument("--concurrency", type=int, help="Microsoft: requests at once")
 
         expire = subs.add_parser("expire-history", help="Drop retained history (forces 404)")
         expire.add_argument("address")
+
+        delta = subs.add_parser("expire-delta", help="Invalidate Graph delta tokens (410)")
+        delta.add_argument("address")
+
+        revoke = subs.add_parser("revoke", help="Revoke every grant of a mailbox")
+        revoke.add_argument("address")
+
+        consent = subs.add_parser("admin-consent", help="Tenant-wide consent for a client")
+        consent.add_argument("domain", help="A Microsoft tenant's domain or id")
+        consent.add_argument("--client-id", required=True)
+        consent.add_argument("--scope", action="append", default=[], help="Omit for all")
 
         noise = subs.add_parser("fill", help="Bulk-insert realistic unrelated mail")
         noise.add_argument("address")
@@ -90,13 +118,23 @@ class Command(BaseCommand):
 
     def handle_create_mailbox(self, options: dict) -> None:
         mailbox = services.mailbox_create(
-            address=options["address"], provider=options["provider"], display_name=options["name"]
+            address=options["address"],
+            provider=options["provider"],
+            display_name=options["name"],
+            gcc_high=options["gcc_high"],
         )
-        self._print({"address": mailbox.address, "provider": mailbox.provider})
+        created = {"address": mailbox.address, "provider": mailbox.provider}
+        if mailbox.tenant is not None:
+            created["tenant"] = mailbox.tenant.tenant_id
+            created["gccHigh"] = mailbox.tenant.gcc_high
+        self._print(created)
 
     def handle_token(self, options: dict) -> None:
         mailbox = self._mailbox(options["address"])
-        scopes = [SCOPE_ALIASES.get(scope, scope) for scope in options["scope"]]
+        aliases = (
+            MICROSOFT_SCOPE_ALIASES if mailbox.provider == Provider.MICROSOFT else (SCOPE_ALIASES)
+        )
+        scopes = [aliases.get(scope, scope) for scope in options["scope"]]
         access = tokens.mailbox_grant_token(
             mailbox=mailbox, scopes=scopes, client_id=options["client_id"]
         )
@@ -143,14 +181,52 @@ class Command(BaseCommand):
         )
 
     def handle_quota(self, options: dict) -> None:
-        mailbox = services.quota_set(
-            mailbox=self._mailbox(options["address"]), per_minute=options["per_minute"]
-        )
+        mailbox = self._mailbox(options["address"])
+        if mailbox.provider == Provider.MICROSOFT:
+            mailbox = services.graph_limits_set(
+                mailbox=mailbox,
+                per_ten_minutes=options["per_ten_minutes"],
+                concurrent=options["concurrency"],
+            )
+            self._print(
+                {
+                    "address": mailbox.address,
+                    "per_ten_minutes": mailbox.requests_per_ten_minutes,
+                    "concurrency": mailbox.concurrent_requests,
+                }
+            )
+            return
+        mailbox = services.quota_set(mailbox=mailbox, per_minute=options["per_minute"])
         self._print({"address": mailbox.address, "per_minute": mailbox.quota_per_minute})
 
     def handle_expire_history(self, options: dict) -> None:
         floor = services.history_expire(mailbox=self._mailbox(options["address"]))
         self._print({"historyFloor": str(floor)})
+
+    def handle_expire_delta(self, options: dict) -> None:
+        floor = services.delta_expire(mailbox=self._mailbox(options["address"]))
+        self._print({"historyFloor": str(floor)})
+
+    def handle_revoke(self, options: dict) -> None:
+        revoked = tokens.grants_revoke(mailbox=self._mailbox(options["address"]))
+        self._print({"address": options["address"], "revokedGrants": revoked})
+
+    def handle_admin_consent(self, options: dict) -> None:
+        key = options["domain"].strip().lower()
+        tenant = Tenant.objects.filter(Q(domain=key) | Q(tenant_id=key)).first()
+        if tenant is None:
+            raise CommandError(f"No Microsoft tenant {options['domain']}")
+        consent = services.admin_consent_grant(
+            tenant=tenant, client_id=options["client_id"], scopes=options["scope"]
+        )
+        self._print(
+            {
+                "tenant": tenant.tenant_id,
+                "domain": tenant.domain,
+                "clientId": consent.client_id,
+                "scopes": consent.scopes.split(),
+            }
+        )
 
     def handle_fill(self, options: dict) -> None:
         mailbox = self._mailbox(options["address"])
