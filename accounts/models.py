@@ -50,6 +50,10 @@ class Role(models.TextChoices):
 class UserManager(BaseUserManager):
     use_in_migrations = True
 
+    def get_queryset(self):
+        # Nearly every page asks for the signed-in user's organisation (policy, navigation).
+        return super().get_queryset().select_related("organisation")
+
     def _create_user(self, email: str, password: str | None, **extra_fields):
         if not email:
             raise ValueError("Users need an email address.")
