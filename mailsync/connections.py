@@ -2,11 +2,14 @@
 
 import json
 import logging
+import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts import policy
@@ -18,6 +21,7 @@ from mailsync.providers.base import MailboxSession, ProviderError, TokenStore
 
 logger = logging.getLogger(__name__)
 AUTHORIZATION_TTL = timedelta(minutes=30)
+REFRESH_WAIT_SECONDS = 30
 
 
 class AuthorizationFailed(Exception):
@@ -165,9 +169,40 @@ class ConnectionTokenStore(TokenStore):
 
     @contextmanager
     def locked(self) -> Iterator[dict]:
-        with transaction.atomic():
-            row = MailboxConnection.objects.select_for_update().get(pk=self.connection_id)
-            yield json.loads(row.credentials or "{}")
+        """A lease on the row rather than a held transaction: the refresh it guards is an
+        HTTP call, and on SQLite a held write lock would stall everything else."""
+        claim = uuid.uuid4().hex
+        deadline = time.monotonic() + REFRESH_WAIT_SECONDS
+        while not self._claim(claim):
+            if time.monotonic() > deadline:
+                raise ProviderError(
+                    "Another worker is still refreshing this token.", permanent=False
+                )
+            time.sleep(0.1)
+        try:
+            yield json.loads(
+                MailboxConnection.objects.values_list("credentials", flat=True).get(
+                    pk=self.connection_id
+                )
+                or "{}"
+            )
+        finally:
+            MailboxConnection.objects.filter(
+                pk=self.connection_id, token_refresh_claim=claim
+            ).update(token_refresh_claimed_until=None, token_refresh_claim="")
+
+    def _claim(self, claim: str) -> bool:
+        now = timezone.now()
+        return bool(
+            MailboxConnection.objects.filter(
+                Q(token_refresh_claimed_until__isnull=True)
+                | Q(token_refresh_claimed_until__lt=now),
+                pk=self.connection_id,
+            ).update(
+                token_refresh_claimed_until=now + timedelta(seconds=REFRESH_WAIT_SECONDS),
+                token_refresh_claim=claim,
+            )
+        )
 
 
 def open_session(connection: MailboxConnection) -> MailboxSession:

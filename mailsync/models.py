@@ -42,6 +42,10 @@ class MailboxConnection(models.Model):
     # A lease rather than a lock: a crashed worker's claim simply expires.
     sync_claimed_until = models.DateTimeField(null=True, blank=True)
     sync_claim = models.CharField(max_length=64, blank=True)
+    # The same kind of lease for refreshing the access token, so that one refresh serves
+    # every worker (Microsoft rotates refresh tokens) without holding a transaction open.
+    token_refresh_claimed_until = models.DateTimeField(null=True, blank=True)
+    token_refresh_claim = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["account_address"]
