@@ -1,14 +1,15 @@
-"""Benchmark: full sync of a large Gmail mailbox through the sandbox, over real HTTP.
+"""Benchmark: full sync of a large mailbox through the sandbox, over real HTTP.
 
-    .venv/bin/python bench/gmail_sync.py [--messages 100000] [--interest-share 0.01]
+    .venv/bin/python bench/mail_sync.py --provider google|microsoft [--messages 100000]
 
 A recruiter's mailbox receives N new messages after the last sync: 1 % belong to threads
-started in Threadline (our sent messages, candidates' replies in the same Gmail thread,
-and replies whose edited subject made Gmail start a new thread), the rest is unrelated
-mail. The script then runs `manage.py sync_mailboxes` as an operator would, in its own
-process, against the sandbox served by gunicorn, and prints what the provider saw
-(API calls, HTTP round trips, Gmail quota units) and what it cost locally. Then it adds
-1 % more mail and runs an incremental sync. Figures go to docs/benchmarks.md.
+started in Threadline (our sent messages, candidates' replies in the same provider
+thread, and replies whose edited subject put them in a thread of their own), the rest is
+unrelated mail. The script then runs `manage.py sync_mailboxes` as an operator would, in
+its own process, against the sandbox served by gunicorn (over HTTPS for Microsoft), and
+prints what the provider saw (API calls, HTTP round trips, Gmail quota units) and what it
+cost locally. Then it adds 1 % more mail and runs an incremental sync. Figures go to
+docs/benchmarks.md.
 """
 
 import argparse
@@ -19,8 +20,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
+
+import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -32,7 +34,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _environment(workdir: Path, port: int) -> dict[str, str]:
+def _environment(workdir: Path, port: int, tls_port: int) -> dict[str, str]:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.development",
@@ -41,13 +43,15 @@ def _environment(workdir: Path, port: int) -> dict[str, str]:
         "SANDBOX": "1",
         "DEBUG": "0",
         "SANDBOX_BASE_URL": f"http://127.0.0.1:{port}",
+        "SANDBOX_TLS_URL": f"https://127.0.0.1:{tls_port}",
         "LOG_LEVEL": "WARNING",
     }
     os.environ.update(env)
     return env
 
 
-def _serve(env: dict[str, str], port: int) -> subprocess.Popen:
+def _serve(env: dict[str, str], port: int, tls: list[str] = ()) -> subprocess.Popen:
+    scheme = "https" if tls else "http"
     server = subprocess.Popen(  # noqa: S603 (our own app under gunicorn)
         [
             str(Path(sys.executable).parent / "gunicorn"),
@@ -60,15 +64,16 @@ def _serve(env: dict[str, str], port: int) -> subprocess.Popen:
             "4",
             "--log-level",
             "warning",
+            *tls,
         ],
         cwd=ROOT,
         env=env,
     )
     for _ in range(100):
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            requests.get(f"{scheme}://127.0.0.1:{port}/healthz", timeout=1)
             return server
-        except OSError:
+        except requests.RequestException:
             time.sleep(0.1)
     raise SystemExit("gunicorn did not start")
 
@@ -107,32 +112,44 @@ def _sync(env: dict[str, str], address: str) -> tuple[float, float, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--provider", choices=["google", "microsoft"], default="google")
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--interest-share", type=float, default=0.01)
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="threadline-bench-"))
-    port = _free_port()
-    env = _environment(workdir, port)
+    port, tls_port = _free_port(), _free_port()
+    env = _environment(workdir, port, tls_port)
 
     import django
 
     django.setup()
+    from django.conf import settings
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    server = _serve(env, port)
+    env["REQUESTS_CA_BUNDLE"] = os.environ["REQUESTS_CA_BUNDLE"]  # set by the settings
+    tls = [
+        "--certfile",
+        str(settings.SANDBOX_TLS.certificate),
+        "--keyfile",
+        str(settings.SANDBOX_TLS.key),
+    ]
+    servers = [_serve(env, port), _serve(env, tls_port, tls)]
     try:
         from bench.scenario import Scenario
 
-        scenario = Scenario.create(messages=args.messages, share=args.interest_share)
+        scenario = Scenario.create(
+            provider=args.provider, messages=args.messages, share=args.interest_share
+        )
         print(
             f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
             f"database {django.db.connection.vendor}"
         )
         print(
-            f"mailbox: {args.messages:,} new messages, {scenario.interest_count:,} in "
-            f"Threadline threads ({scenario.split_threads} in Gmail threads of their own)"
+            f"provider: {args.provider}; mailbox: {args.messages:,} new messages, "
+            f"{scenario.interest_count:,} in Threadline threads ({scenario.split_threads} in "
+            "provider threads of their own)"
         )
         baseline = scenario.log_position()
         seconds, peak, output = _sync(env, scenario.recruiter_address)
@@ -152,8 +169,9 @@ def main() -> None:
         print("local pipeline (parse, match, encrypt, store):")
         print(json.dumps(scenario.local_pipeline(count=2_000), indent=2))
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=30)
 
 
 if __name__ == "__main__":
