@@ -23,7 +23,8 @@ run: install
 	@echo "Web, Celery worker, Celery beat and the sandbox's HTTPS side (port 8443) run below;"
 	@echo "Ctrl-C stops them all."
 	@echo
-	PORT=$(PORT) SANDBOX_BASE_URL=http://127.0.0.1:$(PORT) $(BIN)/honcho start -f Procfile.dev
+	PORT=$(PORT) SANDBOX_BASE_URL=http://127.0.0.1:$(PORT) \
+	  SANDBOX_MICROSOFT_LOGIN_URL=http://127.0.0.1:$(PORT) $(BIN)/honcho start -f Procfile.dev
 
 test: install
 	bin/ensure-chromium

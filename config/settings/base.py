@@ -249,4 +249,7 @@ MICROSOFT_MAIL_CLIENT_ID = env_str("MICROSOFT_MAIL_CLIENT_ID", "")
 MICROSOFT_MAIL_CLIENT_SECRET = env_str("MICROSOFT_MAIL_CLIENT_SECRET", "")
 MICROSOFT_AUTHORITY_HOST = env_str("MICROSOFT_AUTHORITY_HOST", "https://login.microsoftonline.com")
 MICROSOFT_TENANT = env_str("MICROSOFT_TENANT", "organizations")
+# Where browsers go for admin consent; the authority host unless told otherwise.
+MICROSOFT_LOGIN_PAGE_HOST = env_str("MICROSOFT_LOGIN_PAGE_HOST", "")
+SANDBOX_MICROSOFT_LOGIN_URL = ""
 MICROSOFT_GRAPH_URL = env_str("MICROSOFT_GRAPH_URL", "https://graph.microsoft.com/")

@@ -39,6 +39,11 @@ if SANDBOX:
     MICROSOFT_MAIL_CLIENT_SECRET = env_str("MICROSOFT_MAIL_CLIENT_SECRET", "sandbox-secret")
     MICROSOFT_AUTHORITY_HOST = env_str("MICROSOFT_AUTHORITY_HOST", _microsoft)
     MICROSOFT_GRAPH_URL = env_str("MICROSOFT_GRAPH_URL", f"{_microsoft}/graph/")
+    # `make run` lets browsers reach the sandbox's Microsoft sign-in pages over plain http,
+    # so the demo shows no certificate warning; MSAL's own calls stay on https.
+    SANDBOX_MICROSOFT_LOGIN_URL = env_str("SANDBOX_MICROSOFT_LOGIN_URL", "")
+    if SANDBOX_MICROSOFT_LOGIN_URL:
+        MICROSOFT_LOGIN_PAGE_HOST = f"{SANDBOX_MICROSOFT_LOGIN_URL}/sandbox/microsoft"
     import certifi
 
     from sandbox.tls import tls_files

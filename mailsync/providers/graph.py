@@ -165,8 +165,9 @@ class GraphProvider(MailProvider):
 
     def admin_consent_url(self, *, redirect_uri: str, state: str, tenant: str = "") -> str:
         scopes = " ".join(_full_scope(s) for s in SCOPES_BY_LEVEL["full"])
+        host = settings.MICROSOFT_LOGIN_PAGE_HOST or settings.MICROSOFT_AUTHORITY_HOST
         return (
-            f"{_authority(tenant or settings.MICROSOFT_TENANT)}/v2.0/adminconsent"
+            f"{host.rstrip('/')}/{tenant or settings.MICROSOFT_TENANT}/v2.0/adminconsent"
             f"?client_id={quote(settings.MICROSOFT_MAIL_CLIENT_ID)}&scope={quote(scopes)}"
             f"&redirect_uri={quote(redirect_uri, safe='')}&state={quote(state)}"
         )

@@ -13,6 +13,7 @@ import time
 import uuid
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -64,6 +65,16 @@ def _absolute(request: HttpRequest, name: str, segment: str) -> str:
     return f"{request.scheme}://{request.get_host()}{reverse(name, args=[segment])}"
 
 
+def _browser_page(request: HttpRequest, name: str, segment: str) -> str:
+    """Where browsers are sent to sign in. Microsoft serves it over https like everything
+    else; `make run` can name a plain-http address instead (SANDBOX_MICROSOFT_LOGIN_URL) so
+    that the demo's browser meets no warning about the sandbox's local certificate, while
+    MSAL's own calls still go to the https authority."""
+    if settings.SANDBOX_MICROSOFT_LOGIN_URL:
+        return f"{settings.SANDBOX_MICROSOFT_LOGIN_URL.rstrip('/')}{reverse(name, args=[segment])}"
+    return _absolute(request, name, segment)
+
+
 def _issuer(request: HttpRequest, tenant_id: str) -> str:
     # The v2.0 issuer is "{authority host}/{tenant id}/v2.0".
     root = reverse("sandbox:ms-openid-configuration", args=["x"]).rsplit("/x/", 1)[0]
@@ -103,7 +114,7 @@ def openid_configuration(request: HttpRequest, tenant: str) -> HttpResponse:
         "issuer": _issuer(request, found.tenant_id if found else "{tenantid}"),
         "request_uri_parameter_supported": False,
         "userinfo_endpoint": "https://graph.microsoft.com/oidc/userinfo",
-        "authorization_endpoint": _absolute(request, "sandbox:ms-authorize", segment),
+        "authorization_endpoint": _browser_page(request, "sandbox:ms-authorize", segment),
         "device_authorization_endpoint": _absolute(request, "sandbox:ms-token", segment).replace(
             "/token", "/devicecode"
         ),

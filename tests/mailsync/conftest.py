@@ -20,9 +20,14 @@ from sandbox.models import Label, Mailbox, Message, RequestLog
 
 @pytest.fixture(autouse=True)
 def _fresh_quota():
+    # Gmail quota windows and Graph's limits live in process memory.
+    from sandbox.microsoft import throttle
+
     quota.reset()
+    throttle.reset()
     yield
     quota.reset()
+    throttle.reset()
 
 
 @dataclass(frozen=True)

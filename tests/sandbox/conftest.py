@@ -112,9 +112,6 @@ def ms_server(tls_live_server, transactional_db, monkeypatch):
     """The HTTPS live server, trusted by requests and MSAL, with fresh Graph limits."""
     from sandbox.microsoft import throttle
 
-    # Django's test server does not tell the app that its socket speaks TLS; without this
-    # request.scheme is "http" and the discovery document would advertise http URLs.
-    tls_live_server.thread.httpd.base_environ["HTTPS"] = "on"
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", tls_live_server.ca_bundle)
     throttle.reset()
     yield tls_live_server

@@ -222,3 +222,33 @@ def test_categories_and_the_master_list(graph_for, recruiter_ms):
     reader = graph_for(recruiter_ms, "Mail.Read")
     assert reader.patch(f"me/messages/{stored.provider_id}", {"categories": []}).status_code == 403
     assert reader.get("me/outlook/masterCategories").status_code == 403
+
+
+def test_a_draft_created_from_mime_keeps_its_headers(graph_for, recruiter_ms, ms_mailbox):
+    import base64
+
+    ms_mailbox("carla@example365.test")
+    graph = graph_for(recruiter_ms)
+    raw = (
+        b"From: rita@agency365.test\r\nTo: carla@example365.test\r\nSubject: Hello\r\n"
+        b"Message-ID: <tl.abc@threadline.localhost>\r\nX-Threadline-Ref: abc.def\r\n\r\nHi\r\n"
+    )
+
+    created = graph.session.post(
+        f"{graph.root}/me/messages",
+        data=base64.b64encode(raw),
+        headers={"Content-Type": "text/plain"},
+        timeout=10,
+    )
+    broken = graph.session.post(
+        f"{graph.root}/me/messages",
+        data=b"not base64 at all!",
+        headers={"Content-Type": "text/plain"},
+        timeout=10,
+    )
+
+    assert created.status_code == 201
+    assert created.json()["internetMessageId"] == "<tl.abc@threadline.localhost>"
+    assert created.json()["isDraft"] is True
+    assert broken.status_code == 400
+    assert broken.json()["error"]["code"] == "ErrorMimeContentInvalidBase64String"
