@@ -297,8 +297,12 @@ class GraphSession(MailboxSession):
         return with_retries(lambda: _call(lambda: send(self._url(path), **kwargs), what), what=what)
 
     def _batch(self, parts: list[dict], *, what: str) -> dict[str, dict]:
-        """Graph JSON batches of at most 20 requests, keyed by each part's id."""
-        by_id = {part["id"]: part for part in parts}
+        """Graph JSON batches of at most 20 requests, keyed by each part's id. Parts do not
+        inherit the batch's headers, so each asks for immutable ids itself."""
+        by_id = {
+            part["id"]: {**part, "headers": {"Prefer": IMMUTABLE_IDS, **part.get("headers", {})}}
+            for part in parts
+        }
         return run_batches(
             list(by_id),
             size=BATCH_LIMIT,
@@ -369,12 +373,7 @@ class GraphSession(MailboxSession):
 
     def reference_headers(self, message_ids: list[str]) -> dict[str, dict[str, str]]:
         parts = [
-            {
-                "id": mid,
-                "method": "GET",
-                "url": f"/me/messages/{mid}?$select={HEADER_SELECT}",
-                "headers": {"Prefer": IMMUTABLE_IDS},
-            }
+            {"id": mid, "method": "GET", "url": f"/me/messages/{mid}?$select={HEADER_SELECT}"}
             for mid in dict.fromkeys(message_ids)
         ]
         headers = {}

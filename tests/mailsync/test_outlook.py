@@ -185,3 +185,17 @@ def test_two_workers_finding_the_token_expired_refresh_it_once(outlook_world):
     assert errors == []
     assert addresses == [world.recruiter.email, world.recruiter.email]
     assert refreshes == 1
+
+
+def test_every_graph_call_asks_for_immutable_ids(outlook_world):
+    world = outlook_world
+    world.connect()
+    _send(world)
+    world.reply(world.candidate_box, world.recruiter.email, "Hi")
+    world.write(world.candidate_box, world.recruiter.email, "Other", "Unrelated")
+
+    world.sync()
+
+    graph_calls = world.log(operation__startswith="graph.").exclude(operation="graph.batch")
+    assert graph_calls.count() > 5
+    assert not graph_calls.exclude(prefer__contains='IdType="ImmutableId"').exists()
