@@ -60,14 +60,29 @@ def _page_size(call: Call) -> int:
     return min(max(size, 1), MAX_PAGE)
 
 
-def folder_changes(*, mailbox, label: str, since: int, until: int) -> list[Change]:
+def folder_changes(
+    *, mailbox, label: str, since: int, until: int, limit: int | None = None
+) -> tuple[list[Change], int]:
     """What happened to the folder's messages between two history ids, one entry per
-    message (keyed by its immutable id), in the order they first changed."""
+    message (keyed by its immutable id), in the order they first changed; and the history
+    id up to which that covers. With `limit`, stops before the change that would be the
+    `limit + 1`th message, so a round is paged by history position rather than recomputed
+    for every page (Graph, too, may list a message again in a later page)."""
     changes: dict[str, Change] = {}
-    events = HistoryEvent.objects.filter(
-        mailbox=mailbox, history_id__gt=since, history_id__lte=until
-    ).order_by("history_id")
-    for event in events:
+    covered = until
+    events = (
+        HistoryEvent.objects.filter(mailbox=mailbox, history_id__gt=since, history_id__lte=until)
+        .order_by("history_id")
+        .only(
+            "history_id",
+            "kind",
+            "message_id",
+            "immutable_id",
+            "message_label_ids",
+            "changed_label_ids",
+        )
+    )
+    for event in events.iterator(chunk_size=2000):
         inside = f" {label} " in event.message_label_ids
         changed = event.changed_label_ids.split()
         left = event.kind == HistoryEvent.Kind.LABEL_REMOVED and label in changed
@@ -75,6 +90,9 @@ def folder_changes(*, mailbox, label: str, since: int, until: int) -> list[Chang
         if not (inside or left):
             continue
         key = event.immutable_id or event.message_id
+        if limit is not None and key not in changes and len(changes) >= limit:
+            covered = event.history_id - 1
+            break
         change = changes.setdefault(key, Change(key, event.message_id, event.immutable_id))
         if left or deleted:
             change.removed, change.known_id = True, event.message_id
@@ -83,7 +101,7 @@ def folder_changes(*, mailbox, label: str, since: int, until: int) -> list[Chang
             change.created |= event.kind == HistoryEvent.Kind.MESSAGE_ADDED or (
                 event.kind == HistoryEvent.Kind.LABEL_ADDED and label in changed
             )
-    return list(changes.values())
+    return list(changes.values()), covered
 
 
 def _initial_page(call: Call, label: str, state: dict, size: int) -> tuple[list, dict | None]:
@@ -112,8 +130,9 @@ def _resource(call: Call, message: Message, state: dict) -> dict:
 
 
 def _incremental_page(call: Call, label: str, state: dict, size: int) -> tuple[list, dict | None]:
-    changes = folder_changes(
-        mailbox=call.mailbox, label=label, since=int(state["w"]), until=int(state["W"])
+    start = int(state.get("p", state["w"]))
+    changes, covered = folder_changes(
+        mailbox=call.mailbox, label=label, since=start, until=int(state["W"]), limit=size
     )
     wanted = state.get("ct")
     if wanted == "created":
@@ -122,8 +141,7 @@ def _incremental_page(call: Call, label: str, state: dict, size: int) -> tuple[l
         changes = [c for c in changes if not c.created and not c.removed]
     elif wanted == "deleted":
         changes = [c for c in changes if c.removed]
-    offset = int(state.get("o", 0))
-    window = changes[offset : offset + size]
+    window = changes
     current = {
         m.immutable_id: m
         for m in Message.objects.filter(
@@ -138,8 +156,8 @@ def _incremental_page(call: Call, label: str, state: dict, size: int) -> tuple[l
             items.append(representation.removed_resource(immutable or change.known_id))
         else:
             items.append(_resource(call, message, state))
-    more = offset + size < len(changes)
-    return items, ({**state, "o": offset + size} if more else None)
+    more = covered < int(state["W"])
+    return items, ({**state, "p": covered} if more else None)
 
 
 def messages_delta(call: Call) -> GraphResponse:
@@ -160,7 +178,8 @@ def messages_delta(call: Call) -> GraphResponse:
         }
     elif delta is not None:
         # A new round: changes after the last round's watermark, up to now.
-        state = {**delta, "w": delta["W"], "W": call.mailbox.history_id, "o": 0}
+        state = {**delta, "w": delta["W"], "W": call.mailbox.history_id}
+        state.pop("p", None)
     if state.get("f") != label:
         raise GraphError(410, "SyncStateInvalid", "The sync state is invalid for this folder.")
     if "w" in state and int(state["w"]) < call.mailbox.history_floor:
