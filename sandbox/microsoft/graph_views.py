@@ -5,7 +5,6 @@ import base64
 import binascii
 import json
 
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -46,12 +45,15 @@ def _json_body(call: Call) -> dict:
 def _message(call: Call, with_raw: bool = True) -> Message:
     """The message an id names: a REST id or an immutable id (Graph accepts both)."""
     identifier = call.params["id"]
-    found = Message.objects.filter(mailbox=call.mailbox).filter(
-        Q(provider_id=identifier) | Q(immutable_id=identifier)
-    )
-    if not with_raw:
-        found = found.defer("raw")
-    message = next(iter(found[:1]), None)
+    message = None
+    # Two indexed lookups: SQLite would scan the mailbox for an OR of the two columns.
+    for column in ("immutable_id", "provider_id"):
+        found = Message.objects.filter(mailbox=call.mailbox, **{column: identifier})
+        if not with_raw:
+            found = found.defer("raw")
+        message = next(iter(found[:1]), None)
+        if message is not None:
+            break
     if message is None:
         raise errors.item_not_found()
     message.mailbox = call.mailbox
