@@ -47,5 +47,11 @@ screenshots: install
 	bin/ensure-chromium
 	SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest -m browser
 
+# Benchmarks print their figures; docs/benchmarks.md records them with the machine.
+PROVIDER ?= google
+MESSAGES ?= 100000
+bench: install
+	$(BIN)/python bench/mail_sync.py --provider $(PROVIDER) --messages $(MESSAGES)
+
 clean:
 	rm -rf $(VENV) var staticfiles
