@@ -17,6 +17,7 @@ from mailsync.ingest import process_message
 from mailsync.mime import OutgoingAttachment, build_message, parse_message
 from mailsync.models import MailboxConnection, MailboxThread, SyncedMessage
 from mailsync.providers.base import ProviderError
+from mailsync.selectors import mailbox_for
 from mailsync.sync import ensure_own_label
 from mailsync.threadref import new_message_id, thread_ref
 
@@ -41,7 +42,7 @@ class Draft:
 
 
 def _connected_mailbox(user: User) -> MailboxConnection:
-    connection = MailboxConnection.objects.filter(user=user).first()
+    connection = mailbox_for(user=user)
     if connection is None or connection.state == MailboxConnection.State.DISCONNECTED:
         raise SendError("Connect your mailbox under Settings › My account to send email.")
     if connection.state == MailboxConnection.State.NEEDS_REAUTHORIZATION:

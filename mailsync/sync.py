@@ -192,7 +192,13 @@ def _handle(
         _store(connection, session, refs, interest, report)
 
 
-def _store(connection, session, refs, interest: dict, report: SyncReport) -> None:
+def _store(
+    connection: MailboxConnection,
+    session: MailboxSession,
+    refs: list[MessageRef],
+    interest: dict,
+    report: SyncReport,
+) -> None:
     from candidates.models import EmailThread
 
     threads = EmailThread.objects.in_bulk(set(interest.values()))
