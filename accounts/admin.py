@@ -11,10 +11,13 @@ from accounts.models import IntegrationPermission, Organisation, User
 
 @admin.register(Organisation)
 class OrganisationAdmin(PolicyModelAdmin):
-    list_display = ["name", "slug", "email_provider", "created_at"]
-    list_filter = ["email_provider"]
+    list_display = ["name", "slug", "email_provider", "email_sync_level", "created_at"]
+    list_filter = ["email_provider", "email_sync_level"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
+    # The sync level changes only on Settings › Company, which also revokes read grants
+    # and asks users to re-authorize; an edit here would skip both.
+    readonly_fields = ["email_sync_level", "routing_confirmed_at", "inbound_key"]
 
 
 class _RoleLimitedForm(forms.ModelForm):

@@ -1,7 +1,15 @@
+import secrets
+
+from auditlog.registry import auditlog
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.utils import timezone
+
+
+def new_inbound_key() -> str:
+    return f"replies-{secrets.token_hex(6)}"
 
 
 class Organisation(models.Model):
@@ -10,6 +18,13 @@ class Organisation(models.Model):
     class EmailProvider(models.TextChoices):
         GOOGLE = "google", "Google Workspace"
         MICROSOFT = "microsoft", "Microsoft 365"
+        # Recorded so the settings offer only what works there: Threadline cannot reach
+        # an on-premise Exchange server, and limited sync is not offered for it.
+        EXCHANGE_ON_PREMISE = "exchange_on_premise", "Exchange Server (on-premise)"
+
+    class SyncLevel(models.TextChoices):
+        FULL = "full", "Full sync"
+        LIMITED = "limited", "Limited sync"
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
@@ -31,6 +46,22 @@ class Organisation(models.Model):
     )
     microsoft_tenant_id = models.CharField(max_length=64, blank=True)
     microsoft_admin_consent_at = models.DateTimeField(null=True, blank=True)
+    email_sync_level = models.CharField(
+        max_length=16,
+        choices=SyncLevel.choices,
+        default=SyncLevel.FULL,
+        help_text="Full: send and read (default-deny). Limited: send only; replies arrive "
+        "through the mail admin's routing rule.",
+    )
+    # The Super Admin's confirmation, when enabling limited sync, that the mail admin set
+    # up the routing rule; kept so the settings page can show who said so and when.
+    routing_confirmed_at = models.DateTimeField(null=True, blank=True)
+    inbound_key = models.CharField(
+        max_length=64,
+        unique=True,
+        default=new_inbound_key,
+        help_text="Local part of the address that routed replies are sent to.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -38,6 +69,14 @@ class Organisation(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def inbound_address(self) -> str:
+        return f"{self.inbound_key}@{settings.THREADLINE_INBOUND_DOMAIN}"
+
+    @property
+    def offers_limited_sync(self) -> bool:
+        return self.email_provider != self.EmailProvider.EXCHANGE_ON_PREMISE
 
 
 class Role(models.TextChoices):
@@ -148,3 +187,19 @@ class IntegrationPermission(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} · {self.get_kind_display()} · {self.get_state_display()}"
+
+
+# Company settings changes land in django-auditlog's log with the acting user (its
+# middleware) and are listed on the settings page; nothing else about an organisation is.
+auditlog.register(
+    Organisation,
+    include_fields=[
+        "name",
+        "email_provider",
+        "microsoft_authorization_mode",
+        "microsoft_tenant_id",
+        "microsoft_admin_consent_at",
+        "email_sync_level",
+        "routing_confirmed_at",
+    ],
+)

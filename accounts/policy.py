@@ -59,6 +59,24 @@ def can_access_admin(user) -> bool:
     return is_operator(user) or has_role(user, *ADMIN_ROLES)
 
 
+def visible_audit_entries(user) -> QuerySet:
+    """The audit log of the company settings: a Super Admin's own organisation only
+    (operators read every entry in Django admin)."""
+    from auditlog.models import LogEntry
+
+    if not can_manage_company_settings(user):
+        return LogEntry.objects.none()
+    return LogEntry.objects.get_for_object(user.organisation)
+
+
+def visible_inbound_tallies(user) -> QuerySet:
+    """Counts of routed mail received for the organisation: Super Admins, who set it up."""
+    model = apps.get_model("inbound", "DailyTally")
+    if not can_manage_company_settings(user):
+        return model.objects.none()
+    return model.objects.filter(organisation_id=user.organisation_id)
+
+
 # --- Candidates -------------------------------------------------------------------------
 
 

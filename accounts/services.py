@@ -63,6 +63,13 @@ def organisation_update_settings(
     microsoft_authorization_mode: str = Organisation.MicrosoftAuthorization.USERS,
 ) -> Organisation:
     _require_super_admin(actor, organisation)
+    if (
+        email_provider == Organisation.EmailProvider.EXCHANGE_ON_PREMISE
+        and organisation.email_sync_level == Organisation.SyncLevel.LIMITED
+    ):
+        raise AccountsError(
+            "Limited sync is not available with on-premise Exchange: switch to full sync first."
+        )
     organisation.name = name.strip()
     organisation.email_provider = email_provider
     organisation.microsoft_authorization_mode = microsoft_authorization_mode
@@ -79,3 +86,40 @@ def organisation_record_admin_consent(
     organisation.microsoft_admin_consent_at = timezone.now()
     organisation.save(update_fields=["microsoft_tenant_id", "microsoft_admin_consent_at"])
     return organisation
+
+
+def organisation_set_sync_level(
+    *,
+    actor: User,
+    organisation: Organisation,
+    level: str,
+    routing_confirmed: bool,
+    microsoft_authorization_mode: str,
+) -> bool:
+    """Record the organisation's email sync level; True if it changed. Limited sync needs
+    the Super Admin's word that the mail admin has set up routing (replies are otherwise
+    lost to Threadline) and a provider that offers it. The mailboxes' side of a change
+    belongs to `mailsync.connections.organisation_change_sync_level`, which calls this."""
+    _require_super_admin(actor, organisation)
+    if level not in Organisation.SyncLevel.values:
+        raise AccountsError("Choose full sync or limited sync.")
+    is_limited = level == Organisation.SyncLevel.LIMITED
+    if is_limited and not organisation.offers_limited_sync:
+        raise AccountsError("Limited sync is not available with on-premise Exchange.")
+    if is_limited and not routing_confirmed:
+        raise AccountsError(
+            "Limited sync needs your mail admin's routing rule first: confirm it is set up."
+        )
+    changed = organisation.email_sync_level != level
+    fields = ["email_sync_level", "routing_confirmed_at", "microsoft_authorization_mode"]
+    organisation.microsoft_authorization_mode = microsoft_authorization_mode
+    if changed:
+        organisation.email_sync_level = level
+        organisation.routing_confirmed_at = timezone.now() if is_limited else None
+        if organisation.microsoft_admin_consent_at is not None:
+            # The tenant-wide consent covered the other level's permissions.
+            organisation.microsoft_admin_consent_at = None
+            fields.append("microsoft_admin_consent_at")
+    # save() rather than update(): django-auditlog records the change and its author.
+    organisation.save(update_fields=fields)
+    return changed

@@ -1,12 +1,20 @@
+from urllib.parse import urlencode
+
+from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from accounts import policy, services
 from accounts.access import member_required, require
-from accounts.forms import CompanySettingsForm, MyAccountForm
-from accounts.models import IntegrationPermission
-from accounts.selectors import integration_permissions_for
+from accounts.forms import CompanySettingsForm, EmailSyncForm, MyAccountForm
+from accounts.models import IntegrationPermission, Organisation
+from accounts.routing import routing_rules_for
+from accounts.selectors import (
+    company_settings_history,
+    inbound_summary,
+    integration_permissions_for,
+)
 from mailsync import connections
 from mailsync.selectors import mailbox_for
 
@@ -29,9 +37,19 @@ def my_account(request):
         if email is not None and email.enabled:
             # Ticking Email hands over to the provider's consent screen.
             callback = request.build_absolute_uri(reverse("mailsync:callback"))
-            return redirect(
-                connections.authorization_start(user=request.user, redirect_uri=callback)
-            )
+            try:
+                return redirect(
+                    connections.authorization_start(user=request.user, redirect_uri=callback)
+                )
+            except connections.AuthorizationFailed as failure:
+                services.integration_permissions_update(
+                    user=request.user,
+                    email=False,
+                    calendar=form.cleaned_data["calendar"],
+                    contacts=form.cleaned_data["contacts"],
+                )
+                messages.error(request, str(failure))
+                return redirect("accounts:my_account")
         if email is not None:
             connections.disconnect(user=request.user)
         messages.success(request, "Your account settings were saved.")
@@ -48,17 +66,76 @@ def my_account(request):
 def company_settings(request):
     require(policy.can_manage_company_settings(request.user), "Only Super Admins configure this.")
     organisation = request.user.organisation
-    form = CompanySettingsForm(request.POST or None, instance=organisation)
-    if request.method == "POST" and form.is_valid():
-        services.organisation_update_settings(
-            actor=request.user,
-            organisation=organisation,
-            name=form.cleaned_data["name"],
-            email_provider=form.cleaned_data["email_provider"],
-            microsoft_authorization_mode=form.cleaned_data["microsoft_authorization_mode"],
-        )
-        messages.success(request, "Company settings were saved.")
-        return redirect("accounts:company_settings")
-    return render(
-        request, "accounts/company_settings.html", {"form": form, "organisation": organisation}
+    posted = request.POST.get("form", "general") if request.method == "POST" else None
+    form = CompanySettingsForm(request.POST if posted == "general" else None, instance=organisation)
+    sync_form = EmailSyncForm(
+        request.POST if posted == "email_sync" else None, organisation=organisation
     )
+    if posted == "general" and form.is_valid():
+        try:
+            services.organisation_update_settings(
+                actor=request.user,
+                organisation=organisation,
+                name=form.cleaned_data["name"],
+                email_provider=form.cleaned_data["email_provider"],
+                microsoft_authorization_mode=form.cleaned_data["microsoft_authorization_mode"],
+            )
+        except services.AccountsError as refusal:
+            form.add_error(None, str(refusal))
+        else:
+            messages.success(request, "Company settings were saved.")
+            return redirect("accounts:company_settings")
+    if posted == "email_sync" and sync_form.is_valid():
+        level = sync_form.cleaned_data["level"]
+        try:
+            asked = connections.organisation_change_sync_level(
+                actor=request.user,
+                organisation=organisation,
+                level=level,
+                routing_confirmed=sync_form.cleaned_data["routing_confirmed"],
+                microsoft_authorization_mode=sync_form.chosen_microsoft_authorization_mode,
+            )
+        except services.AccountsError as refusal:
+            sync_form.add_error(None, str(refusal))
+        else:
+            messages.success(request, _sync_level_message(level, asked))
+            return redirect("accounts:company_settings")
+    organisation.refresh_from_db()
+    context = {
+        "form": form,
+        "sync_form": sync_form,
+        "organisation": organisation,
+        "history": company_settings_history(user=request.user),
+        "inbound": inbound_summary(user=request.user),
+    }
+    return render(request, "accounts/company_settings.html", context)
+
+
+def _sync_level_message(level: str, asked: int) -> str:
+    if level == Organisation.SyncLevel.LIMITED:
+        text = "Limited sync is on: Threadline now asks only for permission to send."
+    else:
+        text = "Full sync is on: Threadline syncs replies from each connected mailbox."
+    if asked:
+        text += f" {asked} user{'s' if asked != 1 else ''} must re-authorize their mailbox."
+    return text
+
+
+@member_required
+def routing_instructions(request):
+    """What the customer's mail admin sets up so that limited sync still gets replies."""
+    require(policy.can_manage_company_settings(request.user), "Only Super Admins configure this.")
+    organisation = request.user.organisation
+    rules = routing_rules_for(organisation)
+    context = {"organisation": organisation, "rules": rules, "sandbox_routing_url": ""}
+    if settings.SANDBOX:
+        # The demo's stand-in for the mail admin: the sandbox applies the same rule.
+        query = urlencode(
+            {
+                "domain": request.user.email.rpartition("@")[2],
+                "deliver_to": rules.inbound_address,
+                "match_domain": rules.message_id_domain,
+            }
+        )
+        context["sandbox_routing_url"] = f"{reverse('sandbox:routing')}?{query}"
+    return render(request, "accounts/routing_instructions.html", context)

@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from core.views import healthz
+from inbound.views import InboundWebhookView
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="candidates:list", permanent=False)),
@@ -13,6 +14,13 @@ urlpatterns = [
     path("candidates/", include("candidates.urls")),
     path("mailbox/", include("mailsync.urls")),
     path("admin/", admin.site.urls),
+    # Mailgun route forward() targets, at the paths django-anymail documents.
+    path(
+        "anymail/mailgun/inbound_mime/",
+        InboundWebhookView.as_view(),
+        name="inbound_mailgun_mime",
+    ),
+    path("anymail/mailgun/inbound/", InboundWebhookView.as_view(), name="inbound_mailgun"),
 ]
 
 if settings.SANDBOX:

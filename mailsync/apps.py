@@ -13,17 +13,12 @@ class MailsyncConfig(AppConfig):
 def _schedule_sync(sender, using="default", **kwargs) -> None:
     """Keep beat's database schedule in step with MAILSYNC_INTERVAL_SECONDS."""
     from django.conf import settings
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-    every = settings.MAILSYNC_INTERVAL_SECONDS
-    interval, _ = IntervalSchedule.objects.using(using).get_or_create(
-        every=every, period=IntervalSchedule.SECONDS
-    )
-    PeriodicTask.objects.using(using).update_or_create(
+    from core.beat import periodic_task_ensure
+
+    periodic_task_ensure(
         name="mailsync: sync all mailboxes",
-        defaults={
-            "task": "mailsync.tasks.sync_all_mailboxes",
-            "interval": interval,
-            "enabled": True,
-        },
+        task="mailsync.tasks.sync_all_mailboxes",
+        every_seconds=settings.MAILSYNC_INTERVAL_SECONDS,
+        using=using,
     )

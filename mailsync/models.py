@@ -26,6 +26,11 @@ class MailboxConnection(models.Model):
     provider = models.CharField(max_length=16, choices=Provider.choices)
     account_address = models.EmailField()
     granted_scopes = models.JSONField(default=list)
+    # The organisation's sync level when the user authorized: what these tokens may do.
+    # Limited (send-only) connections are never synced; a level change asks for new ones.
+    sync_level = models.CharField(
+        max_length=16, choices=Organisation.SyncLevel.choices, default=Organisation.SyncLevel.FULL
+    )
     # The provider's token set (access, refresh, expiry) as JSON, encrypted at rest.
     credentials = EncryptedTextField()
     state = models.CharField(max_length=32, choices=State.choices, default=State.CONNECTED)
@@ -107,6 +112,9 @@ class PendingAuthorization(models.Model):
     state = models.CharField(max_length=200, unique=True)
     flow_state = EncryptedTextField()
     scopes = models.JSONField(default=list)
+    sync_level = models.CharField(
+        max_length=16, choices=Organisation.SyncLevel.choices, default=Organisation.SyncLevel.FULL
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:

@@ -1,4 +1,4 @@
-from accounts.models import User
+from accounts.models import Organisation, User
 from mailsync.models import MailboxConnection
 
 
@@ -15,7 +15,12 @@ def sending_mailbox(*, user: User) -> MailboxConnection | None:
 
 
 def mailboxes_to_sync(*, user_email: str = "") -> list[int]:
-    connections = MailboxConnection.objects.filter(state=MailboxConnection.State.CONNECTED)
+    full = Organisation.SyncLevel.FULL
+    connections = MailboxConnection.objects.filter(
+        state=MailboxConnection.State.CONNECTED,
+        sync_level=full,
+        organisation__email_sync_level=full,
+    )
     if user_email:
         connections = connections.filter(user__email__iexact=user_email)
     return list(connections.order_by("last_synced_at", "pk").values_list("pk", flat=True))

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import policy
-from accounts.models import User
+from accounts.models import Organisation, User
 from candidates.addresses import normalise_email_address
 from candidates.models import Candidate, CandidateEmail, EmailMessage, EmailThread
 from candidates.services import CandidateError, candidate_add_email
@@ -133,10 +133,13 @@ def _deliver(
     connection: MailboxConnection, thread: EmailThread, message: EmailMessage, raw: bytes
 ) -> None:
     provider_thread = MailboxThread.objects.filter(mailbox=connection, thread=thread).first()
+    send_only = connection.sync_level == Organisation.SyncLevel.LIMITED
     session = open_session(connection)
     try:
         sent = session.send(
-            raw, thread_id=provider_thread.provider_thread_id if provider_thread else ""
+            raw,
+            thread_id=provider_thread.provider_thread_id if provider_thread else "",
+            send_only=send_only,
         )
     except ProviderError as failure:
         reason = (
@@ -150,12 +153,17 @@ def _deliver(
         raise SendError(reason) from failure
     with transaction.atomic():
         EmailMessage.objects.filter(pk=message.pk).update(status=EmailMessage.Status.SENT)
-        SyncedMessage.objects.get_or_create(
-            mailbox=connection, provider_message_id=sent.id, defaults={"message": message}
-        )
-        MailboxThread.objects.get_or_create(
-            mailbox=connection, provider_thread_id=sent.thread_id, defaults={"thread": thread}
-        )
+        if sent.id:
+            SyncedMessage.objects.get_or_create(
+                mailbox=connection, provider_message_id=sent.id, defaults={"message": message}
+            )
+        if sent.thread_id:
+            MailboxThread.objects.get_or_create(
+                mailbox=connection, provider_thread_id=sent.thread_id, defaults={"thread": thread}
+            )
+    if send_only:
+        # No label: it needs more than send permission, and nothing syncs this mailbox.
+        return
     try:
         session.apply_label(ensure_own_label(connection, session), [sent.id])
         SyncedMessage.objects.filter(mailbox=connection, provider_message_id=sent.id).update(

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
+from accounts.models import Organisation
 from mailsync.connections import mark_needs_reauthorization, open_session
 from mailsync.ingest import process_message, thread_for_references
 from mailsync.mime import MalformedMessage, parse_message
@@ -30,7 +31,7 @@ SKIPPED_LABELS = {"DRAFT"}
 
 @dataclass
 class SyncReport:
-    status: str = "ok"  # ok | busy | not_connected | failed
+    status: str = "ok"  # ok | busy | not_connected | send_only | failed
     seen: int = 0
     of_interest: int = 0
     stored: int = 0
@@ -71,12 +72,29 @@ def mailbox_sync(*, connection_id: int) -> SyncReport:
     if token is None:
         return SyncReport(status="busy")
     try:
-        connection = MailboxConnection.objects.select_related("user").get(pk=connection_id)
+        connection = MailboxConnection.objects.select_related("user", "organisation").get(
+            pk=connection_id
+        )
         if connection.state != MailboxConnection.State.CONNECTED:
             return SyncReport(status="not_connected")
+        if not reading_allowed(connection):
+            # Limited sync: replies arrive through the organisation's routing instead.
+            return SyncReport(status="send_only")
         return _run(connection)
     finally:
         _release(connection_id, token)
+
+
+LIMITED_SYNC_NO_READING = (
+    "Your organisation uses limited sync: Threadline has no permission to read mailboxes, "
+    "so replies reach profiles through your mail admin's routing rule instead."
+)
+
+
+def reading_allowed(connection: MailboxConnection) -> bool:
+    """Both the tokens and the organisation's current level must allow reading."""
+    full = Organisation.SyncLevel.FULL
+    return connection.sync_level == full and connection.organisation.email_sync_level == full
 
 
 def _run(connection: MailboxConnection) -> SyncReport:

@@ -12,6 +12,7 @@ from accounts.services import AccountsError
 from mailsync import connections
 from mailsync.models import MailboxConnection
 from mailsync.selectors import mailbox_for
+from mailsync.sync import LIMITED_SYNC_NO_READING, reading_allowed
 from mailsync.tasks import sync_mailbox
 
 
@@ -23,9 +24,13 @@ def _callback_uri(request) -> str:
 @member_required
 def connect(request):
     """Start (or restart, for re-authorization) the provider's consent flow."""
-    return redirect(
-        connections.authorization_start(user=request.user, redirect_uri=_callback_uri(request))
-    )
+    try:
+        return redirect(
+            connections.authorization_start(user=request.user, redirect_uri=_callback_uri(request))
+        )
+    except connections.AuthorizationFailed as failure:
+        messages.error(request, str(failure))
+        return redirect("accounts:my_account")
 
 
 @member_required
@@ -58,6 +63,8 @@ def sync_now(request):
     mailbox = mailbox_for(user=request.user)
     if mailbox is None or mailbox.state != MailboxConnection.State.CONNECTED:
         messages.error(request, "Connect your mailbox first.")
+    elif not reading_allowed(mailbox):
+        messages.error(request, LIMITED_SYNC_NO_READING)
     else:
         transaction.on_commit(lambda: sync_mailbox.delay(mailbox.pk))
         messages.success(request, "Sync started: new replies appear on profiles in a moment.")

@@ -37,14 +37,18 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.microsoft",
     "encrypted_model_fields",
     "anymail",
+    "auditlog",
     "django_celery_beat",
     "core",
     "accounts",
     "candidates",
     "mailsync",
+    "inbound",
 ]
 
 MIDDLEWARE = [
+    # Before anything reads a request body: per-path size limits (inbound mail is larger).
+    "core.middleware.RequestSizeLimits",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -55,6 +59,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Records who made each audited change (company settings) from the signed-in user.
+    "auditlog.middleware.AuditlogMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -242,6 +248,9 @@ GOOGLE_AUTH_URI = env_str("GOOGLE_AUTH_URI", "https://accounts.google.com/o/oaut
 GOOGLE_TOKEN_URI = env_str("GOOGLE_TOKEN_URI", "https://oauth2.googleapis.com/token")
 GOOGLE_REVOKE_URI = env_str("GOOGLE_REVOKE_URI", "https://oauth2.googleapis.com/revoke")
 GOOGLE_API_ROOT = env_str("GOOGLE_API_ROOT", "https://gmail.googleapis.com/")
+GOOGLE_USERINFO_URI = env_str(
+    "GOOGLE_USERINFO_URI", "https://www.googleapis.com/oauth2/v3/userinfo"
+)
 MAILSYNC_RECOVERY_MAX_THREADS = env_int("MAILSYNC_RECOVERY_MAX_THREADS", 500)
 
 # Microsoft 365 (Graph + identity platform). MSAL insists on an https authority.
@@ -253,3 +262,25 @@ MICROSOFT_TENANT = env_str("MICROSOFT_TENANT", "organizations")
 MICROSOFT_LOGIN_PAGE_HOST = env_str("MICROSOFT_LOGIN_PAGE_HOST", "")
 SANDBOX_MICROSOFT_LOGIN_URL = ""
 MICROSOFT_GRAPH_URL = env_str("MICROSOFT_GRAPH_URL", "https://graph.microsoft.com/")
+
+# --- Inbound mail (limited sync) ----------------------------------------------------------
+# Each organisation receives routed replies at <its inbound key>@THREADLINE_INBOUND_DOMAIN,
+# a domain whose MX points at Mailgun (or at a self-hosted MTA piping into `ingest_mail`).
+THREADLINE_INBOUND_DOMAIN = env_str("THREADLINE_INBOUND_DOMAIN", "inbound.threadline.localhost")
+INBOUND_MAX_MESSAGE_BYTES = env_int("INBOUND_MAX_MESSAGE_BYTES", 25 * 1024 * 1024)
+# Mailgun signs every post; posts older than this, or whose token was seen, are refused.
+INBOUND_SIGNATURE_MAX_AGE_SECONDS = env_int("INBOUND_SIGNATURE_MAX_AGE_SECONDS", 5 * 60)
+ANYMAIL = {
+    "MAILGUN_WEBHOOK_SIGNING_KEY": env_str("MAILGUN_WEBHOOK_SIGNING_KEY", ""),
+    # Optional HTTP basic auth ("user:password") in front of the signature check.
+    "WEBHOOK_SECRET": env_str("ANYMAIL_WEBHOOK_SECRET", "") or None,
+}
+# An inbound post carries a whole message in one form field, so Django's field limit
+# (2.5 MB by default) must admit a 25 MB message plus Mailgun's other fields.
+# `core.middleware.RequestSizeLimits` keeps every other path to its own, smaller limits.
+INBOUND_POST_OVERHEAD_BYTES = 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = INBOUND_MAX_MESSAGE_BYTES + INBOUND_POST_OVERHEAD_BYTES
+# Everywhere else: form posts of at most 2.5 MB, uploads (compose attachments) of at most
+# 25 MB of files plus the form around them.
+FORM_POST_MAX_BYTES = env_int("FORM_POST_MAX_BYTES", 2621440)
+UPLOAD_POST_MAX_BYTES = env_int("UPLOAD_POST_MAX_BYTES", 27 * 1024 * 1024)

@@ -31,6 +31,7 @@ if SANDBOX:
     GOOGLE_TOKEN_URI = env_str("GOOGLE_TOKEN_URI", f"{_google}token")
     GOOGLE_REVOKE_URI = env_str("GOOGLE_REVOKE_URI", f"{_google}revoke")
     GOOGLE_API_ROOT = env_str("GOOGLE_API_ROOT", _google)
+    GOOGLE_USERINFO_URI = env_str("GOOGLE_USERINFO_URI", f"{_google}oauth2/v3/userinfo")
     # Microsoft's side over HTTPS (MSAL accepts only https authorities), served by the
     # `tls` process of `make run` with a throwaway local CA that requests is told to trust.
     SANDBOX_TLS_URL = env_str("SANDBOX_TLS_URL", "https://127.0.0.1:8443")
@@ -52,6 +53,14 @@ if SANDBOX:
     _public_cas = env_str("REQUESTS_CA_BUNDLE") or certifi.where()
     if not _public_cas.endswith("trust-bundle.pem"):  # child processes inherit ours
         os.environ["REQUESTS_CA_BUNDLE"] = str(SANDBOX_TLS.trust_bundle(_public_cas))
+    # The sandbox also plays Mailgun: routed replies are posted, signed, to our webhook.
+    SANDBOX_MAILGUN_WEBHOOK_URL = env_str(
+        "SANDBOX_MAILGUN_WEBHOOK_URL", f"{SANDBOX_BASE_URL}/anymail/mailgun/inbound_mime/"
+    )
+# Public on purpose, like SECRET_KEY above: production requires its own.
+ANYMAIL["MAILGUN_WEBHOOK_SIGNING_KEY"] = (  # noqa: F405
+    ANYMAIL["MAILGUN_WEBHOOK_SIGNING_KEY"] or "key-development-only-mailgun-signing"  # noqa: F405
+)
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 
 

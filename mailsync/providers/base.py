@@ -129,7 +129,9 @@ class MailboxSession(ABC):
     def search_by_address(self, address: str) -> list[MessageRef]: ...
 
     @abstractmethod
-    def send(self, raw: bytes, *, thread_id: str = "") -> SentMessage: ...
+    def send(self, raw: bytes, *, thread_id: str = "", send_only: bool = False) -> SentMessage:
+        """Send `raw` as written. `send_only` tokens (limited sync) may not read, so the
+        provider may not be able to say which ids the sent copy got (empty then)."""
 
     @abstractmethod
     def ensure_label(self, name: str) -> str:

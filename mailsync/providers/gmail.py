@@ -42,10 +42,13 @@ from mailsync.providers.base import (
 
 SCOPE_SEND = "https://www.googleapis.com/auth/gmail.send"
 SCOPE_MODIFY = "https://www.googleapis.com/auth/gmail.modify"
+SCOPE_EMAIL = "https://www.googleapis.com/auth/userinfo.email"
 SCOPES_BY_LEVEL = {
     # Read headers and bodies, send, and add our own label (modify covers all three).
     "full": [SCOPE_MODIFY, SCOPE_SEND],
-    "limited": [SCOPE_SEND],
+    # Send only. gmail.send cannot read even the mailbox's own address (getProfile), so
+    # the address comes from the userinfo endpoint, which reads nothing of the mail.
+    "limited": [SCOPE_SEND, SCOPE_EMAIL],
 }
 REFERENCE_HEADERS = ["Message-ID", "In-Reply-To", "References", "X-Threadline-Ref"]
 _DISCOVERY = (
@@ -168,6 +171,13 @@ class GmailProvider(MailProvider):
         credentials = flow.credentials
         granted = sorted(credentials.granted_scopes or flow.oauth2session.token.get("scope", []))
         stored = _serialise(credentials)
+        if SCOPE_MODIFY not in granted:
+            return Authorization(
+                account_address=_userinfo_address(credentials.token),
+                credentials=stored,
+                granted_scopes=granted,
+                cursor="",
+            )
         profile = self.open(stored).profile()
         return Authorization(
             account_address=profile["emailAddress"].lower(),
@@ -192,6 +202,24 @@ class GmailProvider(MailProvider):
 
     def open(self, credentials: dict, *, store: TokenStore | None = None) -> "GmailSession":
         return GmailSession(credentials, store=store)
+
+
+def _userinfo_address(token: str) -> str:
+    try:
+        response = requests.get(
+            settings.GOOGLE_USERINFO_URI,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=settings.MAILSYNC_HTTP_TIMEOUT,
+        )
+        response.raise_for_status()
+        address = response.json().get("email", "")
+    except (requests.RequestException, ValueError) as error:
+        raise ProviderError(
+            f"Google did not tell us the account's address: {error}", permanent=True
+        ) from error
+    if not address:
+        raise ProviderError("Google did not grant the email address scope.", permanent=True)
+    return address.lower()
 
 
 def _serialise(credentials: Credentials) -> dict:
@@ -388,7 +416,8 @@ class GmailSession(MailboxSession):
             if not page_token:
                 return refs
 
-    def send(self, raw: bytes, *, thread_id: str = "") -> SentMessage:
+    def send(self, raw: bytes, *, thread_id: str = "", send_only: bool = False) -> SentMessage:
+        # gmail.send answers with the sent copy's ids, so both levels send the same way.
         body = {"raw": base64.urlsafe_b64encode(raw).decode()}
         if thread_id:
             body["threadId"] = thread_id

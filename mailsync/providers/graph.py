@@ -163,8 +163,10 @@ class GraphProvider(MailProvider):
         # The whole flow (state, PKCE verifier, nonce) is what the callback needs.
         return flow["auth_uri"], flow["state"], json.dumps(flow)
 
-    def admin_consent_url(self, *, redirect_uri: str, state: str, tenant: str = "") -> str:
-        scopes = " ".join(_full_scope(s) for s in SCOPES_BY_LEVEL["full"])
+    def admin_consent_url(
+        self, *, redirect_uri: str, state: str, level: str = "full", tenant: str = ""
+    ) -> str:
+        scopes = " ".join(_full_scope(s) for s in SCOPES_BY_LEVEL[level])
         host = settings.MICROSOFT_LOGIN_PAGE_HOST or settings.MICROSOFT_AUTHORITY_HOST
         return (
             f"{host.rstrip('/')}/{tenant or settings.MICROSOFT_TENANT}/v2.0/adminconsent"
@@ -201,7 +203,8 @@ class GraphProvider(MailProvider):
             account_address=session.account_address(),
             credentials=credentials,
             granted_scopes=granted,
-            cursor=session.current_cursor(),
+            # Send-only tokens (limited sync) cannot read a delta cursor, and need none.
+            cursor=session.current_cursor() if "Mail.ReadWrite" in granted else "",
         )
 
     def _refuse_other_clouds(self, tenant: str) -> None:
@@ -427,10 +430,21 @@ class GraphSession(MailboxSession):
                 url = page.get("@odata.nextLink", "")
         return refs
 
-    def send(self, raw: bytes, *, thread_id: str = "") -> SentMessage:
+    def send(self, raw: bytes, *, thread_id: str = "", send_only: bool = False) -> SentMessage:
         """Create a draft from our MIME (keeping our Message-ID and headers), learn its ids,
         then send it. Neither step is retried: a retried create can leave a second draft,
-        a retried send a second message."""
+        a retried send a second message. Drafts need Mail.ReadWrite; with Mail.Send alone
+        the MIME goes to sendMail, which answers 202 with no ids."""
+        if send_only:
+            _call(
+                lambda: self._con.post(
+                    self._url("me/sendMail"),
+                    data=base64.b64encode(raw).decode(),
+                    headers={"Content-type": "text/plain"},
+                ),
+                "sendMail",
+            )
+            return SentMessage(id="", thread_id="")
         draft = _call(
             lambda: self._con.post(
                 self._url("me/messages"),

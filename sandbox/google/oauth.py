@@ -210,11 +210,10 @@ def userinfo(request: HttpRequest) -> HttpResponse:
         return errors.json_response(error.body(), 401, error.headers)
     mailbox = access.grant.mailbox
     _log(request, "oauth2.userinfo", 200, mailbox=mailbox, scopes=access.scopes)
-    payload = {
-        "sub": str(100000000000000000000 + mailbox.pk),
-        "email": mailbox.address,
-        "email_verified": True,
-    }
+    payload = {"sub": str(100000000000000000000 + mailbox.pk)}
+    # Google reveals the address only to a token granted the email scope.
+    if {scopes.EMAIL, "email"} & set(access.scope_list):
+        payload.update(email=mailbox.address, email_verified=True)
     if mailbox.display_name:
         payload["name"] = mailbox.display_name
     return errors.json_response(payload)

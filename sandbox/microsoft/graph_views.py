@@ -262,6 +262,11 @@ def messages_send(call: Call) -> GraphResponse:
 
 @route("POST", "me/sendMail", "graph.sendMail")
 def send_mail(call: Call) -> GraphResponse:
+    """JSON (a message resource) or, with Content-Type text/plain, base64 MIME; both need
+    only Mail.Send, which is all limited sync asks for."""
+    if call.request.content_type.split(";")[0].strip().lower() == "text/plain":
+        services.message_send(mailbox=call.mailbox, raw=_mime_body(call))
+        return GraphResponse(202, None)
     body = _json_body(call)
     if not isinstance(body.get("message"), dict):
         raise errors.bad_request(

@@ -20,6 +20,7 @@ def test_recruiter_emails_a_candidate_and_reads_the_reply(
     settings.GOOGLE_TOKEN_URI = f"{google}token"
     settings.GOOGLE_REVOKE_URI = f"{google}revoke"
     settings.GOOGLE_API_ROOT = google
+    settings.GOOGLE_USERINFO_URI = f"{google}oauth2/v3/userinfo"
     seed_demo()
     candidate = Candidate.objects.filter(applications__posting__title="Data Scientist").first()
     address = candidate.emails.get().address

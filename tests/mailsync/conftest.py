@@ -183,6 +183,7 @@ def _point_providers_at_the_sandbox(settings, live_server, tls_live_server) -> N
     settings.GOOGLE_TOKEN_URI = f"{google}token"
     settings.GOOGLE_REVOKE_URI = f"{google}revoke"
     settings.GOOGLE_API_ROOT = google
+    settings.GOOGLE_USERINFO_URI = f"{google}oauth2/v3/userinfo"
     if tls_live_server is not None:
         microsoft = f"{tls_live_server.url}/sandbox/microsoft"
         settings.MICROSOFT_MAIL_CLIENT_ID = "threadline-test-client"

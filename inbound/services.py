@@ -1,0 +1,143 @@
+"""Routed replies (limited sync) arriving as whole messages: the one path behind the
+Mailgun webhook and `manage.py ingest_mail`.
+
+Default-deny, as in full sync: a message is stored only when its own headers carry a
+validly signed reference to a thread of the organisation it was routed to. Anything else
+is dropped and counted, and nothing of it is kept.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import Organisation
+from candidates.models import EmailMessage
+from inbound.models import DailyTally, WebhookToken
+from mailsync.ingest import process_message, thread_for_references
+from mailsync.mime import MalformedMessage, parse_message
+
+logger = logging.getLogger(__name__)
+Outcome = DailyTally.Outcome
+
+
+@dataclass(frozen=True)
+class Received:
+    """What became of one inbound message, and how to answer whoever delivered it."""
+
+    outcome: str
+    reason: str
+    message: EmailMessage | None = None
+
+    @property
+    def http_status(self) -> int:
+        # Mailgun retries anything but 200 and 406; a refused message will not improve.
+        if self.outcome == Outcome.REFUSED:
+            return 406 if self.reason.startswith("too large") else 400
+        return 200
+
+
+class ReplayedPost(Exception):
+    """A webhook post whose one-time token was already used."""
+
+
+def organisation_for_recipient(recipient: str) -> Organisation | None:
+    """The organisation whose inbound address this is (an envelope recipient may list
+    several addresses; the first one of ours wins)."""
+    domain = settings.THREADLINE_INBOUND_DOMAIN.lower()
+    for address in recipient.replace(";", ",").split(","):
+        local, _, host = address.strip().strip("<>").lower().rpartition("@")
+        if host == domain and local:
+            # Sub-addressing (`key+anything@`) reaches the same organisation.
+            organisation = Organisation.objects.filter(inbound_key=local.split("+")[0]).first()
+            if organisation is not None:
+                return organisation
+    return None
+
+
+def message_receive(*, raw: bytes, recipient: str, replay_token: str = "") -> Received:
+    """Store a routed message on its thread, once, or say why not.
+
+    `replay_token` (a webhook post's one-time token) is recorded in the same transaction
+    as the message, so a post that failed half-way can be retried and a repeated one is
+    refused (ReplayedPost)."""
+    organisation = organisation_for_recipient(recipient)
+    if len(raw) > settings.INBOUND_MAX_MESSAGE_BYTES:
+        return _tally(
+            organisation,
+            Received(
+                Outcome.REFUSED,
+                f"too large: {len(raw)} bytes, the limit is {settings.INBOUND_MAX_MESSAGE_BYTES}",
+            ),
+        )
+    try:
+        parsed = parse_message(raw)
+    except MalformedMessage as error:
+        return _tally(organisation, Received(Outcome.REFUSED, f"malformed message: {error}"))
+    if organisation is None:
+        return _tally(None, Received(Outcome.DROPPED, "not addressed to an inbound address"))
+    thread = thread_for_references(
+        organisation_id=organisation.pk, headers=list(parsed.reference_headers)
+    )
+    if thread is None:
+        return _tally(organisation, Received(Outcome.DROPPED, "no Threadline reference"))
+    try:
+        with transaction.atomic():
+            if replay_token:
+                _use_token(replay_token)
+            stored = process_message(thread=thread, parsed=parsed)
+    except ReplayedPost:
+        return _tally(organisation, Received(Outcome.REFUSED, "replayed post"))
+    if not stored.created:
+        return _tally(organisation, Received(Outcome.DUPLICATE, "already stored", stored.message))
+    return _tally(organisation, Received(Outcome.STORED, "stored", stored.message))
+
+
+def webhook_token_seen(token: str) -> bool:
+    return WebhookToken.objects.filter(token=token).exists()
+
+
+def _use_token(token: str) -> None:
+    try:
+        with transaction.atomic():
+            WebhookToken.objects.create(token=token)
+    except IntegrityError:
+        raise ReplayedPost(token) from None
+
+
+def webhook_tokens_forget_expired() -> int:
+    """Tokens older than the signature's maximum age cannot be replayed anyway."""
+    cutoff = timezone.now() - timedelta(seconds=2 * settings.INBOUND_SIGNATURE_MAX_AGE_SECONDS)
+    deleted, _ = WebhookToken.objects.filter(received_at__lt=cutoff).delete()
+    return deleted
+
+
+def _tally(organisation: Organisation | None, received: Received) -> Received:
+    log = logger.warning if received.outcome == Outcome.REFUSED else logger.info
+    log(
+        "Inbound message for %s: %s (%s)",
+        organisation.pk if organisation else "no organisation",
+        received.outcome,
+        received.reason,
+    )
+    today = timezone.localdate()
+    if not DailyTally.objects.filter(
+        organisation=organisation, day=today, outcome=received.outcome
+    ).update(count=F("count") + 1):
+        _tally_first(organisation, today, received.outcome)
+    return received
+
+
+def _tally_first(organisation: Organisation | None, day: date, outcome: str) -> None:
+    try:
+        with transaction.atomic():
+            DailyTally.objects.create(organisation=organisation, day=day, outcome=outcome, count=1)
+    except IntegrityError:
+        # Another process counted the day's first one a moment ago.
+        DailyTally.objects.filter(organisation=organisation, day=day, outcome=outcome).update(
+            count=F("count") + 1
+        )
