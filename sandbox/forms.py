@@ -19,3 +19,20 @@ class ComposeForm(forms.Form):
 
 class ReplyForm(forms.Form):
     body = forms.CharField(widget=forms.Textarea)
+
+
+class RoutingRuleForm(forms.Form):
+    """A customer's routing rule. Field names are the GET parameters Threadline's
+    routing-instructions page links with (`?domain=…&deliver_to=…&match_domain=…`)."""
+
+    domain = forms.CharField(
+        max_length=253, help_text="The customer's Google Workspace or Microsoft 365 mail domain"
+    )
+    deliver_to = forms.EmailField(
+        label="Also deliver to", help_text="The organisation's Threadline inbound address"
+    )
+    match_domain = forms.CharField(
+        max_length=253,
+        label="References or In-Reply-To contains @…>",
+        help_text="Threadline's Message-ID domain",
+    )

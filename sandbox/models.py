@@ -10,6 +10,7 @@ them), so sending, delivery and the web page treat both providers alike.
 
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.db import models
 
 
@@ -302,3 +303,60 @@ class RequestLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} {self.status}"
+
+
+class RoutingRule(models.Model):
+    """A customer mail admin's routing rule (a Google Workspace content compliance rule
+    with "Also deliver to", an Exchange Online transport rule with BlindCopyTo): mail to
+    or from mailboxes of `domain` whose References or In-Reply-To contains
+    "@<match_domain>>" is also delivered to `also_deliver_to`."""
+
+    domain = models.CharField(max_length=253, help_text="The Workspace or tenant mail domain")
+    match_domain = models.CharField(max_length=253)
+    also_deliver_to = models.EmailField()
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["domain", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["domain", "also_deliver_to"], name="sandbox_routing_rule_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.domain} → {self.also_deliver_to}"
+
+    @property
+    def reaches_mailgun(self) -> bool:
+        """Copies for Threadline's inbound domain are posted to its Mailgun webhook; the
+        sandbox has nowhere to deliver copies for any other address."""
+        domain = self.also_deliver_to.rsplit("@", 1)[-1].lower()
+        return domain == settings.THREADLINE_INBOUND_DOMAIN.lower()
+
+
+class RoutingForward(models.Model):
+    """One message copied by a rule. A rule acts once per message (by Message-ID), however
+    many mailboxes of the domain it lands in; the row is claimed before the copy is posted
+    and keeps the webhook's answer."""
+
+    rule = models.ForeignKey(RoutingRule, on_delete=models.CASCADE, related_name="forwards")
+    message_id = models.CharField(max_length=500)
+    # The mailbox the message first landed in (a copy made when it arrived there).
+    mailbox = models.ForeignKey(Mailbox, null=True, blank=True, on_delete=models.SET_NULL)
+    subject = models.CharField(max_length=1000, blank=True)
+    # The webhook's status code; 0 when it did not answer; None until posted.
+    status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    posted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "message_id"], name="sandbox_routing_fwd_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} → {self.rule.also_deliver_to} {self.status}"

@@ -6,6 +6,9 @@ app_name = "sandbox"
 urlpatterns = [
     path("", views.index, name="index"),
     path("mailboxes/new", views.mailbox_new, name="mailbox_new"),
+    path("routing/", views.routing, name="routing"),
+    path("routing/<int:rule_id>/toggle", views.routing_toggle, name="routing_toggle"),
+    path("routing/<int:rule_id>/delete", views.routing_delete, name="routing_delete"),
     path("mailboxes/<str:address>/", views.mailbox_detail, name="mailbox"),
     path("mailboxes/<str:address>/compose", views.compose, name="compose"),
     path(

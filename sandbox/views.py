@@ -1,17 +1,19 @@
 """The sandbox's own web page: look into mailboxes, read, reply and compose as any of them.
 Development and test only, so no login: anyone who can reach it is the developer."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from sandbox import mime, selectors, services
-from sandbox.forms import ComposeForm, MailboxForm, ReplyForm
-from sandbox.models import Mailbox, Message, Provider
+from sandbox.forms import ComposeForm, MailboxForm, ReplyForm, RoutingRuleForm
+from sandbox.models import Mailbox, Message, Provider, RoutingForward, RoutingRule
 
 PAGE_SIZE = 50
+RECENT_FORWARDS = 20
 FOLDERS = {"inbox": "INBOX", "sent": "SENT", "all": ""}
 GMAIL_TABS = [("inbox", "Inbox"), ("sent", "Sent"), ("all", "All mail")]
 SHOWN_HEADERS = {
@@ -42,9 +44,24 @@ def _message_or_404(mailbox: Mailbox, message_id: str) -> Message:
         raise Http404("No such message") from error
 
 
+def _index(
+    request: HttpRequest, *, form: MailboxForm | None = None, status: int = 200
+) -> HttpResponse:
+    context = {
+        "mailboxes": selectors.mailbox_list(),
+        "form": form or MailboxForm(),
+        "rules": RoutingRule.objects.all(),
+        "forwards": RoutingForward.objects.select_related("rule", "mailbox")[:RECENT_FORWARDS],
+        "routing_form": RoutingRuleForm(
+            initial={"match_domain": settings.THREADLINE_MESSAGE_ID_DOMAIN}
+        ),
+        "inbound_domain": settings.THREADLINE_INBOUND_DOMAIN,
+    }
+    return render(request, "sandbox/index.html", context, status=status)
+
+
 def index(request: HttpRequest) -> HttpResponse:
-    context = {"mailboxes": selectors.mailbox_list(), "form": MailboxForm()}
-    return render(request, "sandbox/index.html", context)
+    return _index(request)
 
 
 @require_POST
@@ -62,8 +79,7 @@ def mailbox_new(request: HttpRequest) -> HttpResponse:
             form.add_error("address", error.message)
         else:
             return redirect("sandbox:mailbox", address=mailbox.address)
-    context = {"mailboxes": selectors.mailbox_list(), "form": form}
-    return render(request, "sandbox/index.html", context, status=400)
+    return _index(request, form=form, status=400)
 
 
 def mailbox_detail(request: HttpRequest, address: str) -> HttpResponse:
@@ -161,3 +177,46 @@ def compose(request: HttpRequest, address: str) -> HttpResponse:
             messages.success(request, "Message sent.")
             return redirect("sandbox:message", address=mailbox.address, message_id=sent.provider_id)
     return render(request, "sandbox/compose.html", {"mailbox": mailbox, "form": form})
+
+
+def _routing_prefill(request: HttpRequest) -> dict[str, str]:
+    prefill = {name: request.GET.get(name, "").strip() for name in RoutingRuleForm.base_fields}
+    prefill["match_domain"] = prefill["match_domain"] or settings.THREADLINE_MESSAGE_ID_DOMAIN
+    return prefill
+
+
+@require_http_methods(["GET", "POST"])
+def routing(request: HttpRequest) -> HttpResponse:
+    """Add or update a customer's routing rule. GET takes `domain`, `deliver_to` and
+    `match_domain` to prefill the form (Threadline's "Apply this rule in the sandbox")."""
+    form = RoutingRuleForm(request.POST or None, initial=_routing_prefill(request))
+    if form.is_valid():
+        try:
+            rule = services.routing_rule_set(
+                domain=form.cleaned_data["domain"],
+                also_deliver_to=form.cleaned_data["deliver_to"],
+                match_domain=form.cleaned_data["match_domain"],
+            )
+        except services.SandboxError as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(request, f"Routing rule on: {rule}.")
+            return redirect("sandbox:index")
+    context = {"form": form, "inbound_domain": settings.THREADLINE_INBOUND_DOMAIN}
+    return render(request, "sandbox/routing.html", context, status=400 if form.is_bound else 200)
+
+
+@require_POST
+def routing_toggle(request: HttpRequest, rule_id: int) -> HttpResponse:
+    rule = get_object_or_404(RoutingRule, pk=rule_id)
+    rule = services.routing_rule_enable(rule=rule, enabled=not rule.enabled)
+    messages.success(request, f"Routing rule {'on' if rule.enabled else 'off'}: {rule}.")
+    return redirect("sandbox:index")
+
+
+@require_POST
+def routing_delete(request: HttpRequest, rule_id: int) -> HttpResponse:
+    rule = get_object_or_404(RoutingRule, pk=rule_id)
+    services.routing_rule_delete(rule=rule)
+    messages.success(request, f"Routing rule removed: {rule}.")
+    return redirect("sandbox:index")

@@ -11,7 +11,7 @@ from django.db.models import Q
 
 from sandbox import fill, requestlog, selectors, services, tokens
 from sandbox.google import scopes as google_scopes
-from sandbox.models import Mailbox, Provider, Tenant
+from sandbox.models import Mailbox, Provider, RoutingRule, Tenant
 from sandbox.tls import tls_files
 
 SCOPE_ALIASES = {
@@ -95,6 +95,14 @@ class Command(BaseCommand):
         noise.add_argument("address")
         noise.add_argument("--count", type=int, required=True)
         noise.add_argument("--seed", type=int)
+
+        route = subs.add_parser(
+            "route", help="A customer's routing rule: copy mail citing Threadline to an address"
+        )
+        route.add_argument("--domain", required=True, help="The customer's mail domain")
+        route.add_argument("--deliver-to", required=True, help="Threadline's inbound address")
+        route.add_argument("--match-domain", help="Default: settings.THREADLINE_MESSAGE_ID_DOMAIN")
+        route.add_argument("--off", action="store_true", help="Turn an existing rule off")
 
         subs.add_parser(
             "tls-cert", help="Create the local CA and HTTPS certificate (prints their paths)"
@@ -234,6 +242,31 @@ class Command(BaseCommand):
         count = fill.mailbox_fill(mailbox=mailbox, count=options["count"], seed=options["seed"])
         elapsed = time.perf_counter() - started
         self._print({"address": mailbox.address, "inserted": count, "seconds": round(elapsed, 2)})
+
+    def handle_route(self, options: dict) -> None:
+        if options["off"]:
+            rule = RoutingRule.objects.filter(
+                domain=options["domain"].strip().lower(),
+                also_deliver_to=options["deliver_to"].strip().lower(),
+            ).first()
+            if rule is None:
+                raise CommandError("No such routing rule")
+            rule = services.routing_rule_enable(rule=rule, enabled=False)
+        else:
+            rule = services.routing_rule_set(
+                domain=options["domain"],
+                also_deliver_to=options["deliver_to"],
+                match_domain=options["match_domain"],
+            )
+        self._print(
+            {
+                "domain": rule.domain,
+                "matchDomain": rule.match_domain,
+                "deliverTo": rule.also_deliver_to,
+                "enabled": rule.enabled,
+                "reachesMailgun": rule.reaches_mailgun,
+            }
+        )
 
     def handle_tls_cert(self, options: dict) -> None:
         files = tls_files(Path(settings.VAR_DIR) / "sandbox-tls")

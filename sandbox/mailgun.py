@@ -1,0 +1,113 @@
+"""Mailgun's side of limited sync: a route whose action is `forward("<url ending in mime>")`
+posts each message it receives, raw, to that URL. The sandbox plays it for copies that a
+customer's routing rule sends to Threadline's inbound domain.
+
+The form is the one Mailgun documents for raw-MIME forwards ("Receiving Messages via HTTP
+through a forward() action"): `recipient` and `sender` from the SMTP envelope, `from` and
+`subject` from the headers, `body-mime` the whole message, and the webhook signature fields
+`timestamp`, `token` (50 random characters) and `signature` (hex HMAC-SHA256 of timestamp
+followed by token, keyed with the domain's webhook signing key). Posted as
+multipart/form-data, as Mailgun does.
+"""
+
+import email
+import email.policy
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+
+import requests
+from django.conf import settings
+from django.utils import timezone
+
+from sandbox import requestlog
+from sandbox.models import RequestLog, RoutingForward
+
+# Mailgun waits on the webhook for a while before counting the post as failed.
+POST_TIMEOUT_SECONDS = 10.0
+TOKEN_LENGTH = 50
+FORWARD_OPERATION = "mailgun.routes.forward"
+
+
+def signature_for(*, timestamp: str, token: str, signing_key: str) -> str:
+    return hmac.new(
+        signing_key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256
+    ).hexdigest()
+
+
+def signed_fields(
+    *,
+    raw: bytes,
+    recipient: str,
+    sender: str,
+    signing_key: str,
+    timestamp: int | None = None,
+    token: str | None = None,
+) -> dict[str, str]:
+    """The form fields of one raw-MIME forward: exactly what Mailgun posts, signed."""
+    headers = email.message_from_bytes(raw, policy=email.policy.default)
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    token = token or secrets.token_hex(TOKEN_LENGTH // 2)
+    return {
+        "recipient": recipient,
+        "sender": sender,
+        "from": str(headers.get("From") or ""),
+        "subject": str(headers.get("Subject") or ""),
+        # Mail is 7-bit or UTF-8 in practice; stray bytes of another charset become U+FFFD.
+        "body-mime": raw.decode("utf-8", errors="replace"),
+        "timestamp": stamp,
+        "token": token,
+        "signature": signature_for(timestamp=stamp, token=token, signing_key=signing_key),
+    }
+
+
+def post(*, url: str, fields: dict, timeout: float) -> int:
+    """POST the fields as multipart/form-data (no file names, like Mailgun's own parts);
+    returns the webhook's status code. Connection errors and timeouts are raised."""
+    parts = {name: (None, value) for name, value in fields.items()}
+    return requests.post(url, files=parts, timeout=timeout).status_code
+
+
+@dataclass
+class ForwardResult:
+    status: int  # 0: no answer (connection refused, timeout, …)
+    error: str
+
+
+def forward_deliver(*, forward_id: int, raw: bytes, sender: str, provider: str) -> ForwardResult:
+    """Post one claimed copy to the webhook and record the answer on the forward and in
+    the request log. Never raises for a webhook that is down: the sender's mail provider
+    has long accepted the message by the time Mailgun tries."""
+    forward = RoutingForward.objects.select_related("rule").get(pk=forward_id)
+    url = settings.SANDBOX_MAILGUN_WEBHOOK_URL
+    fields = signed_fields(
+        raw=raw,
+        recipient=forward.rule.also_deliver_to,
+        sender=sender,
+        signing_key=settings.ANYMAIL["MAILGUN_WEBHOOK_SIGNING_KEY"],
+    )
+    started = time.perf_counter()
+    try:
+        result = ForwardResult(post(url=url, fields=fields, timeout=POST_TIMEOUT_SECONDS), "")
+    except requests.RequestException as error:
+        result = ForwardResult(0, f"{type(error).__name__}: {error}"[:500])
+    duration_ms = (time.perf_counter() - started) * 1000
+    forward.status, forward.error, forward.posted_at = result.status, result.error, timezone.now()
+    forward.save(update_fields=["status", "error", "posted_at"])
+    # No mailbox on the entry: it is not a call on the mailbox's API, and per-mailbox
+    # figures (benchmarks, tests counting calls) must not count it.
+    requestlog.log_write(
+        [
+            RequestLog(
+                provider=provider,
+                method="POST",
+                path=url,
+                operation=FORWARD_OPERATION,
+                status=result.status,
+                duration_ms=duration_ms,
+            )
+        ]
+    )
+    return result
