@@ -15,7 +15,7 @@ class OrganisationAdmin(PolicyModelAdmin):
     list_filter = ["email_provider", "email_sync_level"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
-    # The sync level changes only on Settings › Company, which also revokes read grants
+    # The sync level changes only on Settings > Company, which also revokes read grants
     # and asks users to re-authorize; an edit here would skip both.
     readonly_fields = ["email_sync_level", "routing_confirmed_at", "inbound_key"]
 

@@ -110,9 +110,7 @@ def test_a_forged_reference_is_dropped(routed):
     assert not routed.stored().exists()
 
 
-def test_another_organisations_thread_is_not_reachable_through_our_address(
-    routed, other_team
-):
+def test_another_organisations_thread_is_not_reachable_through_our_address(routed, other_team):
     """Routing rules match any Threadline Message-ID: a copy of another customer's thread
     sent to our inbound address must not land in their thread."""
     candidate = CandidateFactory(organisation=other_team.organisation, email="x@other.test")
