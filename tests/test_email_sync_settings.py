@@ -1,4 +1,4 @@
-"""Settings › Company › Email sync, the routing instructions and the change history, as a
+"""Settings > Company > Email sync, the routing instructions and the change history, as a
 Super Admin and everyone else sees them."""
 
 import pytest
