@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from sandbox import mime, selectors, services
 from sandbox.forms import ComposeForm, MailboxForm, ReplyForm, RoutingRuleForm
 from sandbox.models import Mailbox, Message, Provider, RoutingForward, RoutingRule
+from sandbox.routing import routing_rule_delete, routing_rule_enable, routing_rule_set
 
 PAGE_SIZE = 50
 RECENT_FORWARDS = 20
@@ -192,7 +193,7 @@ def routing(request: HttpRequest) -> HttpResponse:
     form = RoutingRuleForm(request.POST or None, initial=_routing_prefill(request))
     if form.is_valid():
         try:
-            rule = services.routing_rule_set(
+            rule = routing_rule_set(
                 domain=form.cleaned_data["domain"],
                 also_deliver_to=form.cleaned_data["deliver_to"],
                 match_domain=form.cleaned_data["match_domain"],
@@ -209,7 +210,7 @@ def routing(request: HttpRequest) -> HttpResponse:
 @require_POST
 def routing_toggle(request: HttpRequest, rule_id: int) -> HttpResponse:
     rule = get_object_or_404(RoutingRule, pk=rule_id)
-    rule = services.routing_rule_enable(rule=rule, enabled=not rule.enabled)
+    rule = routing_rule_enable(rule=rule, enabled=not rule.enabled)
     messages.success(request, f"Routing rule {'on' if rule.enabled else 'off'}: {rule}.")
     return redirect("sandbox:index")
 
@@ -217,6 +218,6 @@ def routing_toggle(request: HttpRequest, rule_id: int) -> HttpResponse:
 @require_POST
 def routing_delete(request: HttpRequest, rule_id: int) -> HttpResponse:
     rule = get_object_or_404(RoutingRule, pk=rule_id)
-    services.routing_rule_delete(rule=rule)
+    routing_rule_delete(rule=rule)
     messages.success(request, f"Routing rule removed: {rule}.")
     return redirect("sandbox:index")

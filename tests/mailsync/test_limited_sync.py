@@ -10,7 +10,7 @@ from inbound.models import DailyTally
 from mailsync.models import MailboxConnection
 from mailsync.selectors import mailboxes_to_sync
 from mailsync.sending import Draft, message_send
-from sandbox import services as sandbox
+from sandbox import routing
 from sandbox.mailgun import signed_fields
 from sandbox.models import Grant, Message, RequestLog
 
@@ -64,7 +64,7 @@ def _limited(world) -> Organisation:
 def _route_replies_to_threadline(world, settings, live_server) -> None:
     """What the customer's mail admin does, with Mailgun's route behind the address."""
     settings.SANDBOX_MAILGUN_WEBHOOK_URL = f"{live_server.url}/anymail/mailgun/inbound_mime/"
-    sandbox.routing_rule_set(
+    routing.routing_rule_set(
         domain=world.recruiter.email.rpartition("@")[2],
         also_deliver_to=world.team.organisation.inbound_address,
     )

@@ -21,7 +21,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client, RequestFactory
 from django.urls import reverse
 
-from sandbox import mailgun, services
+from sandbox import mailgun, routing, services
 from sandbox.google import scopes
 from sandbox.models import Message, RequestLog, RoutingForward, RoutingRule
 from tests.sandbox.conftest import raw_message
@@ -94,7 +94,7 @@ def webhook(settings):
 @pytest.fixture
 def acme(make_mailbox):
     """Two recruiters of the customer acme.test, whose mail admin has set up the rule."""
-    services.routing_rule_set(domain="acme.test", also_deliver_to=INBOUND)
+    routing.routing_rule_set(domain="acme.test", also_deliver_to=INBOUND)
     return (
         make_mailbox("rita@acme.test", display_name="Rita Recruiter"),
         make_mailbox("sam@acme.test", display_name="Sam Sourcer"),
@@ -234,12 +234,12 @@ def test_mail_in_a_domain_without_a_rule_is_not_posted(make_mailbox, acme, webho
 def test_disabled_rule_does_nothing(acme, webhook):
     rita, _ = acme
     rule = RoutingRule.objects.get()
-    services.routing_rule_enable(rule=rule, enabled=False)
+    routing.routing_rule_enable(rule=rule, enabled=False)
     services.message_deliver(
         mailbox=rita, raw=candidate_reply(to=rita.address, message_id="r5@people.test")
     )
     assert webhook.posts == []
-    services.routing_rule_enable(rule=rule, enabled=True)
+    routing.routing_rule_enable(rule=rule, enabled=True)
     services.message_deliver(
         mailbox=rita, raw=candidate_reply(to=rita.address, message_id="r6@people.test")
     )
@@ -248,7 +248,7 @@ def test_disabled_rule_does_nothing(acme, webhook):
 
 def test_rule_for_an_address_outside_mailgun_posts_nothing(make_mailbox, webhook):
     rita = make_mailbox("rita@acme.test")
-    rule = services.routing_rule_set(domain="acme.test", also_deliver_to="archive@elsewhere.test")
+    rule = routing.routing_rule_set(domain="acme.test", also_deliver_to="archive@elsewhere.test")
     assert not rule.reaches_mailgun
     services.message_deliver(
         mailbox=rita, raw=candidate_reply(to=rita.address, message_id="r7@people.test")
@@ -361,20 +361,20 @@ def test_webhook_error_status_is_recorded(acme, webhook):
 
 
 def test_rule_set_updates_and_validates(transactional_db):
-    rule = services.routing_rule_set(domain=" Acme.TEST ", also_deliver_to=INBOUND.upper())
+    rule = routing.routing_rule_set(domain=" Acme.TEST ", also_deliver_to=INBOUND.upper())
     assert (rule.domain, rule.also_deliver_to) == ("acme.test", INBOUND)
     assert rule.match_domain == settings.THREADLINE_MESSAGE_ID_DOMAIN
-    services.routing_rule_enable(rule=rule, enabled=False)
-    again = services.routing_rule_set(
+    routing.routing_rule_enable(rule=rule, enabled=False)
+    again = routing.routing_rule_set(
         domain="acme.test", also_deliver_to=INBOUND, match_domain="@other.test"
     )
     assert again.pk == rule.pk
     assert (again.enabled, again.match_domain) == (True, "other.test")
     with pytest.raises(services.SandboxError, match="Not a mail domain"):
-        services.routing_rule_set(domain="rita@acme.test", also_deliver_to=INBOUND)
+        routing.routing_rule_set(domain="rita@acme.test", also_deliver_to=INBOUND)
     with pytest.raises(services.SandboxError, match="Not an email address"):
-        services.routing_rule_set(domain="acme.test", also_deliver_to="nobody")
-    services.routing_rule_delete(rule=again)
+        routing.routing_rule_set(domain="acme.test", also_deliver_to="nobody")
+    routing.routing_rule_delete(rule=again)
     assert not RoutingRule.objects.exists()
 
 
@@ -417,8 +417,8 @@ def test_rules_and_forwards_are_listed_and_toggled_on_the_index(
 ):
     rita, _ = acme
     rule = RoutingRule.objects.get()
-    services.routing_rule_set(domain="beta.test", also_deliver_to=INBOUND)
-    services.routing_rule_set(domain="gamma.test", also_deliver_to="journal@gamma.test")
+    routing.routing_rule_set(domain="beta.test", also_deliver_to=INBOUND)
+    routing.routing_rule_set(domain="gamma.test", also_deliver_to="journal@gamma.test")
     for number in range(3):
         services.message_deliver(
             mailbox=rita, raw=candidate_reply(to=rita.address, message_id=f"i{number}@p.test")

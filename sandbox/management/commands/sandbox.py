@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Q
 
-from sandbox import fill, requestlog, selectors, services, tokens
+from sandbox import fill, requestlog, routing, selectors, services, tokens
 from sandbox.google import scopes as google_scopes
 from sandbox.models import Mailbox, Provider, RoutingRule, Tenant
 from sandbox.tls import tls_files
@@ -251,9 +251,9 @@ class Command(BaseCommand):
             ).first()
             if rule is None:
                 raise CommandError("No such routing rule")
-            rule = services.routing_rule_enable(rule=rule, enabled=False)
+            rule = routing.routing_rule_enable(rule=rule, enabled=False)
         else:
-            rule = services.routing_rule_set(
+            rule = routing.routing_rule_set(
                 domain=options["domain"],
                 also_deliver_to=options["deliver_to"],
                 match_domain=options["match_domain"],
