@@ -15,6 +15,7 @@ urlpatterns = [
     ),
     path("<uuid:candidate_id>/addresses/", views.candidate_add_email, name="add_email"),
     path("<uuid:candidate_id>/emails/send/", views.email_send, name="email_send"),
+    path("<uuid:candidate_id>/emails/import/", views.email_import, name="email_import"),
     path(
         "<uuid:candidate_id>/emails/<uuid:thread_id>/reply/", views.email_send, name="email_reply"
     ),

@@ -19,7 +19,12 @@ from candidates.forms import (
     ThreadVisibilityForm,
 )
 from candidates.rendering import safe_content_type, safe_download_filename
-from mailsync.selectors import sending_mailbox
+from mailsync.manual_import import (
+    ImportRefused,
+    candidate_mail_import,
+    import_unavailable_reason,
+)
+from mailsync.selectors import connected, mailbox_for
 from mailsync.sending import SendError, message_send
 
 PROFILE_TABS = ("overview", "emails")
@@ -71,10 +76,12 @@ def _profile_context(request, candidate, tab, *, sent_form=None, sent_thread=Non
             else ReplyForm(addresses=addresses, thread=thread)
         )
     compose_form = sent_form if sent_thread is None else None
+    mailbox = mailbox_for(user=request.user)
     return context | {
         "threads": page,
-        "mailbox": sending_mailbox(user=request.user),
+        "mailbox": connected(mailbox),
         "compose_form": compose_form or ComposeForm(addresses=addresses),
+        "import_unavailable": import_unavailable_reason(mailbox),
     }
 
 
@@ -110,6 +117,27 @@ def email_send(request, candidate_id, thread_id=None):
             return redirect("candidates:emails", candidate_id=candidate.pk)
     context = _profile_context(request, candidate, "emails", sent_form=form, sent_thread=thread)
     return render(request, "candidates/candidate_detail.html", context)
+
+
+@member_required
+@require_POST
+def email_import(request, candidate_id):
+    """Import candidate email: everything between me and this candidate in my mailbox."""
+    candidate = selectors.candidate_get(user=request.user, candidate_id=candidate_id)
+    try:
+        report = candidate_mail_import(actor=request.user, candidate=candidate)
+    except ImportRefused as refusal:
+        messages.error(request, str(refusal))
+    else:
+        text = (
+            f"Imported {report.stored} new message{'s' if report.stored != 1 else ''} "
+            f"in {report.threads} thread{'s' if report.threads != 1 else ''} "
+            f"({report.found} found in your mailbox)."
+        )
+        if report.truncated:
+            text += " Only the most recent ones were imported; run it again for more."
+        messages.success(request, text)
+    return redirect("candidates:emails", candidate_id=candidate.pk)
 
 
 @member_required

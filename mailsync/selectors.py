@@ -5,12 +5,11 @@ from mailsync.models import MailboxConnection
 def mailbox_for(*, user: User) -> MailboxConnection | None:
     if not getattr(user, "is_authenticated", False):
         return None
-    return MailboxConnection.objects.filter(user=user).first()
+    return MailboxConnection.objects.select_related("organisation").filter(user=user).first()
 
 
-def sending_mailbox(*, user: User) -> MailboxConnection | None:
-    """The user's own mailbox if Threadline may send from it now."""
-    mailbox = mailbox_for(user=user)
+def connected(mailbox: MailboxConnection | None) -> MailboxConnection | None:
+    """`mailbox` if Threadline may send from it now."""
     return mailbox if mailbox and mailbox.state == MailboxConnection.State.CONNECTED else None
 
 

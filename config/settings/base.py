@@ -239,6 +239,8 @@ MAILSYNC_HTTP_TIMEOUT = float(env_str("MAILSYNC_HTTP_TIMEOUT", "30"))
 MAILSYNC_LEASE_SECONDS = env_int("MAILSYNC_LEASE_SECONDS", 15 * 60)
 MAILSYNC_BATCH_SIZE = env_int("MAILSYNC_BATCH_SIZE", 50)
 MAILSYNC_LABEL_NAME = env_str("MAILSYNC_LABEL_NAME", "Threadline")
+# "Import candidate email" fetches at most this many messages per click, newest first.
+MAILSYNC_IMPORT_MAX_MESSAGES = env_int("MAILSYNC_IMPORT_MAX_MESSAGES", 500)
 
 # Google (Gmail API + OAuth). Endpoints are settings so that the demo and the tests can
 # point the real client libraries at the local sandbox.

@@ -402,7 +402,7 @@ class GmailSession(MailboxSession):
             response = self._execute(
                 self._users.messages().list(
                     userId="me",
-                    q=f"from:{address} OR to:{address}",
+                    q=f"from:{address} OR to:{address} -in:draft",
                     maxResults=500,
                     pageToken=page_token,
                 ),
