@@ -49,11 +49,13 @@ def test_a_routed_reply_reaches_the_profile_under_limited_sync(
     assert "Tick this once your mail admin has set up the routing rule" in browser.page_source
     browser.find_element(By.CSS_SELECTOR, "input[name=level][value=limited]").click()
     browser.find_element(By.NAME, "routing_confirmed").click()
+    browser.execute_script("document.getElementById('email-sync').scrollIntoView()")
     screenshot(browser, "company-settings-limited-sync")
     browser.find_element(By.CSS_SELECTOR, "#email-sync button.primary").click()
     wait.until(ec.presence_of_element_located((By.ID, "inbound-summary")))
     assert "Limited sync is on" in browser.page_source
     assert "Change history" in browser.page_source
+    browser.execute_script("document.getElementById('audit-log').scrollIntoView(false)")
     screenshot(browser, "company-settings-limited-sync-on")
     browser.find_element(By.LINK_TEXT, "Routing instructions for your mail admin").click()
     organisation = Organisation.objects.get(members__email="superadmin@demo.test")
