@@ -32,13 +32,8 @@ class Received:
     outcome: str
     reason: str
     message: EmailMessage | None = None
-
-    @property
-    def http_status(self) -> int:
-        # Mailgun retries anything but 200 and 406; a refused message will not improve.
-        if self.outcome == Outcome.REFUSED:
-            return 406 if self.reason.startswith("too large") else 400
-        return 200
+    # Mailgun retries anything but 200 and 406: 406 for what a retry cannot change.
+    http_status: int = 200
 
 
 class ReplayedPost(Exception):
@@ -62,39 +57,47 @@ def organisation_for_recipient(recipient: str) -> Organisation | None:
 def message_receive(*, raw: bytes, recipient: str, replay_token: str = "") -> Received:
     """Store a routed message on its thread, once, or say why not.
 
-    `replay_token` (a webhook post's one-time token) is recorded in the same transaction
-    as the message, so a post that failed half-way can be retried and a repeated one is
-    refused (ReplayedPost)."""
+    `replay_token` (a webhook post's one-time token) is used up with the outcome: in the
+    same transaction as a stored message, so that a post that failed half-way can be
+    retried, and a repeated post is refused rather than counted twice."""
     organisation = organisation_for_recipient(recipient)
+    received = _receive(organisation, raw, replay_token)
+    if replay_token and received.outcome not in (Outcome.STORED, Outcome.DUPLICATE):
+        try:
+            _use_token(replay_token)
+        except ReplayedPost:
+            received = Received(Outcome.REFUSED, "replayed post", http_status=406)
+    return _tally(organisation, received)
+
+
+def _receive(organisation: Organisation | None, raw: bytes, replay_token: str) -> Received:
     if len(raw) > settings.INBOUND_MAX_MESSAGE_BYTES:
-        return _tally(
-            organisation,
-            Received(
-                Outcome.REFUSED,
-                f"too large: {len(raw)} bytes, the limit is {settings.INBOUND_MAX_MESSAGE_BYTES}",
-            ),
+        return Received(
+            Outcome.REFUSED,
+            f"too large: {len(raw)} bytes, the limit is {settings.INBOUND_MAX_MESSAGE_BYTES}",
+            http_status=406,
         )
     try:
         parsed = parse_message(raw)
     except MalformedMessage as error:
-        return _tally(organisation, Received(Outcome.REFUSED, f"malformed message: {error}"))
+        return Received(Outcome.REFUSED, f"malformed message: {error}", http_status=400)
     if organisation is None:
-        return _tally(None, Received(Outcome.DROPPED, "not addressed to an inbound address"))
+        return Received(Outcome.DROPPED, "not addressed to an inbound address")
     thread = thread_for_references(
         organisation_id=organisation.pk, headers=list(parsed.reference_headers)
     )
     if thread is None:
-        return _tally(organisation, Received(Outcome.DROPPED, "no Threadline reference"))
+        return Received(Outcome.DROPPED, "no Threadline reference")
     try:
         with transaction.atomic():
             if replay_token:
                 _use_token(replay_token)
             stored = process_message(thread=thread, parsed=parsed)
     except ReplayedPost:
-        return _tally(organisation, Received(Outcome.REFUSED, "replayed post"))
+        return Received(Outcome.REFUSED, "replayed post", http_status=406)
     if not stored.created:
-        return _tally(organisation, Received(Outcome.DUPLICATE, "already stored", stored.message))
-    return _tally(organisation, Received(Outcome.STORED, "stored", stored.message))
+        return Received(Outcome.DUPLICATE, "already stored", stored.message)
+    return Received(Outcome.STORED, "stored", stored.message)
 
 
 def webhook_token_seen(token: str) -> bool:

@@ -272,3 +272,29 @@ def test_expired_webhook_tokens_are_forgotten(routed):
 
     assert webhook_tokens_forget_expired() == 1
     assert list(WebhookToken.objects.values_list("token", flat=True)) == ["new"]
+
+
+def test_a_replayed_post_of_dropped_mail_is_refused_not_counted_again(routed):
+    unrelated = b"From: a@example.org\r\nTo: b@example.org\r\nSubject: Hi\r\n\r\nLunch?\r\n"
+
+    first = routed.post(unrelated, token="b" * 50)
+    replay = routed.post(unrelated, token="b" * 50)
+
+    assert first.json()["status"] == "dropped"
+    assert replay.status_code == 406
+    assert _tally(routed.organisation, "dropped") == 1
+
+
+def test_two_posts_racing_with_one_token_store_the_message_once(routed):
+    """Both passed the view's early check; the token is used up with the message."""
+    from inbound.services import message_receive
+
+    raw = routed.candidate_reply()
+    address = routed.organisation.inbound_address
+
+    first = message_receive(raw=raw, recipient=address, replay_token="c" * 50)
+    second = message_receive(raw=raw, recipient=address, replay_token="c" * 50)
+
+    assert (first.outcome, first.http_status) == ("stored", 200)
+    assert (second.outcome, second.reason, second.http_status) == ("refused", "replayed post", 406)
+    assert routed.stored().count() == 1
