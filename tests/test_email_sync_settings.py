@@ -233,3 +233,18 @@ def test_inbound_counts_are_shown_to_the_super_admin(team, client_for):
 
     assert response.context["inbound"] == {"stored": 7, "dropped": 3}
     assert "<dt>Stored</dt><dd>7</dd>" in response.content.decode()
+
+
+def test_admin_consent_under_limited_sync_asks_only_to_send(team, client_for):
+    from urllib.parse import parse_qs, urlsplit
+
+    organisation = team.organisation
+    organisation.email_provider = "microsoft"
+    organisation.microsoft_authorization_mode = "admin"
+    organisation.email_sync_level = Organisation.SyncLevel.LIMITED
+    organisation.save()
+
+    response = client_for(team.super_admin).post(reverse("mailsync:admin_consent"))
+
+    scopes = parse_qs(urlsplit(response["Location"]).query)["scope"][0].split()
+    assert {s.rsplit("/", 1)[1] for s in scopes} == {"User.Read", "Mail.Send"}
