@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 PORT ?= 8000
 
-.PHONY: install run test test-fast lint format screenshots bench clean
+.PHONY: install run test test-fast lint format screenshots bench bench-inbound clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,19 @@ PROVIDER ?= google
 MESSAGES ?= 100000
 bench: install
 	$(BIN)/python bench/mail_sync.py --provider $(PROVIDER) --messages $(MESSAGES)
+
+# Inbound mail (limited sync) through gunicorn under locust; locust is installed here only.
+# The database is created and dropped by the run: SQLite in var/ unless DATABASE_URL is
+# given on the command line (an exported DATABASE_URL is ignored), e.g.
+# make bench-inbound DATABASE_URL=postgresql://postgres@127.0.0.1:5432/threadline_bench_inbound
+# PREBUILT=N builds and signs N posts before the clock starts (the server alone).
+DURATION ?= 30
+USERS ?= 8
+PREBUILT ?= 0
+bench-inbound: install
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	$(BIN)/python bench/inbound.py --duration $(DURATION) --users $(USERS) --prebuilt $(PREBUILT) \
+	  $(if $(filter command line,$(origin DATABASE_URL)),--database-url $(DATABASE_URL))
 
 clean:
 	rm -rf $(VENV) var staticfiles
