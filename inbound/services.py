@@ -19,7 +19,7 @@ from accounts.models import Organisation
 from candidates.models import EmailMessage
 from inbound.models import DailyTally, WebhookToken
 from mailsync.ingest import process_message, thread_for_references
-from mailsync.mime import MalformedMessage, parse_message
+from mailsync.mime import MalformedMessage, parse_message, reference_headers
 
 logger = logging.getLogger(__name__)
 Outcome = DailyTally.Outcome
@@ -61,13 +61,15 @@ def message_receive(*, raw: bytes, recipient: str, replay_token: str = "") -> Re
     same transaction as a stored message, so that a post that failed half-way can be
     retried, and a repeated post is refused rather than counted twice."""
     organisation = organisation_for_recipient(recipient)
-    received = _receive(organisation, raw, replay_token)
-    if replay_token and received.outcome not in (Outcome.STORED, Outcome.DUPLICATE):
-        try:
-            _use_token(replay_token)
-        except ReplayedPost:
-            received = Received(Outcome.REFUSED, "replayed post", http_status=406)
-    return _tally(organisation, received)
+    # One write transaction per message: what is stored, the token and the count.
+    with transaction.atomic():
+        received = _receive(organisation, raw, replay_token)
+        if replay_token and received.outcome not in (Outcome.STORED, Outcome.DUPLICATE):
+            try:
+                _use_token(replay_token)
+            except ReplayedPost:
+                received = Received(Outcome.REFUSED, "replayed post", http_status=406)
+        return _tally(organisation, received)
 
 
 def _receive(organisation: Organisation | None, raw: bytes, replay_token: str) -> Received:
@@ -78,21 +80,23 @@ def _receive(organisation: Organisation | None, raw: bytes, replay_token: str) -
             http_status=406,
         )
     try:
-        parsed = parse_message(raw)
+        # Headers first: mail that is not of interest is dropped with its body unread.
+        headers = reference_headers(raw)
     except MalformedMessage as error:
         return Received(Outcome.REFUSED, f"malformed message: {error}", http_status=400)
     if organisation is None:
         return Received(Outcome.DROPPED, "not addressed to an inbound address")
-    thread = thread_for_references(
-        organisation_id=organisation.pk, headers=list(parsed.reference_headers)
-    )
+    thread = thread_for_references(organisation_id=organisation.pk, headers=list(headers))
     if thread is None:
         return Received(Outcome.DROPPED, "no Threadline reference")
     try:
-        with transaction.atomic():
-            if replay_token:
-                _use_token(replay_token)
-            stored = process_message(thread=thread, parsed=parsed)
+        parsed = parse_message(raw)
+    except MalformedMessage as error:
+        return Received(Outcome.REFUSED, f"malformed message: {error}", http_status=400)
+    try:
+        if replay_token:
+            _use_token(replay_token)
+        stored = process_message(thread=thread, parsed=parsed)
     except ReplayedPost:
         return Received(Outcome.REFUSED, "replayed post", http_status=406)
     if not stored.created:

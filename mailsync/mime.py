@@ -5,6 +5,7 @@ with `build_message`.
 """
 
 import email
+import email.parser
 import email.policy
 import email.utils
 from dataclasses import dataclass, field
@@ -83,6 +84,22 @@ def _text_of(part) -> str:
     except (LookupError, UnicodeError, AssertionError, KeyError):
         payload = part.get_payload(decode=True) or b""
         return payload.decode("utf-8", errors="replace")
+
+
+def reference_headers(raw: bytes) -> tuple[str, ...]:
+    """The headers that may carry a thread reference (as `ParsedMessage.reference_headers`),
+    read without decoding the body: enough to decide that a message is not of interest.
+    Raises MalformedMessage when there are no headers at all."""
+    if not raw or not raw.strip():
+        raise MalformedMessage("The message is empty.")
+    try:
+        headers = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(raw)
+    except Exception as error:  # the parser's failure modes are not one exception type
+        raise MalformedMessage(f"The message cannot be parsed: {error}") from error
+    if not headers.keys():
+        raise MalformedMessage("The message has no readable headers.")
+    names = ("X-Threadline-Ref", "In-Reply-To", "References", "Message-ID")
+    return tuple(_header(headers, name) for name in names)
 
 
 def parse_message(raw: bytes) -> ParsedMessage:
