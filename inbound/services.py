@@ -61,15 +61,15 @@ def message_receive(*, raw: bytes, recipient: str, replay_token: str = "") -> Re
     same transaction as a stored message, so that a post that failed half-way can be
     retried, and a repeated post is refused rather than counted twice."""
     organisation = organisation_for_recipient(recipient)
-    # One write transaction per message: what is stored, the token and the count.
-    with transaction.atomic():
-        received = _receive(organisation, raw, replay_token)
-        if replay_token and received.outcome not in (Outcome.STORED, Outcome.DUPLICATE):
-            try:
-                _use_token(replay_token)
-            except ReplayedPost:
-                received = Received(Outcome.REFUSED, "replayed post", http_status=406)
-        return _tally(organisation, received)
+    received = _receive(organisation, raw, replay_token)
+    if replay_token and received.outcome not in (Outcome.STORED, Outcome.DUPLICATE):
+        try:
+            _use_token(replay_token)
+        except ReplayedPost:
+            received = Received(Outcome.REFUSED, "replayed post", http_status=406)
+    # The count is its own short write: inside the message's transaction it held SQLite's
+    # write lock longer, and the workers' p95 rose by half under load (docs/benchmarks.md).
+    return _tally(organisation, received)
 
 
 def _receive(organisation: Organisation | None, raw: bytes, replay_token: str) -> Received:
@@ -94,9 +94,11 @@ def _receive(organisation: Organisation | None, raw: bytes, replay_token: str) -
     except MalformedMessage as error:
         return Received(Outcome.REFUSED, f"malformed message: {error}", http_status=400)
     try:
-        if replay_token:
-            _use_token(replay_token)
-        stored = process_message(thread=thread, parsed=parsed)
+        # The token first: a concurrent post with the same token waits here, then fails.
+        with transaction.atomic():
+            if replay_token:
+                _use_token(replay_token)
+            stored = process_message(thread=thread, parsed=parsed)
     except ReplayedPost:
         return Received(Outcome.REFUSED, "replayed post", http_status=406)
     if not stored.created:
