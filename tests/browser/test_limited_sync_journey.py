@@ -106,3 +106,21 @@ def test_a_routed_reply_reaches_the_profile_under_limited_sync(
     assert "Thursday at ten works for me." in browser.page_source
     assert "Import is unavailable" in browser.page_source
     screenshot(browser, "candidate-emails-limited-sync")
+
+
+def test_a_microsoft_organisation_reads_its_exchange_rules(
+    browser, live_server, transactional_db, screenshot
+):
+    seed_demo()
+    wait = WebDriverWait(browser, 15)
+    _sign_in(browser, live_server, wait, "superadmin@contoso.test")
+
+    browser.get(f"{live_server.url}/settings/company/routing/")
+
+    powershell = browser.find_element(By.ID, "powershell").text
+    organisation = Organisation.objects.get(members__email="superadmin@contoso.test")
+    assert powershell.count("New-TransportRule") == 2
+    assert f'-BlindCopyTo "{organisation.inbound_address}"' in powershell
+    assert "Content compliance" not in browser.page_source
+    browser.execute_script("document.getElementById('exchange-rule').scrollIntoView()")
+    screenshot(browser, "routing-instructions-exchange")
