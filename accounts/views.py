@@ -100,7 +100,9 @@ def company_settings(request):
         else:
             messages.success(request, _sync_level_message(level, asked))
             return redirect("accounts:company_settings")
-    organisation.refresh_from_db()
+    if posted:
+        # A bound ModelForm wrote its (refused) values onto the instance; show what is saved.
+        organisation.refresh_from_db()
     context = {
         "form": form,
         "sync_form": sync_form,

@@ -9,7 +9,6 @@ import logging
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
 
 from accounts import policy
 from accounts.models import User
@@ -17,7 +16,7 @@ from candidates.models import Candidate, EmailThread
 from mailsync.connections import mark_needs_reauthorization, open_session
 from mailsync.ingest import process_message, thread_for_references
 from mailsync.mime import MalformedMessage, ParsedMessage, parse_message
-from mailsync.models import MailboxConnection, MailboxThread
+from mailsync.models import MailboxConnection, MailboxThread, SyncedMessage
 from mailsync.providers.base import MessageRef, ProviderError
 from mailsync.selectors import mailbox_for
 from mailsync.sync import LIMITED_SYNC_NO_READING, ensure_own_label, reading_allowed
@@ -71,9 +70,17 @@ def _import(connection: MailboxConnection, actor: User, candidate: Candidate) ->
         for ref in session.search_by_address(address):
             refs.setdefault(ref.id, ref)
     report = ImportReport(found=len(refs))
+    # Copies already in Threadline (an earlier import, full sync) are not fetched again,
+    # so a second click continues where a truncated one stopped.
+    known = set(
+        SyncedMessage.objects.filter(
+            mailbox=connection, provider_message_id__in=list(refs)
+        ).values_list("provider_message_id", flat=True)
+    )
+    new = [ref for ref in refs.values() if ref.id not in known]
     limit = settings.MAILSYNC_IMPORT_MAX_MESSAGES
-    wanted = list(refs.values())[:limit]
-    report.truncated = len(refs) > limit
+    wanted = new[:limit]
+    report.truncated = len(new) > limit
     raws = session.raw_messages([ref.id for ref in wanted])
     readable = []
     for ref in wanted:
@@ -132,10 +139,9 @@ def _thread_for(
     )
     if referenced is not None and referenced.candidate_id == candidate.pk:
         return referenced
-    with transaction.atomic():
-        return EmailThread.objects.create(
-            organisation_id=candidate.organisation_id,
-            candidate=candidate,
-            owner=actor,
-            subject=parsed.subject[:998],
-        )
+    return EmailThread.objects.create(
+        organisation_id=candidate.organisation_id,
+        candidate=candidate,
+        owner=actor,
+        subject=parsed.subject[:998],
+    )

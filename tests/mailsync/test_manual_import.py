@@ -73,3 +73,19 @@ def test_import_is_disabled_with_the_reason_under_limited_sync(world):
     assert "Threadline has no permission to read mailboxes" in tab.content.decode()
     assert "no permission to read mailboxes" in response.content.decode()
     assert not EmailThread.objects.filter(candidate=world.candidate).exists()
+
+
+def test_a_truncated_import_continues_where_it_stopped(world, settings):
+    settings.MAILSYNC_IMPORT_MAX_MESSAGES = 2
+    world.connect()
+    for subject in ("One", "Two", "Three"):
+        world.write(world.candidate_box, world.recruiter.email, subject, f"{subject} body")
+
+    first = _import(world).content.decode()
+    second = _import(world).content.decode()
+
+    assert "Imported 2 new messages" in first
+    assert "Only the most recent ones were imported" in first
+    assert "Imported 1 new message " in second
+    assert "Only the most recent" not in second
+    assert EmailThread.objects.filter(candidate=world.candidate).count() == 3
