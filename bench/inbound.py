@@ -205,7 +205,7 @@ def seed(*, threads: int) -> dict:
 
     from accounts.models import Organisation, Role, User
     from candidates.models import Candidate, CandidateEmail, EmailThread
-    from mailsync.ingest import process_message
+    from mailsync.ingest import message_store
     from mailsync.mime import build_message, parse_message
     from mailsync.threadref import new_message_id, thread_ref
 
@@ -244,7 +244,7 @@ def seed(*, threads: int) -> dict:
             message_id=message_id,
             threadline_ref=thread_ref(thread.pk),
         )
-        process_message(thread=thread, parsed=parse_message(raw))
+        message_store(thread=thread, parsed=parse_message(raw), author=recruiter)
         corpus_threads.append(
             {
                 "message_id": message_id,

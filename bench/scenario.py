@@ -15,7 +15,7 @@ from django.test import Client
 
 from accounts.models import Organisation, Role, User
 from candidates.models import Candidate, CandidateEmail, EmailMessage, EmailThread
-from mailsync.ingest import process_message, thread_for_references
+from mailsync.ingest import message_store, thread_for_references
 from mailsync.mime import build_message, parse_message
 from mailsync.models import MailboxConnection, SyncedMessage
 from mailsync.providers import get_provider
@@ -151,9 +151,10 @@ class Scenario:
                 threadline_ref=thread_ref(thread.pk),
             )
             copy = sandbox.message_insert(mailbox=box, raw=raw, labels=["SENT"])
-            stored = process_message(
+            stored = message_store(
                 thread=thread,
                 parsed=parse_message(raw),
+                author=user,
                 mailbox=self.connection,
                 provider_message_id=self.api_id(copy),
                 provider_thread_id=copy.thread_id,
@@ -247,7 +248,7 @@ class Scenario:
                 target = thread_for_references(
                     organisation_id=user.organisation_id, headers=list(parsed.reference_headers)
                 )
-                process_message(thread=target, parsed=parsed)
+                message_store(thread=target, parsed=parsed, author=None)
 
         started = time.perf_counter()
         pipeline(raws[: count // 2])

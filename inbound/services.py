@@ -15,10 +15,17 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from accounts.models import Organisation
+from accounts.models import Organisation, User
 from candidates.models import EmailMessage
+from inbound.authentication import relay_passed_for
 from inbound.models import DailyTally, WebhookToken
-from mailsync.ingest import process_message, thread_for_references
+from mailsync.ingest import (
+    member_by_address,
+    message_store,
+    private_thread_for,
+    thread_for_references,
+    threads_visible_to,
+)
 from mailsync.mime import MalformedMessage, parse_message, reference_headers
 
 logger = logging.getLogger(__name__)
@@ -93,17 +100,31 @@ def _receive(organisation: Organisation | None, raw: bytes, replay_token: str) -
         parsed = parse_message(raw)
     except MalformedMessage as error:
         return Received(Outcome.REFUSED, f"malformed message: {error}", http_status=400)
+    author = _proven_author(organisation, raw, parsed.from_address)
     try:
         # The token first: a concurrent post with the same token waits here, then fails.
         with transaction.atomic():
             if replay_token:
                 _use_token(replay_token)
-            stored = process_message(thread=thread, parsed=parsed)
+            if author is not None and not threads_visible_to(author, {thread.pk}):
+                # Their reply to a thread they may not see stays theirs alone.
+                thread = private_thread_for(
+                    owner=author, candidate_id=thread.candidate_id, subject=parsed.subject
+                )
+            stored = message_store(thread=thread, parsed=parsed, author=author)
     except ReplayedPost:
         return Received(Outcome.REFUSED, "replayed post", http_status=406)
     if not stored.created:
         return Received(Outcome.DUPLICATE, "already stored", stored.message)
     return Received(Outcome.STORED, "stored", stored.message)
+
+
+def _proven_author(organisation: Organisation, raw: bytes, from_address: str) -> User | None:
+    """The user who wrote a routed message: the one its From names, only when the relay
+    says that address's domain passed DKIM or SPF. Otherwise it is someone outside."""
+    if not relay_passed_for(raw, from_address):
+        return None
+    return member_by_address(organisation_id=organisation.pk, address=from_address)
 
 
 def webhook_token_seen(token: str) -> bool:

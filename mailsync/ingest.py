@@ -1,14 +1,23 @@
-"""One entry point that stores a message of interest, whichever way it arrived:
-full sync, manual import, or inbound routing."""
+"""One entry point that stores a message of interest, whichever way it arrived: full sync,
+manual import, or inbound routing. Sending records its own messages (`sending.py`).
+
+Two rules live here and nowhere else:
+- who wrote a message is decided by where it was found, never by its From header: the
+  caller passes the `author` (the mailbox owner when the provider filed it as sent);
+- a mailbox writes only into threads its owner may see (`thread_for_mailbox`).
+"""
 
 import base64
 import logging
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
+from accounts import policy
 from accounts.models import User
 from candidates.models import Candidate, EmailAttachment, EmailMessage, EmailThread
 from mailsync.mime import ParsedMessage
@@ -32,31 +41,60 @@ def thread_for_references(*, organisation_id: int, headers: list[str | None]) ->
     return EmailThread.objects.filter(pk=thread_id, organisation_id=organisation_id).first()
 
 
-def _sender(organisation_id: int, from_address: str) -> User | None:
-    """The organisation's user who wrote a message, by login or connected mailbox address."""
+def threads_visible_to(user: User, thread_ids: set) -> set:
+    """Which of these threads `user` may see: the only ones mail from their mailbox, or
+    written by them, may join."""
+    if not thread_ids:
+        return set()
+    return set(policy.visible_threads(user).filter(pk__in=thread_ids).values_list("pk", flat=True))
+
+
+def private_thread_for(*, owner: User, candidate_id, subject: str) -> EmailThread:
+    """A new private thread of `owner`: where mail from their mailbox goes when it belongs
+    to a thread they may not see, or to no thread yet (import). Nobody started it in
+    Threadline: it shows as brought in from their mailbox."""
+    return EmailThread.objects.create(
+        organisation_id=owner.organisation_id,
+        candidate_id=candidate_id,
+        owner=owner,
+        origin=EmailThread.Origin.IMPORTED,
+        subject=subject[:998],
+        visibility=EmailThread.Visibility.PRIVATE,
+    )
+
+
+def member_by_address(*, organisation_id: int, address: str) -> User | None:
+    """The organisation's active user with this login or connected mailbox address. Only
+    for mail whose origin is proven otherwise: an address alone proves nothing."""
+    if not address:
+        return None
     return (
         User.objects.filter(organisation_id=organisation_id, is_active=True)
-        .filter(Q(email__iexact=from_address) | Q(mailbox__account_address__iexact=from_address))
+        .filter(Q(email__iexact=address) | Q(mailbox__account_address__iexact=address))
         .first()
     )
 
 
-def process_message(
+def message_store(
     *,
     thread: EmailThread,
     parsed: ParsedMessage,
+    author: User | None,
     mailbox: MailboxConnection | None = None,
     provider_message_id: str = "",
     provider_thread_id: str = "",
 ) -> Stored:
     """Store `parsed` on `thread` once, however often it is seen, and remember which
-    mailbox copy it came from. Safe to call again after a crash."""
+    mailbox copy it came from. `author` is the user who wrote it, known from where it was
+    found (None: someone outside, the candidate). Safe to call again after a crash.
+
+    The caller has already decided that the mailbox may write to `thread`."""
     message_id = parsed.message_id or f"<generated-{uuid.uuid4().hex}@threadline.invalid>"
     digest = message_id_digest(message_id)
     with transaction.atomic():
         existing = EmailMessage.objects.filter(thread=thread, message_id_digest=digest).first()
         created = existing is None
-        message = existing or _create_message(thread, parsed, message_id, digest)
+        message = existing or _create_message(thread, parsed, message_id, digest, author)
         if mailbox is not None and provider_message_id:
             SyncedMessage.objects.get_or_create(
                 mailbox=mailbox,
@@ -64,16 +102,19 @@ def process_message(
                 defaults={"message": message},
             )
         if mailbox is not None and provider_thread_id:
-            MailboxThread.objects.get_or_create(
+            MailboxThread.objects.update_or_create(
                 mailbox=mailbox, provider_thread_id=provider_thread_id, defaults={"thread": thread}
             )
     return Stored(message=message, created=created)
 
 
 def _create_message(
-    thread: EmailThread, parsed: ParsedMessage, message_id: str, digest: str
+    thread: EmailThread,
+    parsed: ParsedMessage,
+    message_id: str,
+    digest: str,
+    author: User | None,
 ) -> EmailMessage:
-    sender = _sender(thread.organisation_id, parsed.from_address)
     try:
         with transaction.atomic():
             message = EmailMessage.objects.create(
@@ -81,10 +122,10 @@ def _create_message(
                 message_id=message_id,
                 message_id_digest=digest,
                 direction=(
-                    EmailMessage.Direction.OUTBOUND if sender else EmailMessage.Direction.INBOUND
+                    EmailMessage.Direction.OUTBOUND if author else EmailMessage.Direction.INBOUND
                 ),
                 status=EmailMessage.Status.SYNCED,
-                sender=sender,
+                sender=author,
                 from_header=parsed.from_header[:998],
                 to_header=parsed.to_header,
                 cc_header=parsed.cc_header,
@@ -97,6 +138,18 @@ def _create_message(
     except IntegrityError:
         # Another worker stored the same Message-ID on this thread a moment ago.
         return EmailMessage.objects.get(thread=thread, message_id_digest=digest)
+    attachments_store(message, parsed.attachments)
+    activity_advance(thread, parsed.sent_at)
+    return message
+
+
+class _Attachment(Protocol):
+    filename: str
+    content_type: str
+    content: bytes
+
+
+def attachments_store(message: EmailMessage, attachments: Iterable[_Attachment]) -> None:
     EmailAttachment.objects.bulk_create(
         EmailAttachment(
             message=message,
@@ -105,13 +158,11 @@ def _create_message(
             size=len(attachment.content),
             content_b64=base64.b64encode(attachment.content).decode(),
         )
-        for attachment in parsed.attachments
+        for attachment in attachments
     )
-    # Activity only moves forward, whatever order messages arrive in.
-    EmailThread.objects.filter(pk=thread.pk, last_message_at__lt=parsed.sent_at).update(
-        last_message_at=parsed.sent_at
-    )
-    Candidate.objects.filter(pk=thread.candidate_id, updated_at__lt=parsed.sent_at).update(
-        updated_at=parsed.sent_at
-    )
-    return message
+
+
+def activity_advance(thread: EmailThread, at) -> None:
+    """Activity only moves forward, whatever order messages arrive in."""
+    EmailThread.objects.filter(pk=thread.pk, last_message_at__lt=at).update(last_message_at=at)
+    Candidate.objects.filter(pk=thread.candidate_id, updated_at__lt=at).update(updated_at=at)

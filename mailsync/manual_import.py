@@ -7,6 +7,7 @@ access, so under limited sync it is refused with the reason.
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from django.conf import settings
 
@@ -14,12 +15,17 @@ from accounts import policy
 from accounts.models import User
 from candidates.models import Candidate, EmailThread
 from mailsync.connections import mark_needs_reauthorization, open_session
-from mailsync.ingest import process_message, thread_for_references
-from mailsync.mime import MalformedMessage, ParsedMessage, parse_message
-from mailsync.models import MailboxConnection, MailboxThread, SyncedMessage
-from mailsync.providers.base import MessageRef, ProviderError
+from mailsync.ingest import thread_for_references, threads_visible_to
+from mailsync.mime import MalformedMessage, ParsedMessage, parse_message, reference_headers
+from mailsync.models import MailboxConnection, MailboxThread, SkippedMessage, SyncedMessage
+from mailsync.providers.base import MessageRef, ProviderError, RawMessage
 from mailsync.selectors import mailbox_for
-from mailsync.sync import LIMITED_SYNC_NO_READING, ensure_own_label, reading_allowed
+from mailsync.sync import (
+    LIMITED_SYNC_NO_READING,
+    ensure_own_label,
+    message_store_guarded,
+    reading_allowed,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +39,7 @@ class ImportReport:
     found: int = 0
     stored: int = 0
     threads: int = 0
+    skipped: int = 0
     truncated: bool = False
 
 
@@ -70,42 +77,42 @@ def _import(connection: MailboxConnection, actor: User, candidate: Candidate) ->
         for ref in session.search_by_address(address):
             refs.setdefault(ref.id, ref)
     report = ImportReport(found=len(refs))
-    # Copies already in Threadline (an earlier import, full sync) are not fetched again,
-    # so a second click continues where a truncated one stopped.
+    # Copies already in Threadline (an earlier import, full sync), or skipped before, are
+    # not fetched again, so a second click continues where a truncated one stopped.
+    ids = list(refs)
     known = set(
-        SyncedMessage.objects.filter(
-            mailbox=connection, provider_message_id__in=list(refs)
-        ).values_list("provider_message_id", flat=True)
+        SyncedMessage.objects.filter(mailbox=connection, provider_message_id__in=ids).values_list(
+            "provider_message_id", flat=True
+        )
+    ) | set(
+        SkippedMessage.objects.filter(mailbox=connection, provider_message_id__in=ids).values_list(
+            "provider_message_id", flat=True
+        )
     )
     new = [ref for ref in refs.values() if ref.id not in known]
     limit = settings.MAILSYNC_IMPORT_MAX_MESSAGES
     wanted = new[:limit]
     report.truncated = len(new) > limit
-    raws = session.raw_messages([ref.id for ref in wanted])
-    readable = []
-    for ref in wanted:
-        try:
-            readable.append((ref, parse_message(raws[ref.id])))
-        except KeyError:
-            continue  # deleted since the search
-        except MalformedMessage as error:
-            logger.info("Skipping unreadable message %s: %s", ref.id, error)
+    fetched = session.raw_messages(wanted)
+    parsed = {ref_id: _parsed_or_none(message) for ref_id, message in fetched.items()}
     # Oldest first, so that a new thread takes its subject from the conversation's start;
     # Date has one-second resolution, so within a second a reply follows what it answers.
-    readable.sort(key=lambda pair: (pair[1].sent_at, bool(pair[1].in_reply_to)))
+    # What cannot be read sorts last and is recorded as skipped by the guard below.
+    wanted.sort(key=lambda ref: _sort_key(parsed.get(ref.id)))
     threads: dict[str, EmailThread] = {}
     imported_ids = []
-    for ref, parsed in readable:
-        if ref.thread_id not in threads:
-            threads[ref.thread_id] = _thread_for(connection, actor, candidate, ref, parsed)
-        thread = threads[ref.thread_id]
-        stored = process_message(
-            thread=thread,
-            parsed=parsed,
-            mailbox=connection,
-            provider_message_id=ref.id,
-            provider_thread_id=ref.thread_id,
+    for ref in wanted:
+        message = fetched.get(ref.id)
+        if message is None:
+            continue  # deleted since the search
+        target, may_write = _thread_for(connection, candidate, ref, message, threads)
+        stored = message_store_guarded(
+            connection, ref, message, thread=target, may_write=may_write, parsed=parsed[ref.id]
         )
+        if stored is None:
+            report.skipped += 1
+            continue
+        threads[ref.thread_id] = stored.message.thread
         report.stored += stored.created
         imported_ids.append(ref.id)
     report.threads = len({thread.pk for thread in threads.values()})
@@ -113,35 +120,61 @@ def _import(connection: MailboxConnection, actor: User, candidate: Candidate) ->
         try:
             session.apply_label(ensure_own_label(connection, session), imported_ids)
         except ProviderError as failure:
+            # Still marked unlabelled: the next sync round labels them.
             logger.info("Labelling imported messages deferred: %s", failure)
+        else:
+            SyncedMessage.objects.filter(
+                mailbox=connection, provider_message_id__in=imported_ids
+            ).update(labelled=True)
     return report
+
+
+def _parsed_or_none(message: RawMessage) -> ParsedMessage | None:
+    try:
+        return parse_message(message.raw, received_at=message.received_at)
+    except MalformedMessage:
+        return None
+
+
+def _sort_key(parsed: ParsedMessage | None) -> tuple:
+    if parsed is None:
+        return (1, datetime.max.replace(tzinfo=UTC), True)
+    return (0, parsed.sent_at, bool(parsed.in_reply_to))
 
 
 def _thread_for(
     connection: MailboxConnection,
-    actor: User,
     candidate: Candidate,
     ref: MessageRef,
-    parsed: ParsedMessage,
-) -> EmailThread:
-    """The Threadline thread for a mailbox thread: one already linked, the one a signed
-    reference names, or a new private thread of the importing user."""
-    if ref.thread_id:
-        linked = (
-            MailboxThread.objects.filter(mailbox=connection, provider_thread_id=ref.thread_id)
-            .select_related("thread")
-            .first()
+    message: RawMessage,
+    threads: dict[str, EmailThread],
+) -> tuple[EmailThread, bool]:
+    """The Threadline thread for a mailbox message, and whether the importing user may
+    write to it: the one this import already used for its mailbox thread, the one already
+    linked, or the one a signed reference names. Anything else (or a thread the user may
+    not see) becomes a new private thread of theirs (`may_write` false)."""
+    if ref.thread_id in threads:
+        return threads[ref.thread_id], True
+    linked = (
+        MailboxThread.objects.filter(mailbox=connection, provider_thread_id=ref.thread_id)
+        .select_related("thread")
+        .first()
+        if ref.thread_id
+        else None
+    )
+    found = linked.thread if linked is not None else None
+    if found is None:
+        try:
+            headers = list(reference_headers(message.raw))
+        except MalformedMessage:
+            headers = []
+        referenced = thread_for_references(
+            organisation_id=candidate.organisation_id, headers=headers
         )
-        if linked is not None:
-            return linked.thread
-    referenced = thread_for_references(
-        organisation_id=candidate.organisation_id, headers=list(parsed.reference_headers)
-    )
-    if referenced is not None and referenced.candidate_id == candidate.pk:
-        return referenced
-    return EmailThread.objects.create(
-        organisation_id=candidate.organisation_id,
-        candidate=candidate,
-        owner=actor,
-        subject=parsed.subject[:998],
-    )
+        if referenced is not None and referenced.candidate_id == candidate.pk:
+            found = referenced
+    if found is None:
+        # A placeholder for "this candidate, not yet a thread": the guard creates the
+        # importing user's private thread with the message's subject.
+        return EmailThread(candidate=candidate, origin=EmailThread.Origin.IMPORTED), False
+    return found, bool(threads_visible_to(connection.user, {found.pk}))

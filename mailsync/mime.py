@@ -67,14 +67,14 @@ def _header(message: MimeMessage, name: str) -> str:
     return " ".join(str(value).split())
 
 
-def _date(message: MimeMessage) -> datetime:
+def _date(message: MimeMessage, received_at: datetime | None = None) -> datetime:
     raw = _header(message, "Date")
     try:
         parsed = email.utils.parsedate_to_datetime(raw) if raw else None
     except (TypeError, ValueError, IndexError):
         parsed = None
     if parsed is None:
-        return datetime.now(UTC)
+        return received_at or datetime.now(UTC)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -102,7 +102,7 @@ def reference_headers(raw: bytes) -> tuple[str, ...]:
     return tuple(_header(headers, name) for name in names)
 
 
-def parse_message(raw: bytes) -> ParsedMessage:
+def parse_message(raw: bytes, *, received_at: datetime | None = None) -> ParsedMessage:
     if not raw or not raw.strip():
         raise MalformedMessage("The message is empty.")
     try:
@@ -140,7 +140,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
         cc_header=cc_header,
         recipient_addresses=_addresses(to_header, cc_header),
         subject=_header(message, "Subject"),
-        sent_at=_date(message),
+        sent_at=_date(message, received_at),
         body_text=_text_of(text_part) if text_part is not None else "",
         body_html=_text_of(html_part) if html_part is not None else "",
         attachments=tuple(attachments),

@@ -103,6 +103,29 @@ class SyncedMessage(models.Model):
         return f"{self.provider_message_id} in {self.mailbox_id}"
 
 
+class SkippedMessage(models.Model):
+    """A message of interest that could not be read or stored. Recorded so that it never
+    blocks the messages, rounds or mailboxes after it, and so that its owner and admins
+    see that something is missing. Only the provider's id and a reason: never content."""
+
+    mailbox = models.ForeignKey(
+        MailboxConnection, on_delete=models.CASCADE, related_name="skipped_messages"
+    )
+    provider_message_id = models.CharField(max_length=500)
+    reason = models.CharField(max_length=200)
+    skipped_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mailbox", "provider_message_id"], name="one_skip_per_provider_id"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider_message_id} in {self.mailbox_id}: {self.reason}"
+
+
 class PendingAuthorization(models.Model):
     """OAuth `state` and the secret flow state (PKCE verifier; for Microsoft also the
     nonce) between the redirect to the provider and its callback."""

@@ -3,6 +3,8 @@
 import html
 import logging
 from dataclasses import dataclass
+from datetime import datetime
+from email.utils import formataddr
 
 from django.db import transaction
 from django.utils import timezone
@@ -10,16 +12,21 @@ from django.utils import timezone
 from accounts import policy
 from accounts.models import Organisation, User
 from candidates.addresses import normalise_email_address
-from candidates.models import Candidate, CandidateEmail, EmailMessage, EmailThread
+from candidates.models import (
+    Candidate,
+    CandidateEmail,
+    EmailMessage,
+    EmailThread,
+)
 from candidates.services import CandidateError, candidate_add_email
 from mailsync.connections import mark_needs_reauthorization, open_session
-from mailsync.ingest import process_message
-from mailsync.mime import OutgoingAttachment, build_message, parse_message
+from mailsync.ingest import activity_advance, attachments_store
+from mailsync.mime import SNIPPET_LENGTH, OutgoingAttachment, build_message
 from mailsync.models import MailboxConnection, MailboxThread, SyncedMessage
 from mailsync.providers.base import ProviderError
 from mailsync.selectors import mailbox_for
 from mailsync.sync import ensure_own_label
-from mailsync.threadref import new_message_id, thread_ref
+from mailsync.threadref import message_id_digest, new_message_id, thread_ref
 
 logger = logging.getLogger(__name__)
 MAX_ATTACHMENTS_BYTES = 25 * 1024 * 1024
@@ -97,25 +104,32 @@ def message_send(
             previous = list(thread.messages.order_by("sent_at", "pk"))
             in_reply_to = previous[-1].message_id if previous else ""
             references = " ".join(m.message_id for m in previous[-20:])
+        message_id = new_message_id(thread.pk)
+        sent_at = timezone.now()
+        body_html = _html_from_text(draft.body_text)
         raw = build_message(
             from_address=connection.account_address,
             from_name=actor.get_full_name(),
             to=[address],
             subject=draft.subject,
             body_text=draft.body_text,
-            body_html=_html_from_text(draft.body_text),
-            message_id=new_message_id(thread.pk),
+            body_html=body_html,
+            message_id=message_id,
             threadline_ref=thread_ref(thread.pk),
             in_reply_to=in_reply_to,
             references=references,
             attachments=draft.attachments,
-            sent_at=timezone.now(),
+            sent_at=sent_at,
         )
-        message = process_message(thread=thread, parsed=parse_message(raw)).message
-        EmailMessage.objects.filter(pk=message.pk).update(
-            status=EmailMessage.Status.SENDING,
-            sender=actor,
-            direction=EmailMessage.Direction.OUTBOUND,
+        message = _record_outgoing(
+            thread=thread,
+            actor=actor,
+            from_header=formataddr((actor.get_full_name(), connection.account_address)),
+            to=address,
+            message_id=message_id,
+            draft=draft,
+            body_html=body_html,
+            sent_at=sent_at,
         )
     try:
         _deliver(connection, thread, message, raw)
@@ -126,6 +140,38 @@ def message_send(
                 thread.delete()
         raise
     message.refresh_from_db()
+    return message
+
+
+def _record_outgoing(
+    *,
+    thread: EmailThread,
+    actor: User,
+    from_header: str,
+    to: str,
+    message_id: str,
+    draft: Draft,
+    body_html: str,
+    sent_at: datetime,
+) -> EmailMessage:
+    """What we are about to send, as we wrote it: no need to parse our own MIME back."""
+    message = EmailMessage.objects.create(
+        thread=thread,
+        message_id=message_id,
+        message_id_digest=message_id_digest(message_id),
+        direction=EmailMessage.Direction.OUTBOUND,
+        status=EmailMessage.Status.SENDING,
+        sender=actor,
+        from_header=from_header[:998],
+        to_header=to,
+        subject=draft.subject[:998],
+        body_text=draft.body_text,
+        body_html=body_html,
+        snippet=" ".join(draft.body_text.split())[:SNIPPET_LENGTH],
+        sent_at=sent_at,
+    )
+    attachments_store(message, draft.attachments)
+    activity_advance(thread, sent_at)
     return message
 
 

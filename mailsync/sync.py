@@ -15,15 +15,29 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Organisation
+from candidates.models import EmailThread
 from mailsync.connections import mark_needs_reauthorization, open_session
-from mailsync.ingest import process_message, thread_for_references
-from mailsync.mime import MalformedMessage, parse_message
-from mailsync.models import MailboxConnection, MailboxThread, SyncedMessage
-from mailsync.providers.base import CursorExpired, MailboxSession, MessageRef, ProviderError
+from mailsync.ingest import (
+    Stored,
+    message_store,
+    private_thread_for,
+    thread_for_references,
+    threads_visible_to,
+)
+from mailsync.mime import MalformedMessage, ParsedMessage, parse_message
+from mailsync.models import MailboxConnection, MailboxThread, SkippedMessage, SyncedMessage
+from mailsync.providers.base import (
+    CursorExpired,
+    MailboxSession,
+    MessageRef,
+    ProviderError,
+    RawMessage,
+)
 
 logger = logging.getLogger(__name__)
 SKIPPED_LABELS = {"DRAFT"}
@@ -36,6 +50,7 @@ class SyncReport:
     of_interest: int = 0
     stored: int = 0
     header_checks: int = 0
+    skipped: int = 0
     recovered: bool = False
     error: str = ""
     stored_ids: list[int] = field(default_factory=list)
@@ -80,7 +95,17 @@ def mailbox_sync(*, connection_id: int) -> SyncReport:
         if not reading_allowed(connection):
             # Limited sync: replies arrive through the organisation's routing instead.
             return SyncReport(status="send_only")
-        return _run(connection)
+        try:
+            return _run(connection)
+        except Exception as unexpected:
+            # Whatever went wrong is this mailbox's alone: say so on its row, where its
+            # owner and admins look, and let the next round try again.
+            logger.exception("Sync of mailbox %s failed unexpectedly", connection_id)
+            MailboxConnection.objects.filter(pk=connection_id).update(
+                last_error="Sync failed unexpectedly; it will be tried again next round.",
+                last_error_at=timezone.now(),
+            )
+            return SyncReport(status="failed", error=type(unexpected).__name__)
     finally:
         _release(connection_id, token)
 
@@ -109,6 +134,7 @@ def _run(connection: MailboxConnection) -> SyncReport:
                 cursor = _apply_changes(connection, session, report)
             except CursorExpired:
                 cursor = _recover(connection, session, report)
+        _label_pending(connection, session)
     except ProviderError as failure:
         return _record_failure(connection, failure, report)
     MailboxConnection.objects.filter(pk=connection.pk).update(
@@ -176,12 +202,18 @@ def _handle(
     report.seen += len(refs)
     if not refs:
         return
-    already = set(
-        SyncedMessage.objects.filter(
-            mailbox=connection, provider_message_id__in=[r.id for r in refs]
-        ).values_list("provider_message_id", flat=True)
+    ids = [ref.id for ref in refs]
+    # Stored before, or skipped before: a message is handled once, whatever happened to it.
+    done = set(
+        SyncedMessage.objects.filter(mailbox=connection, provider_message_id__in=ids).values_list(
+            "provider_message_id", flat=True
+        )
+    ) | set(
+        SkippedMessage.objects.filter(mailbox=connection, provider_message_id__in=ids).values_list(
+            "provider_message_id", flat=True
+        )
     )
-    refs = [ref for ref in refs if ref.id not in already]
+    refs = [ref for ref in refs if ref.id not in done]
     known_threads = dict(
         MailboxThread.objects.filter(
             mailbox=connection, provider_thread_id__in={r.thread_id for r in refs}
@@ -207,7 +239,7 @@ def _handle(
                 interest[message_id] = thread.pk
     report.of_interest += len(interest)
     if interest:
-        _store(connection, session, refs, interest, report)
+        _store(connection, session, [ref for ref in refs if ref.id in interest], interest, report)
 
 
 def _store(
@@ -217,42 +249,101 @@ def _store(
     interest: dict,
     report: SyncReport,
 ) -> None:
-    from candidates.models import EmailThread
-
     threads = EmailThread.objects.in_bulk(set(interest.values()))
-    thread_of_ref = {ref.id: ref.thread_id for ref in refs}
-    for message_id, raw in session.raw_messages(list(interest)).items():
-        try:
-            parsed = parse_message(raw)
-        except MalformedMessage as problem:
-            logger.warning("Mailbox %s: unreadable message skipped: %s", connection.pk, problem)
+    writable = threads_visible_to(connection.user, set(threads))
+    # Private threads of the owner for mail citing threads they may not see, one per
+    # provider thread, so that the rest of that conversation follows it there.
+    diverted: dict[str, EmailThread] = {}
+    fetched = session.raw_messages(refs)
+    for ref in refs:
+        message = fetched.get(ref.id)
+        if message is None:
+            continue  # deleted since it was listed
+        thread = threads[interest[ref.id]]
+        may_write = thread.pk in writable
+        if not may_write and ref.thread_id in diverted:
+            thread, may_write = diverted[ref.thread_id], True
+        stored = message_store_guarded(connection, ref, message, thread=thread, may_write=may_write)
+        if stored is None:
+            report.skipped += 1
             continue
-        stored = process_message(
-            thread=threads[interest[message_id]],
-            parsed=parsed,
-            mailbox=connection,
-            provider_message_id=message_id,
-            provider_thread_id=thread_of_ref[message_id],
-        )
+        if not may_write:
+            diverted[ref.thread_id] = stored.message.thread
         if stored.created:
             report.stored += 1
             report.stored_ids.append(stored.message.pk)
-    _label_pending(connection, session)
+
+
+def message_store_guarded(
+    connection: MailboxConnection,
+    ref: MessageRef,
+    fetched: RawMessage,
+    *,
+    thread: EmailThread,
+    may_write: bool,
+    parsed: ParsedMessage | None = None,
+) -> Stored | None:
+    """Parse and store one provider message inside its own guard: a message that cannot be
+    read or stored is recorded as skipped (its id and why, never its content) and None is
+    returned, so that it blocks neither the messages after it nor later rounds. Mail for a
+    thread the owner may not see (`may_write` false) goes to a new private thread of theirs
+    on the same candidate, so nothing is lost and nothing leaks. `parsed`: the message
+    already parsed by the caller, if it was."""
+    try:
+        with transaction.atomic():
+            if parsed is None:
+                parsed = parse_message(fetched.raw, received_at=fetched.received_at)
+            if not may_write:
+                thread = private_thread_for(
+                    owner=connection.user, candidate_id=thread.candidate_id, subject=parsed.subject
+                )
+            return message_store(
+                thread=thread,
+                parsed=parsed,
+                # Only the provider's word that the owner sent it makes them its author.
+                author=connection.user if fetched.sent else None,
+                mailbox=connection,
+                provider_message_id=ref.id,
+                provider_thread_id=ref.thread_id,
+            )
+    except (OperationalError, InterfaceError):
+        raise  # the database, not the message: the round fails and is tried again whole
+    except Exception as problem:  # a stranger's mail: whatever it raises, skip just it
+        reason = (
+            "The message could not be read."
+            if isinstance(problem, MalformedMessage)
+            else f"The message could not be stored ({type(problem).__name__})."
+        )
+        logger.warning(
+            "Mailbox %s: message %s skipped: %s", connection.pk, ref.id, type(problem).__name__
+        )
+        SkippedMessage.objects.get_or_create(
+            mailbox=connection, provider_message_id=ref.id[:500], defaults={"reason": reason}
+        )
+        return None
 
 
 def _label_pending(connection: MailboxConnection, session: MailboxSession) -> None:
     """Put our label on every stored copy still without it, including copies a crashed
-    run stored but did not get to label."""
+    run stored but did not get to label. Runs every round; a label that cannot be written
+    now stays pending for the next one."""
     pending = list(
         SyncedMessage.objects.filter(mailbox=connection, labelled=False).values_list(
             "provider_message_id", flat=True
         )[:1000]
     )
-    if pending:
+    if not pending:
+        return
+    try:
         session.apply_label(ensure_own_label(connection, session), pending)
-        SyncedMessage.objects.filter(mailbox=connection, provider_message_id__in=pending).update(
-            labelled=True
-        )
+    except ProviderError as failure:
+        if failure.permanent and failure.needs_reauthorization:
+            raise
+        logger.info("Mailbox %s: labelling deferred: %s", connection.pk, failure)
+        return
+    SyncedMessage.objects.filter(mailbox=connection, provider_message_id__in=pending).update(
+        labelled=True
+    )
 
 
 def ensure_own_label(connection: MailboxConnection, session: MailboxSession) -> str:

@@ -22,7 +22,7 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 
-from sandbox import requestlog
+from sandbox import mime, requestlog
 from sandbox.models import RequestLog, RoutingForward
 
 # Mailgun waits on the webhook for a while before counting the post as failed.
@@ -35,6 +35,23 @@ def signature_for(*, timestamp: str, token: str, signing_key: str) -> str:
     return hmac.new(
         signing_key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256
     ).hexdigest()
+
+
+def relay_stamp(raw: bytes) -> bytes:
+    """What Mailgun's MX does to a message it receives: verify its DKIM signatures and put
+    its own Authentication-Results header on top, after removing any that claim its
+    authserv-id (RFC 8601, section 5), so that a sender cannot vouch for itself."""
+    authserv_id = settings.INBOUND_AUTHSERV_ID
+    if b":" not in mime.split_head(raw)[0].split(b"\n", 1)[0]:
+        return raw  # not a message: passed on as it came, for the webhook to refuse
+    passed, failed = mime.dkim_verified_domains(raw)
+    results = [f"dkim=pass header.d={domain}" for domain in sorted(passed)]
+    results += [f"dkim=fail header.d={domain}" for domain in sorted(failed)]
+    header = f"Authentication-Results: {authserv_id}; " + ("; ".join(results) or "dkim=none")
+    # Any header claiming to be ours was written before the message reached us.
+    raw = mime.drop_header(raw, "Authentication-Results", value_prefix=authserv_id)
+    newline = b"\r\n" if b"\r\n" in mime.split_head(raw)[0] else b"\n"
+    return header.encode() + newline + raw
 
 
 def signed_fields(
@@ -57,7 +74,7 @@ def signed_fields(
         "from": str(headers.get("From") or ""),
         "subject": str(headers.get("Subject") or ""),
         # Mail is 7-bit or UTF-8 in practice; stray bytes of another charset become U+FFFD.
-        "body-mime": raw.decode("utf-8", errors="replace"),
+        "body-mime": relay_stamp(raw).decode("utf-8", errors="replace"),
         "timestamp": stamp,
         "token": token,
         "signature": signature_for(timestamp=stamp, token=token, signing_key=signing_key),

@@ -7,6 +7,8 @@ and the bulk `fill`.
 
 import email
 import email.policy
+import hashlib
+import hmac
 import html
 import re
 import secrets
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage, Message
 from email.utils import format_datetime, formataddr, getaddresses, parseaddr, parsedate_to_datetime
 
+from django.conf import settings
 from django.utils import timezone
 
 _SUBJECT_PREFIX = re.compile(r"^\s*((re|fwd?|aw|sv|wg)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
@@ -154,10 +157,48 @@ def prepare_outgoing(raw: bytes, *, sender: str, sender_name: str = "") -> bytes
         added.append("Date: " + format_datetime(timezone.now()))
     if not message.get("Message-ID"):
         added.append("Message-ID: " + new_message_id())
-    if not added:
-        return raw
-    prefix = newline.join(line.encode() for line in added) + newline
-    return prefix + head + (separator or newline + newline) + body
+    if added:
+        prefix = newline.join(line.encode() for line in added) + newline
+        raw = prefix + head + (separator or newline + newline) + body
+    return dkim_sign(raw, domain=sender.rsplit("@", 1)[-1].lower())
+
+
+# DKIM, as far as the sandbox needs it: every mailbox's outgoing mail is signed for its
+# domain, as Google Workspace and Exchange Online do once DKIM is set up, and a receiving
+# relay (the sandbox's Mailgun) verifies it. An HMAC under the installation's secret
+# stands in for the RSA signature: only the sandbox can make one, a sender cannot forge it.
+DKIM_SELECTOR = "sandbox"
+
+
+def _dkim_value(domain: str, message: Message) -> str:
+    signed = "\n".join(
+        [domain, str(message.get("From") or ""), str(message.get("Message-ID") or "")]
+    )
+    return hmac.new(
+        f"sandbox-dkim:{settings.SECRET_KEY}".encode(), signed.encode(), hashlib.sha256
+    ).hexdigest()
+
+
+def dkim_sign(raw: bytes, *, domain: str) -> bytes:
+    message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    newline = b"\r\n" if b"\r\n" in split_head(raw)[0] else b"\n"
+    header = (
+        f"DKIM-Signature: v=1; a=hmac-sha256; d={domain}; s={DKIM_SELECTOR}; "
+        f"h=from:message-id; b={_dkim_value(domain, message)}"
+    )
+    return header.encode() + newline + raw
+
+
+def dkim_verified_domains(raw: bytes) -> tuple[set[str], set[str]]:
+    """(domains whose signature verifies, domains whose signature does not)."""
+    message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    passed, failed = set(), set()
+    for value in message.get_all("DKIM-Signature") or []:
+        tags = dict(part.strip().split("=", 1) for part in str(value).split(";") if "=" in part)
+        domain = tags.get("d", "").strip().lower()
+        ok = hmac.compare_digest(tags.get("b", "").strip(), _dkim_value(domain, message))
+        (passed if ok else failed).add(domain)
+    return passed, failed - passed
 
 
 def strip_bcc(raw: bytes) -> bytes:
@@ -166,17 +207,32 @@ def strip_bcc(raw: bytes) -> bytes:
     return _drop_header(head, b"bcc") + separator + body
 
 
-def _drop_header(head: bytes, name: bytes) -> bytes:
-    """Remove every occurrence of a header, continuation lines included."""
+def _drop_header(head: bytes, name: bytes, *, value_prefix: bytes = b"") -> bytes:
+    """Remove every occurrence of a header (those whose value starts with `value_prefix`),
+    continuation lines included."""
     kept: list[bytes] = []
     dropping = False
     for line in head.split(b"\n"):
         if line[:1] in (b" ", b"\t") and dropping:
             continue
-        dropping = line.lower().startswith(name + b":")
+        field, colon, value = line.partition(b":")
+        dropping = (
+            bool(colon)
+            and field.strip().lower() == name
+            and value.strip().lower().startswith(value_prefix.lower())
+        )
         if not dropping:
             kept.append(line)
     return b"\n".join(kept)
+
+
+def drop_header(raw: bytes, name: str, *, value_prefix: str = "") -> bytes:
+    head, separator, body = split_head(raw)
+    return (
+        _drop_header(head, name.lower().encode(), value_prefix=value_prefix.encode())
+        + separator
+        + body
+    )
 
 
 def split_head(raw: bytes) -> tuple[bytes, bytes, bytes]:

@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TypeVar
 
 from django.conf import settings
@@ -71,6 +72,20 @@ class MessageRef:
     id: str
     thread_id: str
     labels: tuple[str, ...] = ()
+    # Listed among the mailbox's sent mail (Gmail's SENT label, Graph's Sent Items). Only
+    # where a message was found says who wrote it; its From header is the writer's claim.
+    sent: bool = False
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    """A whole message as the provider keeps it, with what the provider itself knows."""
+
+    raw: bytes
+    # Found among the owner's sent mail, as the provider says when it is fetched.
+    sent: bool
+    # When the provider received or filed it: the fallback for an impossible Date header.
+    received_at: datetime | None = None
 
 
 @dataclass
@@ -119,8 +134,9 @@ class MailboxSession(ABC):
         Messages that vanished meanwhile are left out."""
 
     @abstractmethod
-    def raw_messages(self, message_ids: list[str]) -> dict[str, bytes]:
-        """Full RFC 5322 bytes. Call only for messages of interest."""
+    def raw_messages(self, refs: list[MessageRef]) -> dict[str, RawMessage]:
+        """Full RFC 5322 bytes by message id. Call only for messages of interest.
+        Messages that vanished meanwhile are left out."""
 
     @abstractmethod
     def thread_messages(self, thread_id: str) -> list[MessageRef]: ...

@@ -34,6 +34,7 @@ from mailsync.providers.base import (
     MessageRef,
     NotFound,
     ProviderError,
+    RawMessage,
     SentMessage,
     TokenStore,
     run_batches,
@@ -50,6 +51,8 @@ SCOPES_BY_LEVEL = {
     # the address comes from the userinfo endpoint, which reads nothing of the mail.
     "limited": [SCOPE_SEND, SCOPE_EMAIL],
 }
+# Gmail puts it on every message the mailbox's owner sent, and on no other.
+SENT_LABEL = "SENT"
 REFERENCE_HEADERS = ["Message-ID", "In-Reply-To", "References", "X-Threadline-Ref"]
 _DISCOVERY = (
     Path(googleapiclient.__file__).parent / "discovery_cache" / "documents" / "gmail.v1.json"
@@ -249,6 +252,21 @@ def _credentials(stored: dict) -> Credentials:
     )
 
 
+def _ref(message: dict) -> MessageRef:
+    labels = tuple(message.get("labelIds", []))
+    return MessageRef(
+        id=message["id"], thread_id=message["threadId"], labels=labels, sent=SENT_LABEL in labels
+    )
+
+
+def _internal_date(milliseconds: str | None) -> datetime | None:
+    """Gmail's internalDate: when Google received the message, in epoch milliseconds."""
+    try:
+        return datetime.fromtimestamp(int(milliseconds or "") / 1000, tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
 class GmailSession(MailboxSession):
     def __init__(self, stored: dict, *, store: TokenStore | None) -> None:
         self._credentials = _credentials(stored)
@@ -337,11 +355,7 @@ class GmailSession(MailboxSession):
             except NotFound as error:
                 raise CursorExpired() from error
             added = [
-                MessageRef(
-                    id=item["message"]["id"],
-                    thread_id=item["message"]["threadId"],
-                    labels=tuple(item["message"].get("labelIds", [])),
-                )
+                _ref(item["message"])
                 for record in response.get("history", [])
                 for item in record.get("messagesAdded", [])
             ]
@@ -369,15 +383,18 @@ class GmailSession(MailboxSession):
             headers[message_id] = values
         return headers
 
-    def raw_messages(self, message_ids: list[str]) -> dict[str, bytes]:
+    def raw_messages(self, refs: list[MessageRef]) -> dict[str, RawMessage]:
         responses = self._batched(
             lambda message_id: self._users.messages().get(userId="me", id=message_id, format="raw"),
-            message_ids,
+            [ref.id for ref in refs],
             what="messages.get(raw)",
         )
         return {
-            message_id: base64.urlsafe_b64decode(
-                response["raw"] + "=" * (-len(response["raw"]) % 4)
+            message_id: RawMessage(
+                raw=base64.urlsafe_b64decode(response["raw"] + "=" * (-len(response["raw"]) % 4)),
+                # The labels as they are now, whatever the listing said.
+                sent=SENT_LABEL in response.get("labelIds", []),
+                received_at=_internal_date(response.get("internalDate")),
             )
             for message_id, response in responses.items()
             if response is not None
@@ -391,10 +408,7 @@ class GmailSession(MailboxSession):
             )
         except NotFound:
             return []
-        return [
-            MessageRef(id=m["id"], thread_id=m["threadId"], labels=tuple(m.get("labelIds", [])))
-            for m in thread.get("messages", [])
-        ]
+        return [_ref(m) for m in thread.get("messages", [])]
 
     def search_by_address(self, address: str) -> list[MessageRef]:
         refs, page_token = [], None

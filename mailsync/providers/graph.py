@@ -32,6 +32,7 @@ from mailsync.providers.base import (
     MessageRef,
     NotFound,
     ProviderError,
+    RawMessage,
     SentMessage,
     TokenStore,
     run_batches,
@@ -46,7 +47,8 @@ SCOPES_BY_LEVEL = {
     "full": ["User.Read", "Mail.Send", "Mail.ReadWrite", "MailboxSettings.ReadWrite"],
     "limited": ["User.Read", "Mail.Send"],
 }
-DELTA_FOLDERS = ("inbox", "sentitems")
+SENT_FOLDER = "sentitems"
+DELTA_FOLDERS = ("inbox", SENT_FOLDER)
 HEADER_SELECT = "internetMessageHeaders,internetMessageId,conversationId"
 # What every delta round returns: Graph keeps the first request's options in its links.
 DELTA_SELECT = "id,conversationId,isDraft"
@@ -289,6 +291,7 @@ class GraphSession(MailboxSession):
         self._con = self._account.con
         self._con._msal_client = _msal_app(tenant, cache=self._backend)
         self._root = self._account.protocol.service_url
+        self._sent_folder: str | None = None
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -366,7 +369,11 @@ class GraphSession(MailboxSession):
         for folder in DELTA_FOLDERS:
             for page in self._delta_pages(links[folder]):
                 added = [
-                    MessageRef(id=item["id"], thread_id=item.get("conversationId", ""))
+                    MessageRef(
+                        id=item["id"],
+                        thread_id=item.get("conversationId", ""),
+                        sent=folder == SENT_FOLDER,
+                    )
                     for item in page.get("value", [])
                     if "@removed" not in item and not item.get("isDraft")
                 ]
@@ -390,26 +397,44 @@ class GraphSession(MailboxSession):
             headers[message_id] = values
         return headers
 
-    def raw_messages(self, message_ids: list[str]) -> dict[str, bytes]:
+    def raw_messages(self, refs: list[MessageRef]) -> dict[str, RawMessage]:
+        # The MIME ($value) says nothing of folders: where the listing found the message
+        # (Sent Items or not) is what tells whether the mailbox's owner sent it.
         raws = {}
-        for message_id in dict.fromkeys(message_ids):
+        for ref in dict((ref.id, ref) for ref in refs).values():
             try:
-                raws[message_id] = self._request(
-                    "get", f"me/messages/{message_id}/$value", what="messages.get($value)"
+                raw = self._request(
+                    "get", f"me/messages/{ref.id}/$value", what="messages.get($value)"
                 ).content
             except NotFound:
                 continue
+            raws[ref.id] = RawMessage(raw=raw, sent=ref.sent)
         return raws
+
+    def _sent_folder_id(self) -> str:
+        if self._sent_folder is None:
+            folder = self._request(
+                "get", f"me/mailFolders/{SENT_FOLDER}?$select=id", what="mailFolders.get"
+            ).json()
+            self._sent_folder = folder.get("id", "")
+        return self._sent_folder
 
     def thread_messages(self, thread_id: str) -> list[MessageRef]:
         refs = []
         url = (
-            "me/messages?$select=id,conversationId&$top=100"
+            "me/messages?$select=id,conversationId,parentFolderId&$top=100"
             f"&$filter=conversationId eq '{thread_id.replace(chr(39), chr(39) * 2)}'"
         )
         while url:
             page = self._request("get", url, what="messages.list").json()
-            refs += [MessageRef(id=m["id"], thread_id=m["conversationId"]) for m in page["value"]]
+            refs += [
+                MessageRef(
+                    id=m["id"],
+                    thread_id=m["conversationId"],
+                    sent=m.get("parentFolderId") == self._sent_folder_id(),
+                )
+                for m in page["value"]
+            ]
             url = page.get("@odata.nextLink", "")
         return refs
 
@@ -424,7 +449,11 @@ class GraphSession(MailboxSession):
             while url:
                 page = self._request("get", url, what="messages.search").json()
                 refs += [
-                    MessageRef(id=m["id"], thread_id=m.get("conversationId", ""))
+                    MessageRef(
+                        id=m["id"],
+                        thread_id=m.get("conversationId", ""),
+                        sent=folder == SENT_FOLDER,
+                    )
                     for m in page.get("value", [])
                 ]
                 url = page.get("@odata.nextLink", "")

@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from accounts.models import Organisation
 from candidates.models import EmailMessage, EmailThread
-from mailsync.ingest import process_message
+from mailsync.ingest import message_store
 from mailsync.mime import build_message, parse_message
 from mailsync.threadref import new_message_id, thread_ref
 from sandbox.mailgun import signed_fields
@@ -99,7 +99,7 @@ def start_thread(organisation, recruiter, candidate, address) -> tuple[EmailThre
         message_id=new_message_id(thread.pk),
         threadline_ref=thread_ref(thread.pk),
     )
-    first = process_message(thread=thread, parsed=parse_message(raw)).message
+    first = message_store(thread=thread, parsed=parse_message(raw), author=recruiter).message
     return thread, first
 
 

@@ -10,7 +10,8 @@ import pytest
 from candidates.models import EmailAttachment, EmailMessage
 from inbound.models import DailyTally, WebhookToken
 from mailsync.threadref import new_message_id
-from tests.factories import CandidateFactory
+from sandbox.mime import dkim_sign
+from tests.factories import CandidateFactory, UserFactory
 from tests.inbound.conftest import PARSED_URL, reply_to, start_thread
 
 
@@ -39,19 +40,80 @@ def test_a_candidate_reply_is_stored_on_its_thread(routed, client_for, emails_ta
     assert _tally(routed.organisation, "stored") == 1
 
 
-def test_the_users_own_reply_from_their_mailbox_is_stored_as_theirs(routed):
-    raw = reply_to(
+def _users_reply(routed, **kwargs) -> bytes:
+    return reply_to(
         routed.first,
         sender=f"{routed.recruiter.full_name} <{routed.recruiter.email}>",
         to=routed.candidate_address,
         body="Great, I have sent an invitation.",
+        **kwargs,
     )
+
+
+def test_the_users_own_reply_from_their_mailbox_is_stored_as_theirs(routed):
+    # Their mail system signs what they send for their domain; the relay verifies it.
+    raw = dkim_sign(_users_reply(routed), domain=routed.recruiter.email.split("@")[1])
 
     assert routed.post(raw).status_code == 200
 
     reply = routed.stored().get()
     assert reply.direction == EmailMessage.Direction.OUTBOUND
     assert reply.sender == routed.recruiter
+
+
+@pytest.mark.parametrize(
+    "sign_as",
+    [None, "people.test"],
+    ids=["unsigned", "signed-by-another-domain"],
+)
+def test_a_from_header_naming_a_user_does_not_make_them_its_author(routed, sign_as):
+    raw = _users_reply(routed)
+    if sign_as:
+        raw = dkim_sign(raw, domain=sign_as)
+
+    assert routed.post(raw).status_code == 200
+
+    reply = routed.stored().get()
+    assert reply.direction == EmailMessage.Direction.INBOUND
+    assert reply.sender is None
+
+
+def test_an_authentication_result_written_by_the_sender_proves_nothing(routed, settings):
+    forged = (
+        f"Authentication-Results: {settings.INBOUND_AUTHSERV_ID}; "
+        f"dkim=pass header.d={routed.recruiter.email.split('@')[1]}\r\n"
+    ).encode()
+
+    assert routed.post(forged + _users_reply(routed)).status_code == 200
+
+    reply = routed.stored().get()
+    assert reply.direction == EmailMessage.Direction.INBOUND
+    assert reply.sender is None
+
+
+def test_a_users_reply_to_a_thread_they_may_not_see_stays_in_their_own_private_thread(
+    routed, client_for, emails_tab
+):
+    colleague = UserFactory(
+        organisation=routed.organisation, email="colleague@acme.test", full_name="Col League"
+    )
+    raw = reply_to(
+        routed.first,
+        sender=f"Col League <{colleague.email}>",
+        to=routed.candidate_address,
+        body="Adding my thoughts.",
+    )
+
+    assert routed.post(dkim_sign(raw, domain="acme.test")).status_code == 200
+
+    assert not routed.stored().exists()
+    theirs = EmailMessage.objects.get(sender=colleague)
+    assert theirs.thread.owner == colleague
+    assert theirs.thread.visibility == "private"
+    assert theirs.thread.candidate == routed.candidate
+    owners_view = client_for(routed.recruiter).get(emails_tab).content.decode()
+    assert "Adding my thoughts." not in owners_view
+    assert "Adding my thoughts." in client_for(colleague).get(emails_tab).content.decode()
 
 
 def test_the_parsed_variant_of_the_webhook_stores_the_same_reply(routed):
