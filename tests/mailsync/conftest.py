@@ -77,18 +77,27 @@ KITS = {
 class MailWorld:
     """Story helpers: what the recruiter and the candidate do, each in their own mailbox."""
 
-    def __init__(self, team, kit: ProviderKit, client: Client):
+    def __init__(
+        self, team, kit: ProviderKit, client: Client, *, recruiter=None, colleague_of=None
+    ):
+        """`recruiter` (default: the team member) is who `client` is signed in as;
+        `colleague_of`: another world of the same team whose candidate's mailbox this one
+        shares, seen from `recruiter`'s own mailbox."""
         self.team = team
         self.kit = kit
-        self.recruiter = team.team_member
+        self.recruiter = recruiter or team.team_member
         self.candidate = team.candidate_on_my_posting
         self.candidate_address = self.candidate.emails.get().address
         self.client = client
         self.recruiter_box = sandbox.mailbox_create(
             address=self.recruiter.email, display_name=self.recruiter.full_name, provider=kit.name
         )
-        self.candidate_box = sandbox.mailbox_create(
-            address=self.candidate_address, display_name=self.candidate.full_name
+        self.candidate_box = (
+            colleague_of.candidate_box
+            if colleague_of
+            else sandbox.mailbox_create(
+                address=self.candidate_address, display_name=self.candidate.full_name
+            )
         )
 
     # -- the recruiter, in Threadline ----------------------------------------------------

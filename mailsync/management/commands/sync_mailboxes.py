@@ -1,4 +1,4 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from mailsync.selectors import mailboxes_to_sync
 from mailsync.sync import mailbox_sync
@@ -19,12 +19,20 @@ class Command(BaseCommand):
         if not ids:
             self.stdout.write("No connected mailbox to sync.")
             return
+        failed = []
         for connection_id in ids:
             if enqueue:
                 sync_mailbox.delay(connection_id)
                 self.stdout.write(f"mailbox {connection_id}: queued")
                 continue
-            report = mailbox_sync(connection_id=connection_id)
+            try:
+                report = mailbox_sync(connection_id=connection_id)
+            except Exception as error:  # one mailbox's trouble never stops the others
+                failed.append(connection_id)
+                self.stderr.write(f"mailbox {connection_id}: failed ({type(error).__name__})")
+                continue
+            if report.status == "failed":
+                failed.append(connection_id)
             line = (
                 f"mailbox {connection_id}: {report.status}; {report.seen} new, "
                 f"{report.header_checks} header checks, {report.of_interest} of interest, "
@@ -32,6 +40,11 @@ class Command(BaseCommand):
             )
             if report.recovered:
                 line += "; recovered an expired cursor"
+            if report.skipped:
+                line += f"; {report.skipped} unreadable, skipped"
             if report.error:
                 line += f"; {report.error}"
             self.stdout.write(line)
+        if failed:
+            # Every mailbox was tried; the exit status tells cron that some failed.
+            raise CommandError(f"{len(failed)} of {len(ids)} mailboxes failed: {failed}")
