@@ -15,9 +15,18 @@ class OrganisationAdmin(PolicyModelAdmin):
     list_filter = ["email_provider", "email_sync_level"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
-    # The sync level changes only on Settings > Company, which also revokes read grants
-    # and asks users to re-authorize; an edit here would skip both.
-    readonly_fields = ["email_sync_level", "routing_confirmed_at", "inbound_key"]
+    # Provider, Microsoft consent and sync level change only on Settings > Company, which
+    # checks what the provider offers, revokes read grants, resets consent and audits the
+    # change; an edit here would skip all of it, for operators as much as for members.
+    readonly_fields = [
+        "email_provider",
+        "microsoft_authorization_mode",
+        "microsoft_tenant_id",
+        "microsoft_admin_consent_at",
+        "email_sync_level",
+        "routing_confirmed_at",
+        "inbound_key",
+    ]
 
 
 class _RoleLimitedForm(forms.ModelForm):

@@ -198,6 +198,7 @@ _ADMIN_RULES: dict[str, dict[str, frozenset[Role]]] = {
     },
     "accounts.user": {"view": ADMIN_ROLES, "add": ADMIN_ROLES, "change": ADMIN_ROLES},
     "accounts.integrationpermission": {"view": ADMIN_ROLES},
+    "mailsync.mailboxconnection": {"view": ADMIN_ROLES},
     **{
         f"candidates.{name}": {
             "view": ADMIN_ROLES,

@@ -1,6 +1,9 @@
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 
 from accounts.admin_site import PolicyModelAdmin, PolicyTabularInline
+from candidates.addresses import address_taken_reason, normalise_email_address
 from candidates.models import Application, Candidate, CandidateEmail, Posting
 
 
@@ -19,14 +22,58 @@ class OrganisationFromActorMixin:
         super().save_model(request, obj, form, change)
 
 
+class CandidateAddressForm(forms.ModelForm):
+    """An address typed in admin obeys the profile's rules: normalised, and one
+    candidate's only, reported as a field error rather than a failed insert."""
+
+    class Meta:
+        model = CandidateEmail
+        fields = ["address", "is_primary"]
+
+    def clean_address(self) -> str:
+        try:
+            address = normalise_email_address(self.cleaned_data["address"])
+        except ValidationError:
+            raise ValidationError("Enter a valid email address.") from None
+        # The inline formset has set the candidate: the profile being edited.
+        candidate = self.instance.candidate
+        taken = address_taken_reason(
+            organisation_id=candidate.organisation_id,
+            candidate_id=candidate.pk,
+            address=address,
+            exclude_pk=self.instance.pk,
+        )
+        if taken:
+            raise ValidationError(taken)
+        self.instance.organisation_id = candidate.organisation_id
+        return address
+
+
+class CandidateAddressFormSet(forms.BaseInlineFormSet):
+    def clean(self) -> None:
+        # Two rows of one post may not take the same address either (the database would
+        # refuse the second insert).
+        super().clean()
+        seen: set[str] = set()
+        for form in self.forms:
+            address = getattr(form, "cleaned_data", {}).get("address")
+            if not address or self._should_delete_form(form):
+                continue
+            if address in seen:
+                form.add_error("address", "This address is already on the profile.")
+            seen.add(address)
+
+
 class CandidateEmailInline(PolicyTabularInline):
     model = CandidateEmail
+    form = CandidateAddressForm
+    formset = CandidateAddressFormSet
     extra = 0
     fields = ["address", "is_primary"]
 
-    def has_add_permission(self, request, obj=None):
-        # Addresses must be normalised and claimed through the profile, not typed raw here.
-        return False
+    def has_add_permission(self, request, obj=None) -> bool:
+        # New addresses need a saved candidate to be checked against (change pages only).
+        return obj is not None and super().has_add_permission(request, obj)
 
 
 class ApplicationInline(PolicyTabularInline):
