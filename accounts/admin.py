@@ -11,6 +11,7 @@ from accounts.models import IntegrationPermission, Organisation, User
 
 @admin.register(Organisation)
 class OrganisationAdmin(PolicyModelAdmin):
+    organisation_field = "pk"
     list_display = ["name", "slug", "email_provider", "email_sync_level", "created_at"]
     list_filter = ["email_provider", "email_sync_level"]
     search_fields = ["name", "slug"]
@@ -64,6 +65,7 @@ class UserEditForm(_RoleLimitedForm, UserChangeForm):
 
 @admin.register(User)
 class UserAdmin(PolicyModelAdmin, DjangoUserAdmin):
+    organisation_field = "organisation"
     form = UserEditForm
     add_form = UserCreateForm
     ordering = ["email"]
@@ -99,6 +101,7 @@ class UserAdmin(PolicyModelAdmin, DjangoUserAdmin):
 
 @admin.register(IntegrationPermission)
 class IntegrationPermissionAdmin(PolicyModelAdmin):
+    organisation_field = "user__organisation"
     list_display = ["user", "kind", "enabled", "state", "changed_at"]
     list_filter = ["kind", "state", "enabled"]
     search_fields = ["user__email", "user__full_name"]

@@ -5,7 +5,7 @@ from django.contrib.admin.utils import NestedObjects, get_fields_from_path, quot
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.db import router
-from django.db.models import Model, Q
+from django.db.models import Model, Q, QuerySet
 from django.shortcuts import redirect
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
@@ -43,13 +43,24 @@ class ThreadlineAdminSite(admin.AdminSite):
         return redirect_to_login(next_url, reverse("account_login"))
 
 
+def scoped_rows(admin_site: admin.AdminSite, request, queryset: QuerySet) -> QuerySet:
+    """`queryset` cut to what the viewer may see, by the rule of its model's admin: for
+    choices, filters and other rows that a page shows of a model it is not about.
+    Models without a policy admin are for operators only."""
+    organisation_field = None
+    if admin_site.is_registered(queryset.model):
+        model_admin = admin_site.get_model_admin(queryset.model)
+        organisation_field = getattr(model_admin, "organisation_field", None)
+    return policy.admin_queryset(request.user, queryset, organisation_field=organisation_field)
+
+
 class PolicyRelatedFieldListFilter(admin.RelatedFieldListFilter):
     """Offers only related rows the viewer may see in admin: Django's own filter lists
     every organisation's rows (names, posting titles) in the sidebar."""
 
     def field_choices(self, field, request, model_admin):
-        related_model = field.related_model
-        allowed = policy.admin_queryset(request.user, related_model._default_manager.all())
+        rows = field.related_model._default_manager.all()
+        allowed = scoped_rows(model_admin.admin_site, request, rows)
         return field.get_choices(
             include_blank=False,
             ordering=self.field_admin_ordering(field, request, model_admin),
@@ -79,8 +90,14 @@ def _shown_only(nested: list) -> list:
 class _PolicyPermissions:
     """The access policy decides rows and actions, for model admins and inlines alike."""
 
+    # The lookup path from this admin's model to its organisation's id; see
+    # policy.admin_queryset. None keeps the model for operators only.
+    organisation_field: str | None = None
+
     def get_queryset(self, request):
-        return policy.admin_queryset(request.user, super().get_queryset(request))
+        return policy.admin_queryset(
+            request.user, super().get_queryset(request), organisation_field=self.organisation_field
+        )
 
     def has_view_permission(self, request, obj=None) -> bool:
         return policy.admin_may(request.user, "view", self.model)
@@ -89,10 +106,22 @@ class _PolicyPermissions:
         return policy.admin_may(request.user, "add", self.model)
 
     def has_change_permission(self, request, obj=None) -> bool:
-        return policy.admin_may(request.user, "change", self.model, self._own(obj))
+        return policy.admin_may(
+            request.user,
+            "change",
+            self.model,
+            self._own(obj),
+            organisation_field=self.organisation_field,
+        )
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        return policy.admin_may(request.user, "delete", self.model, self._own(obj))
+        return policy.admin_may(
+            request.user,
+            "delete",
+            self.model,
+            self._own(obj),
+            organisation_field=self.organisation_field,
+        )
 
     def _own(self, obj):
         # Inlines are asked about the parent object; only judge rows of our own model.
@@ -102,13 +131,13 @@ class _PolicyPermissions:
         # Choices for related rows obey the same organisation scoping as the lists.
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
         if field is not None and hasattr(field, "queryset"):
-            field.queryset = policy.admin_queryset(request.user, field.queryset)
+            field.queryset = scoped_rows(self.admin_site, request, field.queryset)
         return field
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         field = super().formfield_for_manytomany(db_field, request, **kwargs)
         if field is not None and hasattr(field, "queryset"):
-            field.queryset = policy.admin_queryset(request.user, field.queryset)
+            field.queryset = scoped_rows(self.admin_site, request, field.queryset)
         return field
 
 

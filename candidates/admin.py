@@ -65,6 +65,7 @@ class CandidateAddressFormSet(forms.BaseInlineFormSet):
 
 
 class CandidateEmailInline(PolicyTabularInline):
+    organisation_field = "organisation"
     model = CandidateEmail
     form = CandidateAddressForm
     formset = CandidateAddressFormSet
@@ -77,6 +78,7 @@ class CandidateEmailInline(PolicyTabularInline):
 
 
 class ApplicationInline(PolicyTabularInline):
+    organisation_field = "candidate__organisation"
     model = Application
     extra = 0
     autocomplete_fields = ["posting"]
@@ -84,6 +86,7 @@ class ApplicationInline(PolicyTabularInline):
 
 @admin.register(Candidate)
 class CandidateAdmin(OrganisationFromActorMixin, PolicyModelAdmin):
+    organisation_field = "organisation"
     list_display = ["full_name", "headline", "location", "organisation", "updated_at"]
     list_filter = ["organisation", "applications__posting", "applications__stage"]
     search_fields = ["full_name", "headline", "emails__address"]
@@ -93,6 +96,7 @@ class CandidateAdmin(OrganisationFromActorMixin, PolicyModelAdmin):
 
 @admin.register(CandidateEmail)
 class CandidateEmailAdmin(PolicyModelAdmin):
+    organisation_field = "organisation"
     list_display = ["address", "candidate", "is_primary", "organisation"]
     list_filter = ["is_primary", "organisation"]
     search_fields = ["address", "candidate__full_name"]
@@ -105,6 +109,7 @@ class CandidateEmailAdmin(PolicyModelAdmin):
 
 @admin.register(Posting)
 class PostingAdmin(OrganisationFromActorMixin, PolicyModelAdmin):
+    organisation_field = "organisation"
     list_display = ["title", "team", "location", "status", "organisation"]
     list_filter = ["status", "team", "organisation"]
     search_fields = ["title", "team", "location"]
@@ -113,6 +118,7 @@ class PostingAdmin(OrganisationFromActorMixin, PolicyModelAdmin):
 
 @admin.register(Application)
 class ApplicationAdmin(PolicyModelAdmin):
+    organisation_field = "candidate__organisation"
     list_display = ["candidate", "posting", "stage", "created_at"]
     list_filter = ["stage", "posting"]
     search_fields = ["candidate__full_name", "posting__title"]

@@ -1,8 +1,8 @@
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from accounts import policy
 from accounts.models import User
+from candidates import policy
 from candidates.addresses import address_taken_reason, normalise_email_address
 from candidates.models import Application, Candidate, CandidateEmail, EmailThread, Posting
 

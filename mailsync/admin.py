@@ -9,6 +9,8 @@ class MailboxAdmin(PolicyModelAdmin):
     """Each mailbox's health, read-only. Tokens and the sync cursor are never shown;
     connecting, disconnecting and sync levels belong to the app's own pages."""
 
+    organisation_field = "organisation"
+
     list_display = [
         "account_address",
         "user",

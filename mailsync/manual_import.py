@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from accounts import policy
 from accounts.models import User
+from candidates import policy
 from candidates.models import Candidate, EmailThread
 from mailsync.connections import mark_needs_reauthorization, open_session
 from mailsync.ingest import process_message, thread_for_references

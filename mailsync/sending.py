@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from accounts import policy
 from accounts.models import Organisation, User
+from candidates import policy
 from candidates.addresses import normalise_email_address
 from candidates.models import Candidate, CandidateEmail, EmailMessage, EmailThread
 from candidates.services import CandidateError, candidate_add_email
