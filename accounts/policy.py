@@ -1,7 +1,9 @@
-"""Who may do what. Every role decision in Threadline is made here and nowhere else.
+"""Who may do what. Every role is compared here and nowhere else.
 
 Views, selectors, querysets and Django admin call these functions; none of them compares
-roles itself. Visibility functions return querysets so that lists, counts, searches and
+roles itself. The apps above accounts build their own decisions on these helpers:
+candidates/policy.py (candidates, postings, threads) and inbound/policy.py (routed mail
+counts). Visibility functions return querysets so that lists, counts, searches and
 single-object lookups share one definition of "what this user may see".
 
 Two kinds of people sign in:
