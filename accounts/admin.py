@@ -11,13 +11,23 @@ from accounts.models import IntegrationPermission, Organisation, User
 
 @admin.register(Organisation)
 class OrganisationAdmin(PolicyModelAdmin):
+    organisation_field = "pk"
     list_display = ["name", "slug", "email_provider", "email_sync_level", "created_at"]
     list_filter = ["email_provider", "email_sync_level"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
-    # The sync level changes only on Settings > Company, which also revokes read grants
-    # and asks users to re-authorize; an edit here would skip both.
-    readonly_fields = ["email_sync_level", "routing_confirmed_at", "inbound_key"]
+    # Provider, Microsoft consent and sync level change only on Settings > Company, which
+    # checks what the provider offers, revokes read grants, resets consent and audits the
+    # change; an edit here would skip all of it, for operators as much as for members.
+    readonly_fields = [
+        "email_provider",
+        "microsoft_authorization_mode",
+        "microsoft_tenant_id",
+        "microsoft_admin_consent_at",
+        "email_sync_level",
+        "routing_confirmed_at",
+        "inbound_key",
+    ]
 
 
 class _RoleLimitedForm(forms.ModelForm):
@@ -55,6 +65,7 @@ class UserEditForm(_RoleLimitedForm, UserChangeForm):
 
 @admin.register(User)
 class UserAdmin(PolicyModelAdmin, DjangoUserAdmin):
+    organisation_field = "organisation"
     form = UserEditForm
     add_form = UserCreateForm
     ordering = ["email"]
@@ -90,6 +101,7 @@ class UserAdmin(PolicyModelAdmin, DjangoUserAdmin):
 
 @admin.register(IntegrationPermission)
 class IntegrationPermissionAdmin(PolicyModelAdmin):
+    organisation_field = "user__organisation"
     list_display = ["user", "kind", "enabled", "state", "changed_at"]
     list_filter = ["kind", "state", "enabled"]
     search_fields = ["user__email", "user__full_name"]

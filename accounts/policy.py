@@ -1,7 +1,9 @@
-"""Who may do what. Every role decision in Threadline is made here and nowhere else.
+"""Who may do what. Every role is compared here and nowhere else.
 
 Views, selectors, querysets and Django admin call these functions; none of them compares
-roles itself. Visibility functions return querysets so that lists, counts, searches and
+roles itself. The apps above accounts build their own decisions on these helpers:
+candidates/policy.py (candidates, postings, threads) and inbound/policy.py (routed mail
+counts). Visibility functions return querysets so that lists, counts, searches and
 single-object lookups share one definition of "what this user may see".
 
 Two kinds of people sign in:
@@ -14,8 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.apps import apps
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Model, QuerySet
 
 from accounts.models import Role
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 ADMIN_ROLES = frozenset({Role.SUPER_ADMIN, Role.ADMIN})
 
 
-def _is_member(user) -> bool:
+def is_member(user) -> bool:
     return bool(
         user is not None
         and user.is_authenticated
@@ -39,7 +40,7 @@ def is_operator(user) -> bool:
 
 
 def has_role(user, *roles: Role) -> bool:
-    return _is_member(user) and user.role in roles
+    return is_member(user) and user.role in roles
 
 
 # --- Pages ------------------------------------------------------------------------------
@@ -47,7 +48,7 @@ def has_role(user, *roles: Role) -> bool:
 
 def can_use_app(user) -> bool:
     """Candidate pages and personal settings: any active member of an organisation."""
-    return _is_member(user)
+    return is_member(user)
 
 
 def can_manage_company_settings(user) -> bool:
@@ -67,99 +68,6 @@ def visible_audit_entries(user) -> QuerySet:
     if not can_manage_company_settings(user):
         return LogEntry.objects.none()
     return LogEntry.objects.get_for_object(user.organisation)
-
-
-def visible_inbound_tallies(user) -> QuerySet:
-    """Counts of routed mail received for the organisation: Super Admins, who set it up."""
-    model = apps.get_model("inbound", "DailyTally")
-    if not can_manage_company_settings(user):
-        return model.objects.none()
-    return model.objects.filter(organisation_id=user.organisation_id)
-
-
-# --- Candidates -------------------------------------------------------------------------
-
-
-def visible_candidates(user) -> QuerySet:
-    """The candidates `user` may see. Limited Team Members: only those who applied to a
-    posting whose hiring team they are on."""
-    candidate_model = apps.get_model("candidates", "Candidate")
-    if not can_use_app(user):
-        return candidate_model.objects.none()
-    candidates = candidate_model.objects.filter(organisation_id=user.organisation_id)
-    if user.role == Role.LIMITED_TEAM_MEMBER:
-        application_model = apps.get_model("candidates", "Application")
-        on_my_postings = application_model.objects.filter(posting__hiring_team=user)
-        candidates = candidates.filter(pk__in=on_my_postings.values("candidate_id"))
-    return candidates
-
-
-def visible_postings(user) -> QuerySet:
-    posting_model = apps.get_model("candidates", "Posting")
-    if not can_use_app(user):
-        return posting_model.objects.none()
-    postings = posting_model.objects.filter(organisation_id=user.organisation_id)
-    if user.role == Role.LIMITED_TEAM_MEMBER:
-        postings = postings.filter(hiring_team=user)
-    return postings
-
-
-def can_create_candidate(user) -> bool:
-    # A Limited Team Member could not see a candidate who has not applied to one of their
-    # postings, so creating one is left to the rest of the team.
-    return has_role(user, Role.SUPER_ADMIN, Role.ADMIN, Role.TEAM_MEMBER)
-
-
-def can_edit_candidate(user, candidate) -> bool:
-    return visible_candidates(user).filter(pk=candidate.pk).exists()
-
-
-# --- Email threads ----------------------------------------------------------------------
-
-
-def visible_threads(user) -> QuerySet:
-    """The email threads `user` may see: only threads of candidates they may see, and then
-
-    - private threads: their owner only;
-    - team threads: everyone who can see the candidate;
-    - secret threads: the owner, Super Admins, Admins and participants.
-
-    Participants are the users who sent a message on the thread. Who else appears in a
-    message's From/To/Cc cannot be asked of the database, because those headers are
-    encrypted at rest. Lists, counts, single lookups and attachment downloads all start
-    from this queryset.
-    """
-    thread_model = apps.get_model("candidates", "EmailThread")
-    if not can_use_app(user):
-        return thread_model.objects.none()
-    visibility = thread_model.Visibility
-    # A subquery rather than a join on messages, so that a thread appears once however
-    # many of its messages the user wrote.
-    wrote_in = apps.get_model("candidates", "EmailMessage").objects.filter(sender=user)
-    if has_role(user, *ADMIN_ROLES):
-        secret_ok = Q(visibility=visibility.SECRET)
-    else:
-        secret_ok = Q(visibility=visibility.SECRET, pk__in=wrote_in.values("thread_id"))
-    return thread_model.objects.filter(
-        Q(owner=user) | Q(visibility=visibility.TEAM) | secret_ok,
-        organisation_id=user.organisation_id,
-        candidate__in=visible_candidates(user),
-    )
-
-
-def visible_attachments(user) -> QuerySet:
-    attachment_model = apps.get_model("candidates", "EmailAttachment")
-    return attachment_model.objects.filter(message__thread__in=visible_threads(user))
-
-
-def can_change_thread_visibility(user, thread) -> bool:
-    """Only a thread's owner decides who else sees it. Callers pass a thread they found
-    through `visible_threads`, so the owner is still allowed to see its candidate."""
-    return (
-        _is_member(user)
-        and thread.owner_id == user.pk
-        and thread.organisation_id == user.organisation_id
-    )
 
 
 # --- Users and roles --------------------------------------------------------------------
@@ -198,6 +106,7 @@ _ADMIN_RULES: dict[str, dict[str, frozenset[Role]]] = {
     },
     "accounts.user": {"view": ADMIN_ROLES, "add": ADMIN_ROLES, "change": ADMIN_ROLES},
     "accounts.integrationpermission": {"view": ADMIN_ROLES},
+    "mailsync.mailboxconnection": {"view": ADMIN_ROLES},
     **{
         f"candidates.{name}": {
             "view": ADMIN_ROLES,
@@ -210,7 +119,16 @@ _ADMIN_RULES: dict[str, dict[str, frozenset[Role]]] = {
 }
 
 
-def admin_may(user, action: str, model: type[Model], obj: Model | None = None) -> bool:
+def admin_may(
+    user,
+    action: str,
+    model: type[Model],
+    obj: Model | None = None,
+    *,
+    organisation_field: str | None = None,
+) -> bool:
+    """May `user` take `action` on `model` (and on `obj`, when given) in Django admin?
+    `organisation_field` is as for `admin_queryset`."""
     if is_operator(user):
         return True
     rules = _ADMIN_RULES.get(model._meta.label_lower, {})
@@ -220,21 +138,20 @@ def admin_may(user, action: str, model: type[Model], obj: Model | None = None) -
         return True
     if model._meta.label_lower == "accounts.user" and action != "view":
         return can_change_user(user, obj)
-    return admin_queryset(user, model._default_manager.filter(pk=obj.pk)).exists()
+    rows = model._default_manager.filter(pk=obj.pk)
+    return admin_queryset(user, rows, organisation_field=organisation_field).exists()
 
 
-def admin_queryset(user, queryset: QuerySet) -> QuerySet:
-    """Restrict an admin list to the user's organisation."""
+def admin_queryset(user, queryset: QuerySet, *, organisation_field: str | None) -> QuerySet:
+    """Restrict an admin list to the user's organisation.
+
+    `organisation_field` is the lookup path from the listed model to its organisation's id
+    ("organisation", "candidate__organisation", "pk" for organisations themselves); each
+    model admin declares its own, so this module need not know the other apps' models.
+    Without one, members see no rows at all.
+    """
     if is_operator(user):
         return queryset
-    if not has_role(user, *ADMIN_ROLES):
+    if not has_role(user, *ADMIN_ROLES) or not organisation_field:
         return queryset.none()
-    model = queryset.model
-    org_id = user.organisation_id
-    if model._meta.label_lower == "accounts.organisation":
-        return queryset.filter(pk=org_id)
-    if model._meta.label_lower == "accounts.integrationpermission":
-        return queryset.filter(user__organisation_id=org_id)
-    if model._meta.label_lower == "candidates.application":
-        return queryset.filter(candidate__organisation_id=org_id)
-    return queryset.filter(organisation_id=org_id)
+    return queryset.filter(**{organisation_field: user.organisation_id})

@@ -1,8 +1,3 @@
-from datetime import timedelta
-
-from django.db.models import Sum
-from django.utils import timezone
-
 from accounts import policy
 from accounts.models import IntegrationPermission, User
 
@@ -19,15 +14,3 @@ def integration_permissions_for(*, user: User) -> dict[str, IntegrationPermissio
 def company_settings_history(*, user: User, limit: int = 20) -> list:
     """The latest audited changes to the company settings, newest first, with authors."""
     return list(policy.visible_audit_entries(user).select_related("actor")[:limit])
-
-
-def inbound_summary(*, user: User, days: int = 7) -> dict[str, int]:
-    """Routed messages received in the last `days` days, by outcome."""
-    since = timezone.localdate() - timedelta(days=days - 1)
-    rows = (
-        policy.visible_inbound_tallies(user)
-        .filter(day__gte=since)
-        .values("outcome")
-        .annotate(total=Sum("count"))
-    )
-    return {row["outcome"]: row["total"] for row in rows}

@@ -10,11 +10,8 @@ from accounts.access import member_required, require
 from accounts.forms import CompanySettingsForm, EmailSyncForm, MyAccountForm
 from accounts.models import IntegrationPermission, Organisation
 from accounts.routing import routing_rules_for
-from accounts.selectors import (
-    company_settings_history,
-    inbound_summary,
-    integration_permissions_for,
-)
+from accounts.selectors import company_settings_history, integration_permissions_for
+from inbound.selectors import inbound_summary
 from mailsync import connections
 from mailsync.selectors import mailbox_for
 

@@ -1,6 +1,9 @@
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 
 from accounts.admin_site import PolicyModelAdmin, PolicyTabularInline
+from candidates.addresses import address_taken_reason, normalise_email_address
 from candidates.models import Application, Candidate, CandidateEmail, Posting
 
 
@@ -19,17 +22,63 @@ class OrganisationFromActorMixin:
         super().save_model(request, obj, form, change)
 
 
+class CandidateAddressForm(forms.ModelForm):
+    """An address typed in admin obeys the profile's rules: normalised, and one
+    candidate's only, reported as a field error rather than a failed insert."""
+
+    class Meta:
+        model = CandidateEmail
+        fields = ["address", "is_primary"]
+
+    def clean_address(self) -> str:
+        try:
+            address = normalise_email_address(self.cleaned_data["address"])
+        except ValidationError:
+            raise ValidationError("Enter a valid email address.") from None
+        # The inline formset has set the candidate: the profile being edited.
+        candidate = self.instance.candidate
+        taken = address_taken_reason(
+            organisation_id=candidate.organisation_id,
+            candidate_id=candidate.pk,
+            address=address,
+            exclude_pk=self.instance.pk,
+        )
+        if taken:
+            raise ValidationError(taken)
+        self.instance.organisation_id = candidate.organisation_id
+        return address
+
+
+class CandidateAddressFormSet(forms.BaseInlineFormSet):
+    def clean(self) -> None:
+        # Two rows of one post may not take the same address either (the database would
+        # refuse the second insert).
+        super().clean()
+        seen: set[str] = set()
+        for form in self.forms:
+            address = getattr(form, "cleaned_data", {}).get("address")
+            if not address or self._should_delete_form(form):
+                continue
+            if address in seen:
+                form.add_error("address", "This address is already on the profile.")
+            seen.add(address)
+
+
 class CandidateEmailInline(PolicyTabularInline):
+    organisation_field = "organisation"
     model = CandidateEmail
+    form = CandidateAddressForm
+    formset = CandidateAddressFormSet
     extra = 0
     fields = ["address", "is_primary"]
 
-    def has_add_permission(self, request, obj=None):
-        # Addresses must be normalised and claimed through the profile, not typed raw here.
-        return False
+    def has_add_permission(self, request, obj=None) -> bool:
+        # New addresses need a saved candidate to be checked against (change pages only).
+        return obj is not None and super().has_add_permission(request, obj)
 
 
 class ApplicationInline(PolicyTabularInline):
+    organisation_field = "candidate__organisation"
     model = Application
     extra = 0
     autocomplete_fields = ["posting"]
@@ -37,6 +86,7 @@ class ApplicationInline(PolicyTabularInline):
 
 @admin.register(Candidate)
 class CandidateAdmin(OrganisationFromActorMixin, PolicyModelAdmin):
+    organisation_field = "organisation"
     list_display = ["full_name", "headline", "location", "organisation", "updated_at"]
     list_filter = ["organisation", "applications__posting", "applications__stage"]
     search_fields = ["full_name", "headline", "emails__address"]
@@ -46,6 +96,7 @@ class CandidateAdmin(OrganisationFromActorMixin, PolicyModelAdmin):
 
 @admin.register(CandidateEmail)
 class CandidateEmailAdmin(PolicyModelAdmin):
+    organisation_field = "organisation"
     list_display = ["address", "candidate", "is_primary", "organisation"]
     list_filter = ["is_primary", "organisation"]
     search_fields = ["address", "candidate__full_name"]
@@ -58,6 +109,7 @@ class CandidateEmailAdmin(PolicyModelAdmin):
 
 @admin.register(Posting)
 class PostingAdmin(OrganisationFromActorMixin, PolicyModelAdmin):
+    organisation_field = "organisation"
     list_display = ["title", "team", "location", "status", "organisation"]
     list_filter = ["status", "team", "organisation"]
     search_fields = ["title", "team", "location"]
@@ -66,6 +118,7 @@ class PostingAdmin(OrganisationFromActorMixin, PolicyModelAdmin):
 
 @admin.register(Application)
 class ApplicationAdmin(PolicyModelAdmin):
+    organisation_field = "candidate__organisation"
     list_display = ["candidate", "posting", "stage", "created_at"]
     list_filter = ["stage", "posting"]
     search_fields = ["candidate__full_name", "posting__title"]

@@ -121,7 +121,7 @@ class EmailThread(models.Model):
     """A conversation with a candidate as Threadline shows it.
 
     Subjects and everything else taken from mail are encrypted at rest. Who sees a thread
-    is decided in accounts/policy.py: private to its owner by default; the owner may share
+    is decided in candidates/policy.py: private to its owner by default; the owner may share
     it with everyone who can see the candidate, or make it secret (owner, participants,
     Super Admins and Admins).
     """

@@ -1,8 +1,8 @@
 from django.db.models import Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
-from accounts import policy
 from accounts.models import User
+from candidates import policy
 from candidates.models import (
     Application,
     Candidate,

@@ -1,9 +1,9 @@
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from accounts import policy
 from accounts.models import User
-from candidates.addresses import normalise_email_address
+from candidates import policy
+from candidates.addresses import address_taken_reason, normalise_email_address
 from candidates.models import Application, Candidate, CandidateEmail, EmailThread, Posting
 
 
@@ -20,15 +20,11 @@ def _claim_address(*, candidate: Candidate, raw_address: str, primary: bool) -> 
         address = normalise_email_address(raw_address)
     except ValidationError:
         raise CandidateError("Enter a valid email address.", field="email") from None
-    owner = (
-        CandidateEmail.objects.filter(organisation_id=candidate.organisation_id, address=address)
-        .select_related("candidate")
-        .first()
+    taken = address_taken_reason(
+        organisation_id=candidate.organisation_id, candidate_id=candidate.pk, address=address
     )
-    if owner is not None:
-        if owner.candidate_id == candidate.pk:
-            raise CandidateError("This address is already on the profile.", field="email")
-        raise CandidateError("Another candidate already has this address.", field="email")
+    if taken:
+        raise CandidateError(taken, field="email")
     try:
         with transaction.atomic():
             return CandidateEmail.objects.create(

@@ -8,9 +8,8 @@ from django.shortcuts import redirect, render
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST
 
-from accounts import policy
 from accounts.access import member_required, require
-from candidates import selectors, services
+from candidates import policy, selectors, services
 from candidates.forms import (
     AddEmailForm,
     CandidateForm,

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 
-from accounts import policy
 from accounts.models import User
+from candidates import policy
 from candidates.models import Candidate, EmailThread
 from mailsync.connections import mark_needs_reauthorization, open_session
 from mailsync.ingest import thread_for_references, threads_visible_to

@@ -9,8 +9,8 @@ from email.utils import formataddr
 from django.db import transaction
 from django.utils import timezone
 
-from accounts import policy
 from accounts.models import Organisation, User
+from candidates import policy
 from candidates.addresses import normalise_email_address
 from candidates.models import (
     Candidate,

@@ -12,8 +12,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from accounts import policy
 from accounts.models import Role
+from candidates import policy
 from candidates.models import CandidateEmail, EmailMessage, EmailThread
 from mailsync.models import MailboxConnection
 from tests.factories import (

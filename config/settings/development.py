@@ -19,6 +19,8 @@ DEBUG = env_bool("DEBUG", True)
 SECRET_KEY = SECRET_KEY or "django-insecure-development-only-0f3c9b1e7d2a4c6e8b0a1f3d5c7e9b2d"
 # The demo and the tests talk to the local Google/Microsoft emulation unless told otherwise.
 SANDBOX = env_bool("SANDBOX", True)
+# `manage.py seed_demo`: development only, like Faker, which it needs.
+INSTALLED_APPS = [*INSTALLED_APPS, "demo"]
 if SANDBOX:
     INSTALLED_APPS = [*INSTALLED_APPS, "sandbox"]
     # Where the sandbox is served: the demo's own web server.

@@ -5,8 +5,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from accounts.demo import DEMO_PASSWORD, seed_demo
 from candidates.models import Candidate
+from demo.seeding import DEMO_PASSWORD, seed_demo
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 from django.apps import apps
 from django.core.management.base import BaseCommand
 
-from accounts.demo import DEMO_PASSWORD, seed_demo
 from candidates.models import CandidateEmail
+from demo.seeding import DEMO_PASSWORD, seed_demo
 
 
 class Command(BaseCommand):

@@ -1,0 +1,50 @@
+from django.contrib import admin
+
+from accounts.admin_site import PolicyModelAdmin
+from mailsync.models import MailboxConnection
+
+
+@admin.register(MailboxConnection)
+class MailboxAdmin(PolicyModelAdmin):
+    """Each mailbox's health, read-only. Tokens and the sync cursor are never shown;
+    connecting, disconnecting and sync levels belong to the app's own pages."""
+
+    organisation_field = "organisation"
+
+    list_display = [
+        "account_address",
+        "user",
+        "provider",
+        "state",
+        "sync_level",
+        "last_synced_at",
+        "messages_synced",
+        "last_error",
+        "last_error_at",
+    ]
+    list_filter = ["provider", "state", "sync_level", "organisation"]
+    search_fields = ["account_address", "user__email", "user__full_name"]
+    list_select_related = ["user"]
+    fields = [
+        "user",
+        "organisation",
+        "provider",
+        "account_address",
+        "state",
+        "sync_level",
+        "authorized_at",
+        "last_synced_at",
+        "messages_synced",
+        "last_error",
+        "last_error_at",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
