@@ -17,8 +17,8 @@ from typing import Protocol
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from accounts import policy
 from accounts.models import User
+from candidates import policy
 from candidates.models import Candidate, EmailAttachment, EmailMessage, EmailThread
 from mailsync.mime import ParsedMessage
 from mailsync.models import MailboxConnection, MailboxThread, SyncedMessage
