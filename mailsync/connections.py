@@ -156,7 +156,8 @@ def authorization_complete(
         # Google's revocation withdraws the app's access to the whole account, so the
         # partial grant of the mailbox being renewed is dropped, not revoked: revoking it
         # would cut off the connection that keeps working. Any other account's is revoked.
-        if renewing is None or renewing.account_address != authorization.account_address:
+        renewed_address = renewing.account_address.lower() if renewing else None
+        if renewed_address != authorization.account_address.lower():
             _revoke_quietly(
                 _Revocation(None, provider.name, authorization.credentials), what="partial grant"
             )
@@ -269,7 +270,8 @@ def disconnect(*, user: User) -> None:
 
 @dataclass(frozen=True)
 class _Revocation:
-    """Tokens already forgotten in the database, still to be revoked at the provider."""
+    """Tokens Threadline no longer keeps (or never kept), still to be revoked at the
+    provider."""
 
     connection_id: int | None
     provider: str
