@@ -6,7 +6,9 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from django.db import transaction
 from django.db.models import Q
@@ -81,24 +83,47 @@ def authorization_start(*, user: User, redirect_uri: str) -> str:
 def authorization_complete(
     *, user: User, callback_params: dict[str, str], redirect_uri: str
 ) -> MailboxConnection:
+    """Finish the consent flow. A declined or failed re-authorization leaves the mailbox
+    exactly as it was (only unticking Email disconnects), and says so."""
+    renewing = _renewable_mailbox(user)
     state, error = callback_params.get("state", ""), callback_params.get("error", "")
     pending = PendingAuthorization.objects.filter(
         user=user, state=state, created_at__gte=timezone.now() - AUTHORIZATION_TTL
     ).first()
     if pending is None:
-        raise AuthorizationFailed("That authorization link has expired. Please try again.")
+        raise _not_completed(
+            user,
+            renewing,
+            first_time="That authorization link has expired. Please try again.",
+            renewal="That authorization link has expired, so nothing changed.",
+            # Another tab may still be on the consent screen: its wait stays visible.
+            restore=not _awaiting_another_authorization(user),
+        )
     pending.delete()
     if pending.sync_level != sync_level_for(user):
-        _set_email_permission(user, IntegrationPermission.State.NEEDS_REAUTHORIZATION)
-        raise AuthorizationFailed(
-            "Your organisation changed its email sync setting while you were authorizing; "
-            "please authorize again."
+        raise _not_completed(
+            user,
+            renewing,
+            first_time=(
+                "Your organisation changed its email sync setting while you were "
+                "authorizing; please authorize again."
+            ),
+            first_time_state=IntegrationPermission.State.NEEDS_REAUTHORIZATION,
         )
     if error:
-        _set_email_permission(user, IntegrationPermission.State.OFF)
         if error == "access_denied":
-            raise AuthorizationFailed("You declined access, so your mailbox is not connected.")
-        raise AuthorizationFailed(f"The provider reported an error ({error}); nothing changed.")
+            first_time = "You declined access, so your mailbox is not connected."
+            renewal = "You declined access."
+        else:
+            first_time = f"The provider reported an error ({error}); nothing changed."
+            renewal = f"The provider reported an error ({error})."
+        raise _not_completed(
+            user,
+            renewing,
+            first_time=first_time,
+            renewal=renewal,
+            first_time_state=IntegrationPermission.State.OFF,
+        )
     provider = get_provider(pending.provider)
     try:
         authorization = provider.exchange_code(
@@ -109,22 +134,93 @@ def authorization_complete(
         )
     except ProviderError as failure:
         logger.warning("Authorization for user %s failed: %s", user.pk, failure)
-        _set_email_permission(user, IntegrationPermission.State.OFF)
-        if failure.reason == "unsupported_cloud":
-            raise AuthorizationFailed(str(failure)) from failure
-        raise AuthorizationFailed("The provider did not complete the authorization.") from failure
+        reason = (
+            str(failure)
+            if failure.reason == "unsupported_cloud"
+            else "The provider did not complete the authorization."
+        )
+        raise _not_completed(
+            user, renewing, first_time=reason, first_time_state=IntegrationPermission.State.OFF
+        ) from failure
     missing = set(pending.scopes) - set(authorization.granted_scopes)
     if missing:
-        provider.revoke(authorization.credentials)
-        _set_email_permission(user, IntegrationPermission.State.OFF)
-        raise AuthorizationFailed(
-            "Threadline needs every permission on the consent screen to sync your email; "
-            "please try again and leave all boxes ticked."
+        refusal = _not_completed(
+            user,
+            renewing,
+            first_time=(
+                "Threadline needs every permission on the consent screen to sync your email; "
+                "please try again and leave all boxes ticked."
+            ),
+            first_time_state=IntegrationPermission.State.OFF,
         )
+        # Google's revocation withdraws the app's access to the whole account, so the
+        # partial grant of the mailbox being renewed is dropped, not revoked: revoking it
+        # would cut off the connection that keeps working. Any other account's is revoked.
+        renewed_address = renewing.account_address.lower() if renewing else None
+        if renewed_address != authorization.account_address.lower():
+            _revoke_quietly(
+                _Revocation(None, provider.name, authorization.credentials), what="partial grant"
+            )
+        raise refusal
     with transaction.atomic():
         connection = _store_authorization(user, provider.name, authorization, pending.sync_level)
         _set_email_permission(user, IntegrationPermission.State.CONNECTED)
     return connection
+
+
+# The Email permission that goes with a mailbox's state, for restoring it after a failed
+# re-authorization (`authorization_start` set it to "waiting").
+PERMISSION_FOR_MAILBOX_STATE = {
+    MailboxConnection.State.CONNECTED: IntegrationPermission.State.CONNECTED,
+    MailboxConnection.State.NEEDS_REAUTHORIZATION: (
+        IntegrationPermission.State.NEEDS_REAUTHORIZATION
+    ),
+}
+
+
+def _renewable_mailbox(user: User) -> MailboxConnection | None:
+    """The mailbox an authorization would renew; None makes it a first authorization."""
+    return (
+        MailboxConnection.objects.filter(user=user)
+        .exclude(state=MailboxConnection.State.DISCONNECTED)
+        .first()
+    )
+
+
+def _awaiting_another_authorization(user: User) -> bool:
+    return PendingAuthorization.objects.filter(
+        user=user, created_at__gte=timezone.now() - AUTHORIZATION_TTL
+    ).exists()
+
+
+def _not_completed(
+    user: User,
+    renewing: MailboxConnection | None,
+    *,
+    first_time: str,
+    renewal: str = "",
+    first_time_state: str | None = None,
+    restore: bool = True,
+) -> AuthorizationFailed:
+    """Record an authorization that did not complete and return the error to raise.
+
+    A first authorization ends in `first_time_state` (None: left waiting) with the
+    `first_time` message. A failed renewal touches nothing of the mailbox: the Email
+    permission goes back to what the mailbox's state says, and the message says the
+    mailbox is as it was."""
+    if renewing is None:
+        if first_time_state is not None:
+            _set_email_permission(user, first_time_state)
+        return AuthorizationFailed(first_time)
+    if restore:
+        _set_email_permission(user, PERMISSION_FOR_MAILBOX_STATE[renewing.state])
+    if renewing.state == MailboxConnection.State.CONNECTED:
+        unchanged = f"Your mailbox {renewing.account_address} stays connected as before."
+    else:
+        unchanged = (
+            f"Your mailbox {renewing.account_address} still needs re-authorization, as before."
+        )
+    return AuthorizationFailed(f"{renewal or first_time} {unchanged}")
 
 
 def _store_authorization(
@@ -162,17 +258,52 @@ def _store_authorization(
 
 
 def disconnect(*, user: User) -> None:
-    """Revoke at the provider and forget the tokens. Synced mail stays in Threadline."""
-    connection = MailboxConnection.objects.filter(user=user).first()
-    if connection is not None and connection.state != MailboxConnection.State.DISCONNECTED:
-        try:
-            get_provider(connection.provider).revoke(json.loads(connection.credentials))
-        except ProviderError as failure:
-            logger.warning("Revoking mailbox %s failed: %s", connection.pk, failure)
-        connection.state = MailboxConnection.State.DISCONNECTED
-        connection.credentials = json.dumps({})
-        connection.save(update_fields=["state", "credentials"])
-    _set_email_permission(user, IntegrationPermission.State.OFF)
+    """Forget the tokens, then revoke them at the provider once that has committed.
+    Synced mail stays in Threadline."""
+    with transaction.atomic():
+        connection = MailboxConnection.objects.select_for_update().filter(user=user).first()
+        if connection is not None and connection.state != MailboxConnection.State.DISCONNECTED:
+            revocation = _forget_tokens(connection, state=MailboxConnection.State.DISCONNECTED)
+            _revoke_after_commit([revocation])
+        _set_email_permission(user, IntegrationPermission.State.OFF)
+
+
+@dataclass(frozen=True)
+class _Revocation:
+    """Tokens Threadline no longer keeps (or never kept), still to be revoked at the
+    provider."""
+
+    connection_id: int | None
+    provider: str
+    credentials: dict
+
+
+def _forget_tokens(connection: MailboxConnection, *, state: str) -> _Revocation:
+    """Forget the connection's tokens (in the caller's transaction), keeping what revoking
+    them needs."""
+    revocation = _Revocation(
+        connection.pk, connection.provider, json.loads(connection.credentials or "{}")
+    )
+    connection.credentials = json.dumps({})
+    connection.state = state
+    connection.save(update_fields=["credentials", "state"])
+    return revocation
+
+
+def _revoke_after_commit(revocations: list[_Revocation]) -> None:
+    """Provider calls wait for the commit. Should the transaction fail, nothing was
+    revoked and the rows still hold valid tokens; once it has committed, a failed
+    revocation leaves behind only tokens that Threadline no longer has."""
+    for revocation in revocations:
+        transaction.on_commit(partial(_revoke_quietly, revocation), robust=True)
+
+
+def _revoke_quietly(revocation: _Revocation, *, what: str = "mailbox") -> None:
+    try:
+        get_provider(revocation.provider).revoke(revocation.credentials)
+    except ProviderError as failure:
+        # The tokens are forgotten either way; the user can also remove the app's access.
+        logger.warning("Revoking %s %s failed: %s", what, revocation.connection_id, failure)
 
 
 def mark_needs_reauthorization(
@@ -210,47 +341,42 @@ def organisation_change_sync_level(
     microsoft_authorization_mode: str,
 ) -> int:
     """Switch the organisation between full and limited sync. Every mailbox authorized at
-    the other level must be authorized again; read grants are revoked at the provider
-    first, so that nothing is read from the moment limited sync is on. Returns how many
-    users were asked to re-authorize."""
-    changed = organisation_set_sync_level(
-        actor=actor,
-        organisation=organisation,
-        level=level,
-        routing_confirmed=routing_confirmed,
-        microsoft_authorization_mode=microsoft_authorization_mode,
-    )
-    if not changed:
-        return 0
-    stale = (
-        MailboxConnection.objects.select_related("user")
-        .filter(
+    the other level must be authorized again, and read grants are forgotten. The level, its
+    audit entry and the mailboxes' side commit together, so that no read token is ever
+    stored under limited sync; the read grants are revoked at the provider after the
+    commit. Returns how many users were asked to re-authorize."""
+    with transaction.atomic():
+        changed = organisation_set_sync_level(
+            actor=actor,
             organisation=organisation,
-            state__in=[
-                MailboxConnection.State.CONNECTED,
-                MailboxConnection.State.NEEDS_REAUTHORIZATION,
-            ],
+            level=level,
+            routing_confirmed=routing_confirmed,
+            microsoft_authorization_mode=microsoft_authorization_mode,
         )
-        .exclude(sync_level=level)
-    )
-    count = 0
-    for connection in stale:
-        if connection.sync_level == Organisation.SyncLevel.FULL:
-            # A read grant must not outlive the switch, even unused: revoke and forget it.
-            _revoke_quietly(connection)
-            connection.credentials = json.dumps({})
-            connection.save(update_fields=["credentials"])
-        mark_needs_reauthorization(connection, reason=LEVEL_CHANGE_REASONS[level])
-        count += 1
-    return count
-
-
-def _revoke_quietly(connection: MailboxConnection) -> None:
-    try:
-        get_provider(connection.provider).revoke(json.loads(connection.credentials or "{}"))
-    except ProviderError as failure:
-        # The tokens are forgotten either way; the user can also remove the app's access.
-        logger.warning("Revoking mailbox %s failed: %s", connection.pk, failure)
+        if not changed:
+            return 0
+        stale = list(
+            MailboxConnection.objects.select_for_update(of=("self",))
+            .select_related("user")
+            .filter(
+                organisation=organisation,
+                state__in=[
+                    MailboxConnection.State.CONNECTED,
+                    MailboxConnection.State.NEEDS_REAUTHORIZATION,
+                ],
+            )
+            .exclude(sync_level=level)
+        )
+        read_grants = [
+            # A read grant must not outlive the switch, even unused.
+            _forget_tokens(connection, state=MailboxConnection.State.NEEDS_REAUTHORIZATION)
+            for connection in stale
+            if connection.sync_level == Organisation.SyncLevel.FULL
+        ]
+        for connection in stale:
+            mark_needs_reauthorization(connection, reason=LEVEL_CHANGE_REASONS[level])
+        _revoke_after_commit(read_grants)
+    return len(stale)
 
 
 class ConnectionTokenStore(TokenStore):
@@ -260,9 +386,11 @@ class ConnectionTokenStore(TokenStore):
         self.connection_id = connection_id
 
     def save(self, credentials: dict) -> None:
-        MailboxConnection.objects.filter(pk=self.connection_id).update(
-            credentials=json.dumps(credentials)
-        )
+        # Only while connected: a session that refreshes its token after the mailbox was
+        # disconnected or its read grant forgotten must not write the tokens back.
+        MailboxConnection.objects.filter(
+            pk=self.connection_id, state=MailboxConnection.State.CONNECTED
+        ).update(credentials=json.dumps(credentials))
 
     @contextmanager
     def locked(self) -> Iterator[dict]:
