@@ -6,6 +6,7 @@
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_str
 
@@ -133,7 +134,15 @@ ACCOUNT_SESSION_REMEMBER = None
 ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
 # A reset for an unknown address answers like any other and mails nobody (no sign-up here).
 ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
-# Failed logins are limited per address and per IP; the counters live in CACHES.
+# Failed logins are limited per address and per client IP; the counters live in CACHES.
+# Behind reverse proxies every request comes from the proxy's address, so the client's
+# address is read from X-Forwarded-For, skipping as many entries from the right as there
+# are proxies of ours (each appends the address it saw). allauth's rate limits use this;
+# with 0 the header is ignored, since anyone can send it.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more.")
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
 ACCOUNT_RATE_LIMITS = {
     "login_failed": env_str("LOGIN_FAILED_RATE_LIMIT", "5/5m/ip,5/5m/key"),
     "reset_password": "20/m/ip,5/m/key",
