@@ -1,10 +1,11 @@
 import base64
+from uuid import UUID
 
 from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST
@@ -97,7 +98,9 @@ def candidate_detail(request, candidate_id, tab="overview"):
 
 @member_required
 @csp_update({"img-src": ["https:"]})
-def candidate_emails_with_images(request, candidate_id, message_id):
+def candidate_emails_with_images(
+    request: HttpRequest, candidate_id: UUID, message_id: int
+) -> HttpResponse:
     """The Emails tab with one message's remote images loaded, at the viewer's request.
     Only this response's Content-Security-Policy admits images from the web; of the
     messages shown, only `message_id`'s have their image URLs put back (static/js/)."""
