@@ -113,11 +113,25 @@ _UNSAFE_FILENAME = re.compile(r'[\x00-\x1f\x7f"\\/:*?<>|]+')
 _MIME_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
 
 
-def safe_download_filename(name: str) -> str:
-    """A filename for Content-Disposition: no path, control or quoting characters, and
-    never empty or hidden."""
+# Control (Cc), format (Cf: the bidi overrides, embeddings and isolates U+202A-U+202E and
+# U+2066-U+2069, the marks U+200E, U+200F and U+061C, zero-width characters), surrogate (Cs)
+# and line/paragraph separator (Zl, Zp) characters: invisible, yet they can reorder what
+# is shown, so that `invoice\u202efdp.exe` reads as "invoiceexe.pdf".
+_INVISIBLE_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp"}
+
+
+def clean_attachment_name(name: str) -> str:
+    """An attachment's name as it may be shown or offered for download: NFC, without the
+    invisible characters that could disguise its real extension."""
     name = unicodedata.normalize("NFC", name or "")
-    name = _UNSAFE_FILENAME.sub("_", name).strip(" ._")
+    return "".join(char for char in name if unicodedata.category(char) not in _INVISIBLE_CATEGORIES)
+
+
+def safe_download_filename(name: str) -> str:
+    """A filename for Content-Disposition: no path, control, bidi or quoting characters,
+    and never empty or hidden."""
+    name = _UNSAFE_FILENAME.sub("_", unicodedata.normalize("NFC", name or ""))
+    name = clean_attachment_name(name).strip(" ._")
     return name[:150] or "attachment"
 
 

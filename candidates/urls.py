@@ -13,6 +13,11 @@ urlpatterns = [
         {"tab": "emails"},
         name="emails",
     ),
+    path(
+        "<uuid:candidate_id>/emails/images/<int:message_id>/",
+        views.candidate_emails_with_images,
+        name="emails_with_images",
+    ),
     path("<uuid:candidate_id>/addresses/", views.candidate_add_email, name="add_email"),
     path("<uuid:candidate_id>/emails/send/", views.email_send, name="email_send"),
     path("<uuid:candidate_id>/emails/import/", views.email_import, name="email_import"),

@@ -1,9 +1,11 @@
 import base64
+from uuid import UUID
 
+from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST
@@ -90,6 +92,19 @@ def candidate_detail(request, candidate_id, tab="overview"):
     context = _profile_context(request, candidate, tab)
     if request.htmx and request.htmx.target == "profile-tab":
         return render(request, f"candidates/_tab_{tab}.html", context)
+    return render(request, "candidates/candidate_detail.html", context)
+
+
+@member_required
+@csp_update({"img-src": ["https:"]})
+def candidate_emails_with_images(
+    request: HttpRequest, candidate_id: UUID, message_id: int
+) -> HttpResponse:
+    """The Emails tab with one message's remote images loaded, at the viewer's request.
+    Only this response's Content-Security-Policy admits images from the web; of the
+    messages shown, only `message_id`'s have their image URLs put back (static/js/)."""
+    candidate = selectors.candidate_get(user=request.user, candidate_id=candidate_id)
+    context = _profile_context(request, candidate, "emails") | {"load_images_for": message_id}
     return render(request, "candidates/candidate_detail.html", context)
 
 

@@ -1,10 +1,13 @@
-"""Request size limits decided by path, before anything reads the body."""
+"""Request size limits decided by path, before anything reads the body; the
+Content-Security-Policy of every response."""
 
 import logging
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
+from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
 logger = logging.getLogger(__name__)
 INBOUND_PATH_PREFIX = "/anymail/"
@@ -38,3 +41,45 @@ class RequestSizeLimits:
         if length > limit:
             return HttpResponse("Request too large.", status=413, content_type="text/plain")
         return self.get_response(request)
+
+
+# "Sign in with Google / Microsoft" (allauth) sends the browser to these, when configured.
+GOOGLE_SIGN_IN_ORIGIN = "https://accounts.google.com"
+MICROSOFT_SIGN_IN_ORIGIN = "https://login.microsoftonline.com"
+
+
+def _origin(url: str) -> str | None:
+    parts = urlsplit(url or "")
+    if parts.scheme in {"http", "https"} and parts.netloc:
+        return f"{parts.scheme}://{parts.netloc}"
+    return None
+
+
+def provider_consent_origins() -> list[str]:
+    """The providers' consent and sign-in pages that our own forms redirect to."""
+    urls = [
+        settings.GOOGLE_AUTH_URI,
+        settings.MICROSOFT_AUTHORITY_HOST,
+        settings.MICROSOFT_LOGIN_PAGE_HOST,
+        GOOGLE_SIGN_IN_ORIGIN if settings.GOOGLE_OAUTH_CLIENT_ID else "",
+        MICROSOFT_SIGN_IN_ORIGIN if settings.MICROSOFT_OAUTH_CLIENT_ID else "",
+    ]
+    return sorted({origin for url in urls if (origin := _origin(url))})
+
+
+class ContentSecurityPolicy(CSPMiddleware):
+    """django-csp's middleware (CONTENT_SECURITY_POLICY in settings), with `form-action`
+    extended by the providers' consent pages: connecting a mailbox, granting admin consent
+    and signing in with Google or Microsoft are form posts answered by a redirect to the
+    provider, and browsers hold the redirect of a form post to `form-action`. Read on every
+    response, so the endpoints follow the settings (the tests point them at the sandbox)."""
+
+    def get_policy_parts(
+        self, request: HttpRequest, response: HttpResponseBase, report_only: bool = False
+    ) -> PolicyParts:
+        parts = super().get_policy_parts(request, response, report_only)
+        if not report_only:
+            update = dict(parts.update or {})
+            update["form-action"] = [*update.get("form-action", []), *provider_consent_origins()]
+            parts.update = update
+        return parts

@@ -245,7 +245,7 @@ def test_html_body_is_cleaned_and_remote_images_wait_for_the_viewer(team, client
     assert "steal()" not in body
     assert 'data-remote-src="https://tracker.example/pixel.gif"' in body
     assert ' src="https://tracker.example' not in body
-    assert "Load remote images</button>" in body
+    assert "Load remote images</a>" in body
 
 
 def test_threads_come_newest_first_ten_to_a_page(team, client_for):

@@ -6,6 +6,8 @@
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF, UNSAFE_INLINE
+from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_str
 
@@ -57,6 +59,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # django-csp, plus the providers' consent pages in form-action (see the policy below).
+    "core.middleware.ContentSecurityPolicy",
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Records who made each audited change (company settings) from the signed-in user.
@@ -133,7 +137,15 @@ ACCOUNT_SESSION_REMEMBER = None
 ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
 # A reset for an unknown address answers like any other and mails nobody (no sign-up here).
 ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
-# Failed logins are limited per address and per IP; the counters live in CACHES.
+# Failed logins are limited per address and per client IP; the counters live in CACHES.
+# Behind reverse proxies every request comes from the proxy's address, so the client's
+# address is read from X-Forwarded-For, skipping as many entries from the right as there
+# are proxies of ours (each appends the address it saw). allauth's rate limits use this;
+# with 0 the header is ignored, since anyone can send it.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more.")
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
 ACCOUNT_RATE_LIMITS = {
     "login_failed": env_str("LOGIN_FAILED_RATE_LIMIT", "5/5m/ip,5/5m/key"),
     "reset_password": "20/m/ip,5/m/key",
@@ -203,6 +215,30 @@ STATIC_ROOT = Path(env_str("STATIC_ROOT") or BASE_DIR / "staticfiles")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# --- Content-Security-Policy (django-csp) ----------------------------------------------
+# Scripts and styles only from our own static files: no inline <script>, no on*= handlers
+# (static/js/ wires behaviour through data attributes; htmx's own indicator style is off,
+# see base.html). Images only from us: a mail's remote images are admitted only on the page
+# the viewer opened to load them (candidates.views.candidate_emails_with_images).
+# `form-action` also admits the providers' consent pages: core.middleware adds them.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        # Mail HTML keeps its `style=` attributes, or formatted mail loses its layout.
+        # They are cleaned to typography and box properties (candidates.rendering), none of
+        # which loads a URL (and img-src/font-src would refuse one) or can lift a message
+        # over the page; <style> elements stay forbidden (style-src-elem is style-src).
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
 }
 
 SESSION_COOKIE_HTTPONLY = True

@@ -38,6 +38,8 @@ def browser():
         "--hide-scrollbars",
     ):
         options.add_argument(flag)
+    # Console messages, Content-Security-Policy violations among them, for `driver.get_log`.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     driver.implicitly_wait(5)
     yield driver
