@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db.models import Count
 
 from accounts.admin_site import PolicyModelAdmin
 from mailsync.models import MailboxConnection
@@ -19,6 +20,7 @@ class MailboxAdmin(PolicyModelAdmin):
         "sync_level",
         "last_synced_at",
         "messages_synced",
+        "unreadable",
         "last_error",
         "last_error_at",
     ]
@@ -35,10 +37,18 @@ class MailboxAdmin(PolicyModelAdmin):
         "authorized_at",
         "last_synced_at",
         "messages_synced",
+        "unreadable",
         "last_error",
         "last_error_at",
     ]
     readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(unreadable_count=Count("skipped_messages"))
+
+    @admin.display(description="Messages that could not be read", ordering="unreadable_count")
+    def unreadable(self, mailbox: MailboxConnection) -> int:
+        return mailbox.unreadable_count
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -20,6 +20,7 @@ from django.db.models import Q
 from accounts.models import User
 from candidates import policy
 from candidates.models import Candidate, EmailAttachment, EmailMessage, EmailThread
+from candidates.rendering import clean_attachment_name
 from mailsync.mime import ParsedMessage
 from mailsync.models import MailboxConnection, MailboxThread, SyncedMessage
 from mailsync.threadref import message_id_digest, thread_from_headers
@@ -153,7 +154,8 @@ def attachments_store(message: EmailMessage, attachments: Iterable[_Attachment])
     EmailAttachment.objects.bulk_create(
         EmailAttachment(
             message=message,
-            filename=attachment.filename[:255],
+            # No bidi or other control characters: `invoice\u202efdp.exe` is not a PDF.
+            filename=clean_attachment_name(attachment.filename)[:255],
             content_type=attachment.content_type[:255],
             size=len(attachment.content),
             content_b64=base64.b64encode(attachment.content).decode(),

@@ -21,7 +21,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client, RequestFactory
 from django.urls import reverse
 
-from sandbox import mailgun, routing, services
+from sandbox import mailgun, mime, routing, services
 from sandbox.google import scopes
 from sandbox.models import Message, RequestLog, RoutingForward, RoutingRule
 from tests.sandbox.conftest import raw_message
@@ -129,7 +129,10 @@ def test_signed_fields_are_mailguns_raw_mime_fields_and_the_signature_verifies()
     assert fields["sender"] == "carl@people.test"
     assert fields["from"] == "Carl Candidate <carl@people.test>"
     assert fields["subject"] == "Re: Your application"
-    assert fields["body-mime"].encode() == raw
+    # As received, under the relay's own Authentication-Results (unsigned mail: none).
+    assert fields["body-mime"].encode() == (
+        f"Authentication-Results: {settings.INBOUND_AUTHSERV_ID}; dkim=none\r\n".encode() + raw
+    )
     assert fields["timestamp"].isdigit()
     assert len(fields["token"]) == 50
     expected = hmac.new(
@@ -171,6 +174,24 @@ def test_anymails_mailgun_inbound_view_accepts_the_sandboxs_post(settings):
         view.run_validators(forged)
 
 
+def test_the_relay_verifies_dkim_and_drops_authentication_results_claiming_to_be_its_own(
+    settings,
+):
+    raw = candidate_reply(to="rita@acme.test", message_id="r1@people.test")
+    signed = mime.dkim_sign(raw, domain="people.test")
+    tampered = signed.replace(b"Carl", b"Karl", 1)
+    forged = f"Authentication-Results: {settings.INBOUND_AUTHSERV_ID}; dkim=pass\r\n".encode()
+
+    def stamp(message: bytes) -> str:
+        return mailgun.relay_stamp(message).decode().split("\r\n", 1)[0]
+
+    assert stamp(signed).endswith("; dkim=pass header.d=people.test")
+    assert stamp(tampered).endswith("; dkim=fail header.d=people.test")
+    stamped = mailgun.relay_stamp(forged + raw).decode()
+    assert stamped.count("Authentication-Results:") == 1
+    assert stamped.startswith(f"Authentication-Results: {settings.INBOUND_AUTHSERV_ID}; dkim=none")
+
+
 def test_post_is_multipart_form_data(webhook):
     fields = mailgun.signed_fields(
         raw=b"Subject: x\r\n\r\nbody\r\n", recipient=INBOUND, sender="a@b.test", signing_key="k"
@@ -194,7 +215,10 @@ def test_candidate_reply_citing_threadline_is_posted_once_to_mailgun(acme, webho
     assert posted["path"] == "/anymail/mailgun/inbound_mime/"
     assert set(fields) == MAILGUN_FIELDS
     assert (fields["recipient"], fields["sender"]) == (INBOUND, "carl@people.test")
-    assert fields["body-mime"].encode() == raw
+    # As received, under the relay's own Authentication-Results (unsigned mail: none).
+    assert fields["body-mime"].encode() == (
+        f"Authentication-Results: {settings.INBOUND_AUTHSERV_ID}; dkim=none\r\n".encode() + raw
+    )
     key = settings.ANYMAIL["MAILGUN_WEBHOOK_SIGNING_KEY"].encode()
     signed = (fields["timestamp"] + fields["token"]).encode()
     assert fields["signature"] == hmac.new(key, signed, hashlib.sha256).hexdigest()
