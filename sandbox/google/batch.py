@@ -115,6 +115,8 @@ def _http_part(content_id: str, response: ApiResponse) -> bytes:
     if response.payload is not None:
         lines.append(f"Content-Type: {errors.JSON_TYPE}")
     lines += [f"{name}: {value}" for name, value in response.headers.items()]
+    # Every part has a header line, so an empty answer (204) still has its blank line.
+    lines.append(f"Content-Length: {len(response.content)}")
     head = "Content-Type: application/http\r\n"
     if content_id:
         head += f"Content-ID: {_response_id(content_id)}\r\n"
