@@ -61,6 +61,8 @@ FIELDS_REFS = "messages(id,threadId,labelIds)"
 FIELDS_LIST = "messages(id,threadId),nextPageToken"
 FIELDS_PROFILE = "emailAddress,historyId"
 FIELDS_IDS = "id,threadId"
+FIELDS_ID = "id"
+FIELDS_LABELS = "labels(id,name)"
 # Gmail's quota units: modify costs 5 per message, batchModify 50 per call of up to
 # 1000 ids. Below 10 messages per-message modifies (in one HTTP batch) cost less.
 MODIFY_UNITS, BATCH_MODIFY_UNITS, BATCH_MODIFY_MAX_IDS = 5, 50, 1000
@@ -455,7 +457,7 @@ class GmailSession(MailboxSession):
 
     def ensure_label(self, name: str) -> str:
         labels = self._execute(
-            self._users.labels().list(userId="me", fields="labels(id,name)"), what="labels.list"
+            self._users.labels().list(userId="me", fields=FIELDS_LABELS), what="labels.list"
         )
         for label in labels.get("labels", []):
             if label["name"].lower() == name.lower():
@@ -468,7 +470,7 @@ class GmailSession(MailboxSession):
                     "labelListVisibility": "labelShow",
                     "messageListVisibility": "show",
                 },
-                fields="id",
+                fields=FIELDS_ID,
             ),
             what="labels.create",
         )
@@ -497,7 +499,7 @@ class GmailSession(MailboxSession):
     def _modify_each(self, label_id: str, message_ids: list[str]) -> None:
         self._batched(
             lambda message_id: self._users.messages().modify(
-                userId="me", id=message_id, body={"addLabelIds": [label_id]}, fields="id"
+                userId="me", id=message_id, body={"addLabelIds": [label_id]}, fields=FIELDS_ID
             ),
             message_ids,
             what="messages.modify",

@@ -260,6 +260,8 @@ def threads_get(call: Call) -> dict:
     headers = call.query.getlist("metadataHeaders")
     return {
         "id": call.params["id"],
+        # Gmail's thread snippet is its newest message's, whatever the format.
+        "snippet": messages[-1].snippet,
         "historyId": str(max(message.history_id for message in messages)),
         "messages": [representation.message_resource(m, fmt, headers) for m in messages],
     }

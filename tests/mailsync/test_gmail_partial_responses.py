@@ -5,6 +5,7 @@ and the replies a round stores are labelled with one batchModify."""
 import json
 
 from mailsync.sending import Draft, message_send
+from sandbox import services as sandbox
 from sandbox.models import Message, RequestLog
 
 MARKER = "Xylophone-4417"
@@ -81,3 +82,26 @@ def test_a_single_sent_copy_is_labelled_with_modify_the_cheaper_call(gmail_world
     assert list(labelling.values_list("operation", "units")) == [("gmail.users.messages.modify", 5)]
     sent = Message.objects.get(mailbox=world.recruiter_box)
     assert world.kit.own_label_on(sent)
+
+
+def test_recovering_an_expired_cursor_lists_known_threads_without_snippets(gmail_world, settings):
+    settings.SANDBOX_LOG_RESPONSE_BODIES = True
+    world = gmail_world
+    world.connect()
+    _send(world, "Platform Engineer at Acme")
+    world.reply(world.candidate_box, world.recruiter.email, "Yes, Tuesday works.")
+    world.sync()
+    sandbox.history_expire(mailbox=world.recruiter_box)
+    world.reply(world.candidate_box, world.recruiter.email, f"{MARKER}: and Wednesday too.")
+
+    world.sync()
+
+    listings = world.log(operation="gmail.users.threads.get")
+    assert listings.exists()
+    for listing in listings:
+        assert listing.fields == "messages(id,threadId,labelIds)"
+        assert '"snippet"' not in listing.response_body
+    assert Message.objects.filter(mailbox=world.recruiter_box, snippet__contains=MARKER).exists()
+    assert all(
+        world.kit.own_label_on(m) for m in Message.objects.filter(mailbox=world.recruiter_box)
+    )

@@ -180,3 +180,17 @@ def test_answers_are_logged_when_asked(recruiter, token_for, live_server, delive
     logged = RequestLog.objects.get()
     assert logged.response_body == answer.text == json.dumps({"id": delivered.provider_id})
     assert logged.response_bytes == len(answer.content)
+
+
+def test_threads_get_carries_snippets_unless_fields_leave_them_out(users, delivered):
+    whole = users.threads().get(userId="me", id=delivered.thread_id, format="minimal").execute()
+    assert MARKER in whole["snippet"]
+    assert MARKER in whole["messages"][0]["snippet"]
+
+    partial = (
+        users.threads()
+        .get(userId="me", id=delivered.thread_id, format="minimal", fields="messages(id,labelIds)")
+        .execute()
+    )
+
+    assert partial == {"messages": [{"id": delivered.provider_id, "labelIds": ["INBOX", "UNREAD"]}]}
