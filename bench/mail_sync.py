@@ -7,9 +7,9 @@ started in Threadline (our sent messages, candidates' replies in the same provid
 thread, and replies whose edited subject put them in a thread of their own), the rest is
 unrelated mail. The script then runs `manage.py sync_mailboxes` as an operator would, in
 its own process, against the sandbox served by gunicorn (over HTTPS for Microsoft), and
-prints what the provider saw (API calls, HTTP round trips, Gmail quota units) and what it
-cost locally. Then it adds 1 % more mail and runs an incremental sync. Figures go to
-docs/benchmarks.md.
+prints what the provider saw (API calls, HTTP round trips, Gmail quota units, with a table
+of units per message by purpose) and what it cost locally. Then it adds 1 % more mail and
+runs an incremental sync. Figures go to docs/benchmarks.md.
 """
 
 import argparse
@@ -110,6 +110,37 @@ def _sync(env: dict[str, str], address: str) -> tuple[float, float, str]:
     return seconds, peak_kib / 1024, result.stdout.strip()
 
 
+def _print_quota_table(rows: list[tuple]) -> None:
+    print(
+        f"{'Gmail quota units':<46}{'calls':>7}{'units':>8}{'/new msg':>10}"
+        f"{'/stored':>9}{'bytes/answer':>14}"
+    )
+    for what, calls, units, per_new, per_stored, size in rows:
+        print(
+            f"{what:<46}{calls:>7,}{units:>8,}"
+            f"{'' if per_new is None else f'{per_new:.3f}':>10}"
+            f"{'' if per_stored is None else f'{per_stored:.2f}':>9}"
+            f"{'' if size is None else f'{size:,}':>14}"
+        )
+
+
+def _run_sync(env, scenario, *, new_messages: int) -> dict:
+    from candidates.models import EmailMessage
+
+    baseline = scenario.log_position()
+    stored_before = EmailMessage.objects.count()
+    seconds, peak, output = _sync(env, scenario.recruiter_address)
+    print("sync:", output)
+    figures = scenario.figures(since=baseline, seconds=seconds, peak_mib=peak)
+    print(json.dumps(figures, indent=2))
+    if scenario.connection.provider == "google":
+        stored = EmailMessage.objects.count() - stored_before
+        _print_quota_table(
+            scenario.quota_per_message(since=baseline, new_messages=new_messages, stored=stored)
+        )
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--provider", choices=["google", "microsoft"], default="google")
@@ -151,20 +182,17 @@ def main() -> None:
             f"{scenario.interest_count:,} in Threadline threads ({scenario.split_threads} in "
             "provider threads of their own)"
         )
-        baseline = scenario.log_position()
-        seconds, peak, output = _sync(env, scenario.recruiter_address)
-        figures = scenario.figures(since=baseline, seconds=seconds, peak_mib=peak)
-        print("initial sync:", output)
-        print(json.dumps(figures, indent=2))
+        print(f"initial sync of {args.messages:,} new messages")
+        _run_sync(env, scenario, new_messages=args.messages)
 
         more = max(args.messages // 100, 100)
         scenario.add_mail(messages=more, share=args.interest_share)
-        baseline = scenario.log_position()
-        seconds, peak, output = _sync(env, scenario.recruiter_address)
-        print(f"incremental sync of {more:,} new messages:", output)
-        print(
-            json.dumps(scenario.figures(since=baseline, seconds=seconds, peak_mib=peak), indent=2)
-        )
+        print(f"incremental sync of {more:,} new messages")
+        _run_sync(env, scenario, new_messages=more)
+
+        if args.provider == "google":
+            print("headers-only answer size (metadata get):")
+            print(json.dumps(scenario.header_check_answer_bytes(), indent=2))
 
         print("local pipeline (parse, match, encrypt, store):")
         print(json.dumps(scenario.local_pipeline(count=2_000), indent=2))

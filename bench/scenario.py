@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage as Mime
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from django.db.models import Count, Sum
+from django.db.models import Avg, Count, Q, Sum
 from django.test import Client
 
 from accounts.models import Organisation, Role, User
@@ -19,9 +19,11 @@ from mailsync.ingest import message_store, thread_for_references
 from mailsync.mime import build_message, parse_message
 from mailsync.models import MailboxConnection, SyncedMessage
 from mailsync.providers import get_provider
+from mailsync.providers.gmail import FIELDS_HEADERS, REFERENCE_HEADERS
 from mailsync.threadref import new_message_id, thread_ref
 from sandbox import services as sandbox
 from sandbox.fill import mailbox_fill
+from sandbox.google import fields, representation
 from sandbox.models import Message, RequestLog
 
 RECRUITER = "riley.bench@acme.test"
@@ -177,6 +179,57 @@ class Scenario:
         last = RequestLog.objects.order_by("-id").values_list("id", flat=True).first()
         return last or 0
 
+    def quota_per_message(self, *, since: int, new_messages: int, stored: int) -> list[tuple]:
+        """Gmail quota units by purpose, as rows of (what, calls, units, units per new
+        message in the mailbox, units per stored message or None, mean answer bytes).
+        A stored reply's own cost is its raw get and its share of our label; the last row
+        is what one messages.modify per stored message (the way before batchModify) costs."""
+        calls = RequestLog.objects.filter(id__gt=since, mailbox=self.connection_box)
+        labelling = ["gmail.users.messages.modify", "gmail.users.messages.batchModify"]
+        purposes = [
+            ("change listing (history.list)", Q(operation="gmail.users.history.list"), False),
+            ("headers-only checks (get, metadata)", Q(format="metadata"), False),
+            ("whole-message fetches (get, raw)", Q(format="raw"), True),
+            ("our label (modify or batchModify)", Q(operation__in=labelling), True),
+            ("all calls", Q(), False),
+        ]
+        rows = []
+        for what, where, per_stored in purposes:
+            found = calls.filter(where).aggregate(
+                n=Count("id"), units=Sum("units"), size=Avg("response_bytes")
+            )
+            units = found["units"] or 0
+            rows.append(
+                (
+                    what,
+                    found["n"],
+                    units,
+                    units / max(new_messages, 1),
+                    units / max(stored, 1) if per_stored else None,
+                    round(found["size"] or 0),
+                )
+            )
+        before = 5 * stored
+        rows.append(("our label, one modify per message (before)", stored, before, None, 5.0, None))
+        return rows
+
+    def header_check_answer_bytes(self, *, sample: int = 500) -> dict:
+        """A headers-only answer's size with and without the partial response we ask for,
+        over the mailbox's first messages (rendered in-process by the sandbox)."""
+        selection = fields.parse(FIELDS_HEADERS, "gmail.users.messages.get")
+        whole = partial = 0
+        messages = Message.objects.filter(mailbox=self.connection_box).defer("raw")[:sample]
+        for message in messages:
+            answer = representation.message_resource(message, "metadata", REFERENCE_HEADERS)
+            whole += len(json.dumps(answer))
+            partial += len(json.dumps(fields.select(answer, selection)))
+        count = max(len(messages), 1)
+        return {
+            "messages": len(messages),
+            "mean_bytes_without_fields_before": round(whole / count),
+            "mean_bytes_with_fields_now": round(partial / count),
+        }
+
     def figures(self, *, since: int, seconds: float, peak_mib: float) -> dict:
         calls = RequestLog.objects.filter(id__gt=since, mailbox=self.connection_box)
         by_operation = {
@@ -196,6 +249,7 @@ class Scenario:
         whole_fetches = calls.filter(format__in=["raw", "full", "mime"]).values_list(
             "path", flat=True
         )
+        answered = calls.aggregate(total=Sum("response_bytes"))["total"] or 0
         non_interest_whole = sum(
             1 for path in whole_fetches if _message_id_in(path) not in interest_ids
         )
@@ -207,6 +261,7 @@ class Scenario:
             "api_calls": calls.count(),
             "http_round_trips": round_trips,
             "quota_units": units,
+            "answer_bytes_received": answered,
             "calls_by_operation": by_operation,
             "messages_in_mailbox": total,
             "messages_stored_in_threadline": stored,

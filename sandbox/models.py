@@ -296,6 +296,13 @@ class RequestLog(models.Model):
     # Calls that arrived inside one batch share this id (empty for direct calls).
     batch_id = models.CharField(max_length=40, blank=True)
     duration_ms = models.FloatField(default=0)
+    # Google's partial-response selection the call asked for (its `fields` parameter).
+    fields = models.CharField(max_length=2000, blank=True)
+    # The size of the answer's body; a batch's own row counts its whole multipart.
+    response_bytes = models.PositiveIntegerField(default=0)
+    # The answer itself, kept only under SANDBOX_LOG_RESPONSE_BODIES (tests proving what
+    # never left the sandbox); empty otherwise.
+    response_body = models.TextField(blank=True)
 
     class Meta:
         ordering = ["id"]

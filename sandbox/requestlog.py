@@ -33,4 +33,6 @@ def log_as_dicts(*, mailbox: Mailbox | None = None) -> Iterator[dict]:
             "status": entry.status,
             "batch_id": entry.batch_id,
             "duration_ms": round(entry.duration_ms, 2),
+            "fields": entry.fields,
+            "response_bytes": entry.response_bytes,
         }

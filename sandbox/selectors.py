@@ -57,6 +57,13 @@ def message_get(*, mailbox: Mailbox, provider_id: str, with_raw: bool = True) ->
     return message
 
 
+def messages_by_ids(*, mailbox: Mailbox, provider_ids: list[str]) -> list[Message]:
+    """The messages among `provider_ids` that the mailbox holds, without their bytes."""
+    return list(
+        Message.objects.filter(mailbox=mailbox, provider_id__in=set(provider_ids)).defer("raw")
+    )
+
+
 def message_page(
     *,
     mailbox: Mailbox,

@@ -307,44 +307,64 @@ def message_send(
 def message_modify_labels(
     *, message: Message, add: Iterable[str] = (), remove: Iterable[str] = ()
 ) -> Message:
+    messages_modify_labels(mailbox=message.mailbox, messages=[message], add=add, remove=remove)
+    return message
+
+
+def messages_modify_labels(
+    *,
+    mailbox: Mailbox,
+    messages: list[Message],
+    add: Iterable[str] = (),
+    remove: Iterable[str] = (),
+) -> None:
+    """Add and remove labels on `messages` (Gmail's modify and batchModify), with a
+    history record for each message whose labels changed."""
     add, remove = list(dict.fromkeys(add)), list(dict.fromkeys(remove))
-    known = set(
-        Label.objects.filter(mailbox_id=message.mailbox_id).values_list("provider_id", flat=True)
-    )
+    known = set(Label.objects.filter(mailbox=mailbox).values_list("provider_id", flat=True))
     for label_id in [*add, *remove]:
         if label_id not in known or (label_id in UNASSIGNABLE_LABELS and label_id in add):
             raise SandboxError("invalid", f"Invalid label: {label_id}")
-    current = message.labels
-    added = [label for label in add if label not in current and label not in remove]
-    removed = [label for label in remove if label in current]
-    if not added and not removed:
-        return message
-    new_labels = [label for label in current if label not in removed] + added
+    changes = []
+    for message in messages:
+        current = message.labels
+        added = [label for label in add if label not in current and label not in remove]
+        removed = [label for label in remove if label in current]
+        if added or removed:
+            changes.append((message, added, removed))
+    if not changes:
+        return
+    count = sum(bool(added) + bool(removed) for _, added, removed in changes)
     with transaction.atomic():
-        first = history_ids_allocate(message.mailbox, (1 if added else 0) + (1 if removed else 0))
-        message.label_ids = wrap_labels(new_labels)
+        next_id = history_ids_allocate(mailbox, count)
         events = []
-        for kind, changed in (
-            (HistoryEvent.Kind.LABEL_ADDED, added),
-            (HistoryEvent.Kind.LABEL_REMOVED, removed),
-        ):
-            if changed:
-                events.append(
-                    HistoryEvent(
-                        mailbox_id=message.mailbox_id,
-                        history_id=first + len(events),
-                        kind=kind,
-                        message_id=message.provider_id,
-                        thread_id=message.thread_id,
-                        immutable_id=message.immutable_id,
-                        changed_label_ids=" ".join(changed),
-                        message_label_ids=message.label_ids,
+        for message, added, removed in changes:
+            message.label_ids = wrap_labels(
+                [label for label in message.labels if label not in removed] + added
+            )
+            for kind, changed in (
+                (HistoryEvent.Kind.LABEL_ADDED, added),
+                (HistoryEvent.Kind.LABEL_REMOVED, removed),
+            ):
+                if changed:
+                    events.append(
+                        HistoryEvent(
+                            mailbox_id=mailbox.pk,
+                            history_id=next_id,
+                            kind=kind,
+                            message_id=message.provider_id,
+                            thread_id=message.thread_id,
+                            immutable_id=message.immutable_id,
+                            changed_label_ids=" ".join(changed),
+                            message_label_ids=message.label_ids,
+                        )
                     )
-                )
+                    message.history_id = next_id
+                    next_id += 1
         HistoryEvent.objects.bulk_create(events)
-        message.history_id = events[-1].history_id
-        message.save(update_fields=["label_ids", "history_id"])
-    return message
+        Message.objects.bulk_update(
+            [message for message, _, _ in changes], ["label_ids", "history_id"]
+        )
 
 
 def _history_event(message: Message, history_id: int, kind: str, **fields) -> HistoryEvent:

@@ -5,17 +5,20 @@ Direct HTTP calls and the inner calls of a batch go through the same `process()`
 inner call is authorized, charged and logged on its own, as Google does.
 """
 
+import json
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 
+from django.conf import settings
 from django.http import QueryDict
 from django.utils import timezone
 
 from sandbox import quota, services, tokens
-from sandbox.google import errors, scopes
+from sandbox.google import errors, fields, scopes
 from sandbox.google.errors import GmailError
 from sandbox.models import AccessToken, Mailbox, Message, Provider, RequestLog
 
@@ -29,6 +32,7 @@ QUOTA_UNITS = {
     "gmail.users.messages.get": 5,
     "gmail.users.messages.attachments.get": 5,
     "gmail.users.messages.modify": 5,
+    "gmail.users.messages.batchModify": 50,
     "gmail.users.messages.send": 100,
     "gmail.users.threads.get": 10,
 }
@@ -77,8 +81,14 @@ class BatchContext:
 @dataclass
 class ApiResponse:
     status: int
-    payload: dict
+    # None for Google's empty answers (204 No Content).
+    payload: dict | None
     headers: dict = field(default_factory=dict)
+
+    @cached_property
+    def content(self) -> bytes:
+        """The bytes that leave the sandbox for this answer (a batch part's JSON too)."""
+        return b"" if self.payload is None else json.dumps(self.payload).encode()
 
 
 @dataclass
@@ -95,7 +105,8 @@ class Call:
         return self.request.query
 
 
-Handler = Callable[[Call], dict]
+# A handler's answer; None answers 204 with an empty body (batchModify).
+Handler = Callable[[Call], dict | None]
 
 
 @dataclass
@@ -198,6 +209,7 @@ def process(request: ApiRequest) -> tuple[ApiResponse, RequestLog]:
         chosen, params = found
         entry.operation = chosen.operation
         entry.format = _log_format(chosen.operation, request.query)[:20]
+        entry.fields = request.query.get("fields", "")[:2000]
         access = _authorize(request, chosen.operation, params.get("user_id", "me"))
         mailbox = access.grant.mailbox
         entry.mailbox = mailbox
@@ -205,18 +217,32 @@ def process(request: ApiRequest) -> tuple[ApiResponse, RequestLog]:
         _apply_fault(mailbox)
         if not scopes.allows(access.scope_list, chosen.operation):
             raise errors.insufficient_scopes(scopes.OPERATION_SCOPES[chosen.operation])
+        selection = fields.parse(request.query.get("fields", ""), chosen.operation)
         call = Call(request=request, mailbox=mailbox, scopes=access.scope_list, params=params)
         if chosen.precheck is not None:
             chosen.precheck(call)
         entry.units = _charge(mailbox, chosen.operation)
-        response = ApiResponse(200, chosen.handler(call))
+        answer = chosen.handler(call)
+        if answer is None:
+            response = ApiResponse(204, None)
+        else:
+            response = ApiResponse(200, fields.select(answer, selection))
     except GmailError as error:
         response = ApiResponse(error.code, error.body(), error.headers)
     except services.SandboxError as error:
         response = _from_sandbox_error(error)
     entry.status = response.status
+    _log_answer(entry, response.content)
     entry.duration_ms = (time.perf_counter() - started) * 1000
     return response, entry
+
+
+def _log_answer(entry: RequestLog, body: bytes) -> None:
+    """Its size always; the answer itself only when a test asks (it may hold mail), so
+    that a test can prove what never left the sandbox."""
+    entry.response_bytes = len(body)
+    if getattr(settings, "SANDBOX_LOG_RESPONSE_BODIES", False):
+        entry.response_body = body.decode()
 
 
 def _from_sandbox_error(error: services.SandboxError) -> ApiResponse:

@@ -5,7 +5,6 @@ Bodies are split at the byte level rather than with the `email` package, which w
 re-encode an uploaded message/rfc822 part instead of handing back its exact bytes.
 """
 
-import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -112,14 +111,17 @@ def _plan_prefetch(requests: list[ApiRequest], context: BatchContext) -> None:
 
 def _http_part(content_id: str, response: ApiResponse) -> bytes:
     reason = HTTPStatus(response.status).phrase
-    lines = [f"HTTP/1.1 {response.status} {reason}", f"Content-Type: {errors.JSON_TYPE}"]
+    lines = [f"HTTP/1.1 {response.status} {reason}"]
+    if response.payload is not None:
+        lines.append(f"Content-Type: {errors.JSON_TYPE}")
     lines += [f"{name}: {value}" for name, value in response.headers.items()]
-    payload = json.dumps(response.payload)
-    inner = "\r\n".join(lines) + "\r\n\r\n" + payload
+    # Every part has a header line, so an empty answer (204) still has its blank line.
+    lines.append(f"Content-Length: {len(response.content)}")
     head = "Content-Type: application/http\r\n"
     if content_id:
         head += f"Content-ID: {_response_id(content_id)}\r\n"
-    return (head + "\r\n" + inner + "\r\n").encode()
+    inner = "\r\n".join(lines) + "\r\n\r\n"
+    return (head + "\r\n" + inner).encode() + response.content + b"\r\n"
 
 
 def _response_id(content_id: str) -> str:
@@ -173,6 +175,8 @@ def batch(request: HttpRequest) -> HttpResponse:
         content_id = part.headers.get("content-id", "")
         chunks.append(f"--{boundary}\r\n".encode() + _http_part(content_id, response))
     outer.status = 200
-    log_write(entries)
     body = b"".join(chunks) + f"--{boundary}--\r\n".encode()
+    # The multipart itself: its parts' answers are each logged with their own call.
+    outer.response_bytes = len(body)
+    log_write(entries)
     return HttpResponse(body, content_type=f"multipart/mixed; boundary={boundary}")

@@ -8,7 +8,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from sandbox import selectors, services
 from sandbox.google import errors, representation
-from sandbox.google.api import ApiRequest, Call, process, route
+from sandbox.google.api import ApiRequest, ApiResponse, Call, process, route
 from sandbox.google.batch import split_multipart
 from sandbox.google.query import parse_query
 from sandbox.google.scopes import METADATA
@@ -161,6 +161,46 @@ def messages_modify(call: Call) -> dict:
     return result
 
 
+BATCH_MODIFY_MAX_IDS = 1000
+
+
+def _string_list(body: dict, key: str) -> list[str]:
+    value = body.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise errors.invalid_argument(f"Invalid value at '{key}'")
+    return value
+
+
+def _check_batch_modify(call: Call) -> None:
+    # Refused before quota is charged, as a malformed request is at Google.
+    ids = _string_list(_json_body(call), "ids")
+    if not ids:
+        raise errors.invalid_argument("No message ids specified.")
+    if len(ids) > BATCH_MODIFY_MAX_IDS:
+        raise errors.invalid_argument(
+            f"Too many messages: {len(ids)}; the limit is {BATCH_MODIFY_MAX_IDS} per request."
+        )
+
+
+@route(
+    "POST",
+    USERS + "/messages/batchModify",
+    "gmail.users.messages.batchModify",
+    precheck=_check_batch_modify,
+)
+def messages_batch_modify(call: Call) -> None:
+    """Google answers 204 with no body, and passes over ids the mailbox does not hold."""
+    body = _json_body(call)
+    services.messages_modify_labels(
+        mailbox=call.mailbox,
+        messages=selectors.messages_by_ids(
+            mailbox=call.mailbox, provider_ids=_string_list(body, "ids")
+        ),
+        add=_string_list(body, "addLabelIds"),
+        remove=_string_list(body, "removeLabelIds"),
+    )
+
+
 def _send(call: Call, raw: bytes, thread_id: str) -> dict:
     if not raw:
         raise errors.invalid_argument(
@@ -220,6 +260,8 @@ def threads_get(call: Call) -> dict:
     headers = call.query.getlist("metadataHeaders")
     return {
         "id": call.params["id"],
+        # Gmail's thread snippet is its newest message's, whatever the format.
+        "snippet": messages[-1].snippet,
         "historyId": str(max(message.history_id for message in messages)),
         "messages": [representation.message_resource(m, fmt, headers) for m in messages],
     }
@@ -268,15 +310,20 @@ def api_request_from(request: HttpRequest, path: str) -> ApiRequest:
     )
 
 
-def to_http(payload: dict, status: int, headers: dict) -> HttpResponse:
-    return errors.json_response(payload, status, headers)
+def to_http(response: ApiResponse) -> HttpResponse:
+    if response.payload is None:
+        return HttpResponse(status=response.status)
+    answer = HttpResponse(response.content, status=response.status, content_type=errors.JSON_TYPE)
+    for name, value in response.headers.items():
+        answer[name] = value
+    return answer
 
 
 @csrf_exempt
 def gmail_api(request: HttpRequest, rest: str, prefix: str = "gmail/v1/") -> HttpResponse:
     response, entry = process(api_request_from(request, prefix + rest))
     log_write([entry])
-    return to_http(response.payload, response.status, response.headers)
+    return to_http(response)
 
 
 @csrf_exempt

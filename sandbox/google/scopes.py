@@ -44,6 +44,7 @@ OPERATION_SCOPES: dict[str, list[str]] = {
     "gmail.users.threads.get": _READERS,
     "gmail.users.messages.attachments.get": [MAIL, MODIFY, READONLY],
     "gmail.users.messages.modify": [MAIL, MODIFY],
+    "gmail.users.messages.batchModify": [MAIL, MODIFY],
     "gmail.users.messages.send": [MAIL, COMPOSE, MODIFY, SEND],
 }
 

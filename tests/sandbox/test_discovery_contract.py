@@ -4,7 +4,7 @@ every field the sandbox returns exists in the schema it claims to return."""
 import pytest
 
 from sandbox import services
-from sandbox.google import api, representation, scopes
+from sandbox.google import api, fields, representation, scopes
 from sandbox.models import HistoryEvent, Label
 from tests.sandbox.conftest import raw_message
 
@@ -57,3 +57,19 @@ def test_label_and_history_resources_fit_their_schemas(gmail_document, recruiter
     label = services.label_create(mailbox=recruiter, name="X", options={"color": {}})
     for each in [label, Label.objects.get(mailbox=recruiter, provider_id="INBOX")]:
         _assert_fits(representation.label_resource(each), "Label", schemas)
+
+
+def test_partial_response_schemas_match_the_discovery_document(gmail_document):
+    schemas = gmail_document["schemas"]
+    for name, properties in fields.SCHEMAS.items():
+        documented = {
+            key: value.get("$ref") or value.get("items", {}).get("$ref")
+            for key, value in schemas[name]["properties"].items()
+        }
+        assert properties == documented, name
+    responses = {m["id"]: m.get("response", {}).get("$ref") for m in _methods(gmail_document)}
+    for operation in api.QUOTA_UNITS:
+        if responses[operation] is None:
+            assert operation not in fields.RESPONSE_SCHEMAS  # an empty answer (204)
+        else:
+            assert fields.RESPONSE_SCHEMAS[operation] == responses[operation], operation
