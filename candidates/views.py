@@ -20,12 +20,9 @@ from candidates.forms import (
     ThreadVisibilityForm,
 )
 from candidates.rendering import safe_content_type, safe_download_filename
-from mailsync.manual_import import (
-    ImportRefused,
-    candidate_mail_import,
-    import_unavailable_reason,
-)
-from mailsync.selectors import connected, mailbox_for
+from mailsync.manual_import import ImportRefused, candidate_mail_import
+from mailsync.policy import mailbox_status
+from mailsync.selectors import mailbox_for
 from mailsync.sending import SendError, message_send
 
 PROFILE_TABS = ("overview", "emails")
@@ -78,11 +75,12 @@ def _profile_context(request, candidate, tab, *, sent_form=None, sent_thread=Non
         )
     compose_form = sent_form if sent_thread is None else None
     mailbox = mailbox_for(user=request.user)
+    status = mailbox_status(mailbox)
     return context | {
         "threads": page,
-        "mailbox": connected(mailbox),
+        "mailbox": mailbox if status.may_send else None,
         "compose_form": compose_form or ComposeForm(addresses=addresses),
-        "import_unavailable": import_unavailable_reason(mailbox),
+        "import_unavailable": status.why_not_read,
     }
 
 

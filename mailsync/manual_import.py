@@ -18,14 +18,10 @@ from mailsync.connections import mark_needs_reauthorization, open_session
 from mailsync.ingest import thread_for_references, threads_visible_to
 from mailsync.mime import MalformedMessage, ParsedMessage, parse_message, reference_headers
 from mailsync.models import MailboxConnection, MailboxThread, SkippedMessage, SyncedMessage
+from mailsync.policy import mailbox_status
 from mailsync.providers.base import MessageRef, ProviderError, RawMessage
 from mailsync.selectors import mailbox_for
-from mailsync.sync import (
-    LIMITED_SYNC_NO_READING,
-    ensure_own_label,
-    message_store_guarded,
-    reading_allowed,
-)
+from mailsync.sync import ensure_own_label, message_store_guarded
 
 logger = logging.getLogger(__name__)
 
@@ -43,23 +39,13 @@ class ImportReport:
     truncated: bool = False
 
 
-def import_unavailable_reason(connection: MailboxConnection | None) -> str:
-    """Why the action is shown disabled to the owner of `connection` (their mailbox, or
-    None), or "" when it is available."""
-    if connection is None or connection.state != MailboxConnection.State.CONNECTED:
-        return "Connect your mailbox under Settings › My account to import email."
-    if not reading_allowed(connection):
-        return LIMITED_SYNC_NO_READING
-    return ""
-
-
 def candidate_mail_import(*, actor: User, candidate: Candidate) -> ImportReport:
     if not policy.can_edit_candidate(actor, candidate):
         raise ImportRefused("You may not import email for this candidate.")
     connection = mailbox_for(user=actor)
-    reason = import_unavailable_reason(connection)
-    if reason:
-        raise ImportRefused(reason)
+    status = mailbox_status(connection)
+    if not status.may_read:
+        raise ImportRefused(status.why_not_read)
     try:
         return _import(connection, actor, candidate)
     except ProviderError as failure:

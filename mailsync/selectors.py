@@ -8,12 +8,8 @@ def mailbox_for(*, user: User) -> MailboxConnection | None:
     return MailboxConnection.objects.select_related("organisation").filter(user=user).first()
 
 
-def connected(mailbox: MailboxConnection | None) -> MailboxConnection | None:
-    """`mailbox` if Threadline may send from it now."""
-    return mailbox if mailbox and mailbox.state == MailboxConnection.State.CONNECTED else None
-
-
 def mailboxes_to_sync(*, user_email: str = "") -> list[int]:
+    """The mailboxes `mailbox_status` lets us read, asked of the database."""
     full = Organisation.SyncLevel.FULL
     connections = MailboxConnection.objects.filter(
         state=MailboxConnection.State.CONNECTED,

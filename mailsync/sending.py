@@ -23,6 +23,7 @@ from mailsync.connections import mark_needs_reauthorization, open_session
 from mailsync.ingest import activity_advance, attachments_store
 from mailsync.mime import SNIPPET_LENGTH, OutgoingAttachment, build_message
 from mailsync.models import MailboxConnection, MailboxThread, SyncedMessage
+from mailsync.policy import mailbox_status
 from mailsync.providers.base import ProviderError
 from mailsync.selectors import mailbox_for
 from mailsync.sync import ensure_own_label
@@ -46,15 +47,6 @@ class Draft:
     subject: str
     body_text: str
     attachments: tuple[OutgoingAttachment, ...] = ()
-
-
-def _connected_mailbox(user: User) -> MailboxConnection:
-    connection = mailbox_for(user=user)
-    if connection is None or connection.state == MailboxConnection.State.DISCONNECTED:
-        raise SendError("Connect your mailbox under Settings › My account to send email.")
-    if connection.state == MailboxConnection.State.NEEDS_REAUTHORIZATION:
-        raise SendError("Your mailbox needs re-authorization under Settings › My account.")
-    return connection
 
 
 def _html_from_text(text: str) -> str:
@@ -88,7 +80,10 @@ def message_send(
         raise SendError("That thread belongs to another candidate.")
     if sum(len(a.content) for a in draft.attachments) > MAX_ATTACHMENTS_BYTES:
         raise SendError("Attachments may add up to 25 MB at most.", field="attachments")
-    connection = _connected_mailbox(actor)
+    connection = mailbox_for(user=actor)
+    status = mailbox_status(connection)
+    if not status.may_send:
+        raise SendError(status.why_not_send)
     started_thread = thread is None
     with transaction.atomic():
         address = _recipient(actor, candidate, draft.to)

@@ -19,7 +19,6 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from accounts.models import Organisation
 from candidates.models import EmailThread
 from mailsync.connections import mark_needs_reauthorization, open_session
 from mailsync.ingest import (
@@ -31,6 +30,7 @@ from mailsync.ingest import (
 )
 from mailsync.mime import MalformedMessage, ParsedMessage, parse_message
 from mailsync.models import MailboxConnection, MailboxThread, SkippedMessage, SyncedMessage
+from mailsync.policy import mailbox_status
 from mailsync.providers.base import (
     CursorExpired,
     MailboxSession,
@@ -90,11 +90,13 @@ def mailbox_sync(*, connection_id: int) -> SyncReport:
         connection = MailboxConnection.objects.select_related("user", "organisation").get(
             pk=connection_id
         )
-        if connection.state != MailboxConnection.State.CONNECTED:
-            return SyncReport(status="not_connected")
-        if not reading_allowed(connection):
-            # Limited sync: replies arrive through the organisation's routing instead.
-            return SyncReport(status="send_only")
+        status = mailbox_status(connection)
+        if not status.may_read:
+            # Under limited sync replies arrive through the organisation's routing instead.
+            return SyncReport(
+                status="send_only" if status.may_send else "not_connected",
+                error=status.why_not_read,
+            )
         try:
             return _run(connection)
         except Exception as unexpected:
@@ -108,18 +110,6 @@ def mailbox_sync(*, connection_id: int) -> SyncReport:
             return SyncReport(status="failed", error=type(unexpected).__name__)
     finally:
         _release(connection_id, token)
-
-
-LIMITED_SYNC_NO_READING = (
-    "Your organisation uses limited sync: Threadline has no permission to read mailboxes, "
-    "so replies reach profiles through your mail admin's routing rule instead."
-)
-
-
-def reading_allowed(connection: MailboxConnection) -> bool:
-    """Both the tokens and the organisation's current level must allow reading."""
-    full = Organisation.SyncLevel.FULL
-    return connection.sync_level == full and connection.organisation.email_sync_level == full
 
 
 def _run(connection: MailboxConnection) -> SyncReport:

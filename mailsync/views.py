@@ -10,9 +10,8 @@ from django.views.decorators.http import require_POST
 from accounts.access import member_required
 from accounts.services import AccountsError
 from mailsync import connections
-from mailsync.models import MailboxConnection
+from mailsync.policy import mailbox_status
 from mailsync.selectors import mailbox_for
-from mailsync.sync import LIMITED_SYNC_NO_READING, reading_allowed
 from mailsync.tasks import sync_mailbox
 
 
@@ -61,10 +60,9 @@ def disconnect(request):
 def sync_now(request):
     """Queue a sync of the user's own mailbox ahead of beat's next round."""
     mailbox = mailbox_for(user=request.user)
-    if mailbox is None or mailbox.state != MailboxConnection.State.CONNECTED:
-        messages.error(request, "Connect your mailbox first.")
-    elif not reading_allowed(mailbox):
-        messages.error(request, LIMITED_SYNC_NO_READING)
+    status = mailbox_status(mailbox)
+    if not status.may_read:
+        messages.error(request, status.why_not_read)
     else:
         transaction.on_commit(lambda: sync_mailbox.delay(mailbox.pk))
         messages.success(request, "Sync started: new replies appear on profiles in a moment.")
