@@ -10,16 +10,15 @@ point is followed by a run that redoes the missing work and skips what is stored
 """
 
 import logging
-import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from candidates.models import EmailThread
+from core.leases import Lease
 from mailsync.connections import mark_needs_reauthorization, open_session
 from mailsync.ingest import (
     Stored,
@@ -59,31 +58,15 @@ class SyncReport:
 # --- the lease --------------------------------------------------------------------------
 
 
-def _claim(connection_id: int) -> str | None:
-    """Take the mailbox for this run with a conditional update; None if another worker
-    holds an unexpired lease. A crashed worker's lease simply runs out."""
-    now = timezone.now()
-    token = uuid.uuid4().hex
-    taken = MailboxConnection.objects.filter(
-        Q(sync_claimed_until__isnull=True) | Q(sync_claimed_until__lt=now), pk=connection_id
-    ).update(
-        sync_claimed_until=now + timedelta(seconds=settings.MAILSYNC_LEASE_SECONDS),
-        sync_claim=token,
-    )
-    return token if taken else None
-
-
-def _release(connection_id: int, token: str) -> None:
-    MailboxConnection.objects.filter(pk=connection_id, sync_claim=token).update(
-        sync_claimed_until=None, sync_claim=""
-    )
+# The mailbox is held for one run; a crashed worker's hold simply runs out.
+SYNC_LEASE = Lease(MailboxConnection, "sync_claimed_until", "sync_claim")
 
 
 # --- the run ----------------------------------------------------------------------------
 
 
 def mailbox_sync(*, connection_id: int) -> SyncReport:
-    token = _claim(connection_id)
+    token = SYNC_LEASE.take(connection_id, seconds=settings.MAILSYNC_LEASE_SECONDS)
     if token is None:
         return SyncReport(status="busy")
     try:
@@ -109,7 +92,7 @@ def mailbox_sync(*, connection_id: int) -> SyncReport:
             )
             return SyncReport(status="failed", error=type(unexpected).__name__)
     finally:
-        _release(connection_id, token)
+        SYNC_LEASE.release(connection_id, token)
 
 
 def _run(connection: MailboxConnection) -> SyncReport:

@@ -1,0 +1,40 @@
+"""Leases: a claim on a row that runs out by itself.
+
+Used instead of a lock wherever the work it guards includes HTTP calls (a mailbox's sync
+round, a token refresh): a held transaction would stall SQLite's writers for that long,
+and a crashed worker would hold a lock until someone noticed. A lease is taken with one
+conditional UPDATE, so two workers never both get it, and simply expires if its holder
+dies.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db.models import Model, Q
+from django.utils import timezone
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A lease kept in two fields of `model`: until when it is held, and by whom."""
+
+    model: type[Model]
+    until_field: str
+    claim_field: str
+
+    def take(self, pk: object, *, seconds: float) -> str | None:
+        """The claim token if the row was free (or its lease had run out), else None."""
+        now = timezone.now()
+        token = uuid.uuid4().hex
+        free = Q(**{f"{self.until_field}__isnull": True}) | Q(**{f"{self.until_field}__lt": now})
+        taken = self.model._default_manager.filter(free, pk=pk).update(
+            **{self.until_field: now + timedelta(seconds=seconds), self.claim_field: token}
+        )
+        return token if taken else None
+
+    def release(self, pk: object, token: str) -> None:
+        """Give the lease back, if it is still ours (an expired one may be someone else's)."""
+        self.model._default_manager.filter(pk=pk, **{self.claim_field: token}).update(
+            **{self.until_field: None, self.claim_field: ""}
+        )
