@@ -16,7 +16,7 @@ import email.utils
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.headerregistry import BaseHeader, HeaderRegistry
+from email.headerregistry import AddressHeader, BaseHeader, HeaderRegistry
 from email.message import EmailMessage as MimeMessage
 
 SNIPPET_LENGTH = 200
@@ -28,11 +28,12 @@ SNIPPET_LENGTH = 200
 MAX_MIME_DEPTH = 50
 MAX_MIME_PARTS = 500
 # The standard parser checks every line against the boundary of every open multipart,
-# so its time is lines x multiparts: a 25 MB message of empty lines inside 50 nested
-# multiparts takes a minute. Bounding the product before parsing bounds the time (to a
-# few seconds) while a real 25 MB message (~340,000 lines of base64) may still declare
-# well over a hundred multiparts.
-MAX_LINES_TIMES_MULTIPARTS = 50_000_000
+# so its time grows with lines x multiparts: a 25 MB message of empty lines inside 50
+# nested multiparts takes a minute. Both are bounded before parsing (by the boundaries
+# declared, each of which opens a multipart part), which bounds the time to a few
+# seconds, while a real 25 MB message (~340,000 lines of base64) may still declare
+# some fifty multiparts; real ones declare a handful.
+MAX_LINES_TIMES_MULTIPARTS = 20_000_000
 _BOUNDARY_PARAMETER = re.compile(rb"boundary\*?[0-9]*\*?\s*=", re.IGNORECASE)
 
 # Dates outside these bounds are a sender's mistake or a trap (a year-9999 date cannot
@@ -48,7 +49,9 @@ class MalformedMessage(ValueError):
 class _ForgivingHeaderRegistry(HeaderRegistry):
     """The standard header classes, except that a value their parser chokes on (it
     raises AttributeError for `Cc: a@[` and IndexError for `Message-ID: <`) becomes an
-    unstructured header: its text, decoded, without the structure."""
+    unstructured header: its text, decoded, without the structure. So does an address
+    list the parser could only read in part (it shows `a@[` as `<>`): the text as written
+    is what we keep, and `_addresses` reads what it can from it."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -56,12 +59,17 @@ class _ForgivingHeaderRegistry(HeaderRegistry):
 
     def __call__(self, name: str, value: str) -> BaseHeader:
         try:
-            return super().__call__(name, value)
+            header = super().__call__(name, value)
         except Exception:  # the header parser's failure modes are not one exception type
             return self._unstructured(name, value)
+        if isinstance(header, AddressHeader) and header.defects:
+            return self._unstructured(name, value)
+        return header
 
 
 _POLICY = email.policy.default.clone(header_factory=_ForgivingHeaderRegistry())
+# The standard classes, to read the addresses out of a header kept as text.
+_STANDARD_HEADERS = HeaderRegistry()
 
 
 @dataclass(frozen=True)
@@ -107,14 +115,20 @@ def _storable(text: str) -> str:
 # An address we would recognise again: a local part (dot-atom or quoted) and a domain
 # name or literal, which is what a From or To that parsed yields; `a@[` is not one.
 _ADDRESS = re.compile(
-    r'(?:[^\s"(),:;<>@\[\\\]]+|"(?:[^"\\]|\\.)*")@(?:[\w-]+(?:\.[\w-]+)*|\[[^\s\[\]\\]*\])',
+    r'(?:[^\s"(),:;<>@\[\\\]]+|"(?:[^"\\]|\\.)*")@(?:[\w-]+(?:\.[\w-]+)*|\[[\w.:-]+\])',
 )  # \w is Unicode here: internationalised domain names are addresses too
 
 
-def _addresses(*values: str) -> tuple[str, ...]:
-    pairs = email.utils.getaddresses([v for v in values if v])
-    found = (addr.strip().lower() for _, addr in pairs)
-    return tuple(addr for addr in found if _ADDRESS.fullmatch(addr))
+def _addresses(*texts: str) -> tuple[str, ...]:
+    """The addresses in address-list texts that are addresses, lower-cased."""
+    found: list[str] = []
+    for text in filter(None, texts):
+        try:
+            specs = [address.addr_spec for address in _STANDARD_HEADERS("To", text).addresses]
+        except Exception:  # the modern parser's own bugs (`a@[`): the older, simpler reader
+            specs = [address for _, address in email.utils.getaddresses([text])]
+        found += (spec.strip().lower() for spec in specs)
+    return tuple(address for address in found if _ADDRESS.fullmatch(address))
 
 
 def _header(message: MimeMessage, name: str) -> str:
@@ -171,6 +185,8 @@ def _check_structure(message: MimeMessage) -> None:
 
 def _check_parse_cost(raw: bytes) -> None:
     multiparts = len(_BOUNDARY_PARAMETER.findall(raw))
+    if multiparts > MAX_MIME_PARTS:
+        raise MalformedMessage(f"The message declares more than {MAX_MIME_PARTS} multiparts.")
     if raw.count(b"\n") * multiparts > MAX_LINES_TIMES_MULTIPARTS:
         raise MalformedMessage(
             f"The message declares {multiparts} multiparts over too many lines to read."
