@@ -34,6 +34,8 @@ def thread_for_references(*, organisation_id: int, headers: list[str | None]) ->
 
 def _sender(organisation_id: int, from_address: str) -> User | None:
     """The organisation's user who wrote a message, by login or connected mailbox address."""
+    if not from_address:  # a From header that could not be read names no one
+        return None
     return (
         User.objects.filter(organisation_id=organisation_id, is_active=True)
         .filter(Q(email__iexact=from_address) | Q(mailbox__account_address__iexact=from_address))
