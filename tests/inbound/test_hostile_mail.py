@@ -169,3 +169,17 @@ def test_a_reply_whose_from_cannot_be_read_is_stored_as_inbound_from_no_one(rout
     reply = routed.stored().get()
     assert reply.from_header == "Ada <a@[>"
     assert (reply.direction, reply.sender) == (EmailMessage.Direction.INBOUND, None)
+
+
+def test_a_piped_reply_with_nul_characters_and_latin1_bytes_is_stored(routed, monkeypatch):
+    """PostgreSQL refuses NUL in text, and raw Latin-1 is not UTF-8: neither may stop it."""
+    raw = routed.candidate_reply(attachment=("cv.pdf", b"%PDF-1.4"))
+    raw = raw.replace(b"Subject: Re: Platform role", b"Subject: Re: caf\xe9 \x00role")
+    raw = raw.replace(b"Content-Type: application/pdf", b"Content-Type: application/p\x00df")
+
+    output = ingest(monkeypatch, raw, routed.organisation.inbound_address)
+
+    assert output.strip() == "stored: stored"
+    reply = routed.stored().get()
+    assert reply.subject == "Re: caf\ufffd role"
+    assert reply.attachments.get().content_type == "application/pdf"
