@@ -114,9 +114,10 @@ def _storable(text: str) -> str:
 
 # An address we would recognise again: a local part (dot-atom or quoted) and a domain
 # name or literal, which is what a From or To that parsed yields; `a@[` is not one.
+# (\w is Unicode here: internationalised domain names are addresses too.)
 _ADDRESS = re.compile(
-    r'(?:[^\s"(),:;<>@\[\\\]]+|"(?:[^"\\]|\\.)*")@(?:[\w-]+(?:\.[\w-]+)*|\[[\w.:-]+\])',
-)  # \w is Unicode here: internationalised domain names are addresses too
+    r'(?:[^\s"(),:;<>@\[\\\]]+|"(?:[^"\\]|\\.)*")@(?:[\w-]+(?:\.[\w-]+)*|\[[\w.:-]+\])'
+)
 
 
 def _addresses(*texts: str) -> tuple[str, ...]:

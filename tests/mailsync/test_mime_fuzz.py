@@ -2,7 +2,7 @@
 may escape the parser, and whatever it returns can be stored as it is."""
 
 import contextlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -202,11 +202,28 @@ def assert_storable(parsed: ParsedMessage) -> None:
         text.encode("utf-8")  # the encrypted fields' first step; raises on a lone surrogate
 
 
+# What a provider or relay may say about when it received the message: nothing, any
+# instant at all, naive or at the extreme offsets a datetime can carry.
+received_at = st.one_of(
+    st.none(),
+    st.datetimes(),
+    st.datetimes(
+        timezones=st.sampled_from(
+            [
+                UTC,
+                timezone(timedelta(hours=23, minutes=59)),
+                timezone(-timedelta(hours=23, minutes=59)),
+            ]
+        )
+    ),
+)
+
+
 @FUZZ
-@given(message())
-def test_no_message_makes_the_parser_raise_anything_but_malformed(raw):
+@given(message(), received_at)
+def test_no_message_makes_the_parser_raise_anything_but_malformed(raw, received_at):
     try:
-        parsed = parse_message(raw)
+        parsed = parse_message(raw, received_at=received_at)
     except MalformedMessage:
         return
     assert_storable(parsed)
