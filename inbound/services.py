@@ -22,6 +22,7 @@ from inbound.models import DailyTally, WebhookToken
 from mailsync.ingest import (
     member_by_address,
     message_store,
+    own_thread_continued,
     private_thread_for,
     thread_for_references,
     threads_visible_to,
@@ -41,6 +42,8 @@ class Received:
     message: EmailMessage | None = None
     # Mailgun retries anything but 200 and 406: 406 for what a retry cannot change.
     http_status: int = 200
+    # A post that may succeed when delivered again keeps its one-time token unused.
+    retry_may_succeed: bool = False
 
 
 class ReplayedPost(Exception):
@@ -69,7 +72,11 @@ def message_receive(*, raw: bytes, recipient: str, replay_token: str = "") -> Re
     retried, and a repeated post is refused rather than counted twice."""
     organisation = organisation_for_recipient(recipient)
     received = _receive(organisation, raw, replay_token)
-    if replay_token and received.outcome not in (Outcome.STORED, Outcome.DUPLICATE):
+    if (
+        replay_token
+        and received.outcome not in (Outcome.STORED, Outcome.DUPLICATE)
+        and (not received.retry_may_succeed)
+    ):
         try:
             _use_token(replay_token)
         except ReplayedPost:
@@ -108,12 +115,25 @@ def _receive(organisation: Organisation | None, raw: bytes, replay_token: str) -
                 _use_token(replay_token)
             if author is not None and not threads_visible_to(author, {thread.pk}):
                 # Their reply to a thread they may not see stays theirs alone.
-                thread = private_thread_for(
+                thread = own_thread_continued(
+                    owner=author, candidate_id=thread.candidate_id, parsed=parsed
+                ) or private_thread_for(
                     owner=author, candidate_id=thread.candidate_id, subject=parsed.subject
                 )
             stored = message_store(thread=thread, parsed=parsed, author=author)
     except ReplayedPost:
         return Received(Outcome.REFUSED, "replayed post", http_status=406)
+    except Exception as error:  # any failure to store: answered, never a 500 to the relay
+        # The type only: the exception's text may quote the message.
+        logger.error(
+            "Inbound message for thread %s not stored: %s", thread.pk, type(error).__name__
+        )
+        return Received(
+            Outcome.REFUSED,
+            f"could not be stored ({type(error).__name__}); deliver it again later",
+            http_status=400,
+            retry_may_succeed=True,
+        )
     if not stored.created:
         return Received(Outcome.DUPLICATE, "already stored", stored.message)
     return Received(Outcome.STORED, "stored", stored.message)

@@ -64,6 +64,23 @@ def private_thread_for(*, owner: User, candidate_id, subject: str) -> EmailThrea
     )
 
 
+def own_thread_continued(*, owner: User, candidate_id, parsed: ParsedMessage) -> EmailThread | None:
+    """A thread of `owner`'s on this candidate that already holds this message or one it
+    answers: where a message diverted from a thread they may not see goes again, so that a
+    conversation (or a second copy of the same message) stays in one place."""
+    cited = {parsed.message_id, parsed.in_reply_to, *parsed.references.split()}
+    digests = [message_id_digest(value) for value in cited if value.strip()]
+    found = (
+        EmailMessage.objects.filter(
+            thread__owner=owner, thread__candidate_id=candidate_id, message_id_digest__in=digests
+        )
+        .select_related("thread")
+        .order_by("-sent_at")
+        .first()
+    )
+    return found.thread if found else None
+
+
 def member_by_address(*, organisation_id: int, address: str) -> User | None:
     """The organisation's active user with this login or connected mailbox address. Only
     for mail whose origin is proven otherwise: an address alone proves nothing."""

@@ -2,21 +2,74 @@
 
 Full sync, manual import and inbound mail all parse with `parse_message`; sending builds
 with `build_message`.
+
+Mail comes from strangers, so reading it never raises anything but `MalformedMessage`:
+a header the standard library cannot model is kept as its text, an impossible date falls
+back to when the message was received, and every string handed back can be stored as it
+is (UTF-8, no NUL characters) on SQLite and PostgreSQL alike.
 """
 
 import email
 import email.parser
 import email.policy
 import email.utils
+import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.headerregistry import AddressHeader, BaseHeader, HeaderRegistry
 from email.message import EmailMessage as MimeMessage
 
 SNIPPET_LENGTH = 200
 
+# A real message nests a few levels (a forward of a forward: mixed > alternative >
+# related, a dozen at most) and has tens of parts. Beyond these it is refused as
+# malformed rather than partly stored: storing some of its parts would silently lose
+# the rest, and a message refused is reported as "could not be read".
+MAX_MIME_DEPTH = 50
+MAX_MIME_PARTS = 500
+# The standard parser checks every line against the boundary of every open multipart,
+# so its time grows with lines x multiparts: a 25 MB message of empty lines inside 50
+# nested multiparts takes a minute. Both are bounded before parsing (by the boundaries
+# declared, each of which opens a multipart part), which bounds the time to a few
+# seconds, while a real 25 MB message (~340,000 lines of base64) may still declare
+# some fifty multiparts; real ones declare a handful.
+MAX_LINES_TIMES_MULTIPARTS = 20_000_000
+_BOUNDARY_PARAMETER = re.compile(rb"boundary\*?[0-9]*\*?\s*=", re.IGNORECASE)
+
+# Dates outside these bounds are a sender's mistake or a trap (a year-9999 date cannot
+# be converted to UTC); the message is dated when it was received instead.
+EARLIEST_SENT_AT = datetime(1970, 1, 1, tzinfo=UTC)
+FUTURE_TOLERANCE = timedelta(days=1)
+
 
 class MalformedMessage(ValueError):
     """The bytes are not a message we can read (no headers, broken structure)."""
+
+
+class _ForgivingHeaderRegistry(HeaderRegistry):
+    """The standard header classes, except that a value their parser chokes on (it
+    raises AttributeError for `Cc: a@[` and IndexError for `Message-ID: <`) becomes an
+    unstructured header: its text, decoded, without the structure. So does an address
+    list the parser could only read in part (it shows `a@[` as `<>`): the text as written
+    is what we keep, and `_addresses` reads what it can from it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._unstructured = type("_UnparsedHeader", (self.default_class, self.base_class), {})
+
+    def __call__(self, name: str, value: str) -> BaseHeader:
+        try:
+            header = super().__call__(name, value)
+        except Exception:  # the header parser's failure modes are not one exception type
+            return self._unstructured(name, value)
+        if isinstance(header, AddressHeader) and header.defects:
+            return self._unstructured(name, value)
+        return header
+
+
+_POLICY = email.policy.default.clone(header_factory=_ForgivingHeaderRegistry())
+# The standard classes, to read the addresses out of a header kept as text.
+_STANDARD_HEADERS = HeaderRegistry()
 
 
 @dataclass(frozen=True)
@@ -53,37 +106,110 @@ class ParsedMessage:
         return " ".join(self.body_text.split())[:SNIPPET_LENGTH]
 
 
-def _addresses(*values: str) -> tuple[str, ...]:
-    pairs = email.utils.getaddresses([v for v in values if v])
-    return tuple(addr.strip().lower() for _, addr in pairs if addr and "@" in addr)
+def _storable(text: str) -> str:
+    """`text` as both databases accept it: PostgreSQL refuses NUL, and the encrypted
+    fields encode to UTF-8, which lone surrogates (left by odd charsets) cannot."""
+    return text.replace("\x00", "").encode("utf-8", errors="replace").decode("utf-8")
+
+
+# An address we would recognise again: a local part (dot-atom or quoted) and a domain
+# name or literal, which is what a From or To that parsed yields; `a@[` is not one.
+# (\w is Unicode here: internationalised domain names are addresses too.)
+_ADDRESS = re.compile(
+    r'(?:[^\s"(),:;<>@\[\\\]]+|"(?:[^"\\]|\\.)*")@(?:[\w-]+(?:\.[\w-]+)*|\[[\w.:-]+\])'
+)
+
+
+def _addresses(*texts: str) -> tuple[str, ...]:
+    """The addresses in address-list texts that are addresses, lower-cased."""
+    found: list[str] = []
+    for text in filter(None, texts):
+        try:
+            specs = [address.addr_spec for address in _STANDARD_HEADERS("To", text).addresses]
+        except Exception:  # the modern parser's own bugs (`a@[`): the older, simpler reader
+            specs = [address for _, address in email.utils.getaddresses([text])]
+        found += (spec.strip().lower() for spec in specs)
+    return tuple(address for address in found if _ADDRESS.fullmatch(address))
 
 
 def _header(message: MimeMessage, name: str) -> str:
+    # The forgiving policy turns every header into text; one folded onto a line.
+    return _storable(" ".join(str(message.get(name, "")).split()))
+
+
+def _as_utc(moment: datetime | None) -> datetime | None:
+    """`moment` in UTC when it is a plausible sending time, else None."""
+    if moment is None:
+        return None
     try:
-        value = message.get(name, "")
-    except (ValueError, TypeError, IndexError):
-        # A header the modern parser cannot model: fall back to its raw text.
-        value = message.get_all(name, failobj=[""])[0] if message.get_all(name) else ""
-    return " ".join(str(value).split())
+        moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except OverflowError:  # e.g. 31 Dec 9999 23:59 -2359 is in the year 10000 in UTC
+        return None
+    if not EARLIEST_SENT_AT <= moment <= datetime.now(UTC) + FUTURE_TOLERANCE:
+        return None
+    return moment
 
 
-def _date(message: MimeMessage, received_at: datetime | None = None) -> datetime:
-    raw = _header(message, "Date")
+def _sent_at(date_header: str, received_at: datetime | None) -> datetime:
     try:
-        parsed = email.utils.parsedate_to_datetime(raw) if raw else None
-    except (TypeError, ValueError, IndexError):
-        parsed = None
-    if parsed is None:
-        return received_at or datetime.now(UTC)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        written = email.utils.parsedate_to_datetime(date_header) if date_header else None
+    except (TypeError, ValueError, OverflowError, IndexError):
+        written = None
+    return _as_utc(written) or _as_utc(received_at) or datetime.now(UTC)
 
 
-def _text_of(part) -> str:
+def _text_of(part: MimeMessage) -> str:
     try:
-        return part.get_content()
+        text = part.get_content()
     except (LookupError, UnicodeError, AssertionError, KeyError):
+        # An unknown or unusable charset: read it as UTF-8, which most mail is.
         payload = part.get_payload(decode=True) or b""
-        return payload.decode("utf-8", errors="replace")
+        text = payload.decode("utf-8", errors="replace")
+    return _storable(text)
+
+
+def _check_structure(message: MimeMessage) -> None:
+    """Refuse a structure nested or split beyond what mail clients write (iteratively:
+    walking a hostile tree recursively is what we are guarding against)."""
+    parts, pending = 0, [(message, 0)]
+    while pending:
+        part, depth = pending.pop()
+        parts += 1
+        if depth > MAX_MIME_DEPTH or parts > MAX_MIME_PARTS:
+            raise MalformedMessage(
+                f"The message nests more than {MAX_MIME_DEPTH} levels "
+                f"or has more than {MAX_MIME_PARTS} parts."
+            )
+        if part.is_multipart():
+            pending.extend((child, depth + 1) for child in part.get_payload())
+
+
+def _check_parse_cost(raw: bytes) -> None:
+    multiparts = len(_BOUNDARY_PARAMETER.findall(raw))
+    if multiparts > MAX_MIME_PARTS:
+        raise MalformedMessage(f"The message declares more than {MAX_MIME_PARTS} multiparts.")
+    if raw.count(b"\n") * multiparts > MAX_LINES_TIMES_MULTIPARTS:
+        raise MalformedMessage(
+            f"The message declares {multiparts} multiparts over too many lines to read."
+        )
+
+
+def _attachment(part: MimeMessage) -> ParsedAttachment:
+    try:
+        filename = part.get_filename()
+    except Exception:  # a broken RFC 2231 name: the part is still worth keeping
+        filename = None
+    return ParsedAttachment(
+        filename=_storable(" ".join((filename or "").split())) or "attachment",
+        content_type=_storable(part.get_content_type()),
+        content=part.get_payload(decode=True) or b"",
+    )
+
+
+def _unparseable(error: Exception) -> str:
+    # The exception's own text may quote the message; the reason is logged and sent back
+    # to the relay, so it names the kind of failure only.
+    return f"The message cannot be parsed ({type(error).__name__})."
 
 
 def reference_headers(raw: bytes) -> tuple[str, ...]:
@@ -93,41 +219,40 @@ def reference_headers(raw: bytes) -> tuple[str, ...]:
     if not raw or not raw.strip():
         raise MalformedMessage("The message is empty.")
     try:
-        headers = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(raw)
+        headers = email.parser.BytesHeaderParser(policy=_POLICY).parsebytes(raw)
+        if not headers.keys():
+            raise MalformedMessage("The message has no readable headers.")
+        names = ("X-Threadline-Ref", "In-Reply-To", "References", "Message-ID")
+        return tuple(_header(headers, name) for name in names)
+    except MalformedMessage:
+        raise
     except Exception as error:  # the parser's failure modes are not one exception type
-        raise MalformedMessage(f"The message cannot be parsed: {error}") from error
-    if not headers.keys():
-        raise MalformedMessage("The message has no readable headers.")
-    names = ("X-Threadline-Ref", "In-Reply-To", "References", "Message-ID")
-    return tuple(_header(headers, name) for name in names)
+        raise MalformedMessage(_unparseable(error)) from error
 
 
 def parse_message(raw: bytes, *, received_at: datetime | None = None) -> ParsedMessage:
+    """Read a whole message. `received_at` (the provider's or relay's own date) stands
+    in for a Date header that is missing or impossible; without it, now does."""
     if not raw or not raw.strip():
         raise MalformedMessage("The message is empty.")
+    _check_parse_cost(raw)
     try:
-        message = email.message_from_bytes(raw, policy=email.policy.default)
-    except Exception as error:  # the parser's failure modes are not one exception type
-        raise MalformedMessage(f"The message cannot be parsed: {error}") from error
-    if not message.keys() or (message.defects and not message.get("From")):
-        raise MalformedMessage("The message has no readable headers.")
-    from_header = _header(message, "From")
-    from_addresses = _addresses(from_header)
-    if not from_addresses:
-        raise MalformedMessage("The message has no From address.")
+        message = email.message_from_bytes(raw, policy=_POLICY)
+        _check_structure(message)
+        return _parsed(message, received_at)
+    except MalformedMessage:
+        raise
+    except Exception as error:  # e.g. RecursionError: see _check_structure
+        raise MalformedMessage(_unparseable(error)) from error
 
+
+def _parsed(message: MimeMessage, received_at: datetime | None) -> ParsedMessage:
+    from_header = _header(message, "From")
+    if not message.keys() or not from_header:
+        raise MalformedMessage("The message has no From header.")
+    from_addresses = _addresses(from_header)
     text_part = message.get_body(preferencelist=("plain",))
     html_part = message.get_body(preferencelist=("html",))
-    attachments = []
-    for part in message.iter_attachments():
-        content = part.get_payload(decode=True) or b""
-        attachments.append(
-            ParsedAttachment(
-                filename=part.get_filename() or "attachment",
-                content_type=part.get_content_type(),
-                content=content,
-            )
-        )
     to_header, cc_header = _header(message, "To"), _header(message, "Cc")
     return ParsedMessage(
         message_id=_header(message, "Message-ID"),
@@ -135,15 +260,16 @@ def parse_message(raw: bytes, *, received_at: datetime | None = None) -> ParsedM
         references=_header(message, "References"),
         threadline_ref=_header(message, "X-Threadline-Ref"),
         from_header=from_header,
-        from_address=from_addresses[0],
+        # A From we cannot read is kept as text above and names no one.
+        from_address=from_addresses[0] if from_addresses else "",
         to_header=to_header,
         cc_header=cc_header,
         recipient_addresses=_addresses(to_header, cc_header),
         subject=_header(message, "Subject"),
-        sent_at=_date(message, received_at),
+        sent_at=_sent_at(_header(message, "Date"), received_at),
         body_text=_text_of(text_part) if text_part is not None else "",
         body_html=_text_of(html_part) if html_part is not None else "",
-        attachments=tuple(attachments),
+        attachments=tuple(_attachment(part) for part in message.iter_attachments()),
     )
 
 

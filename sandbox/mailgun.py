@@ -10,6 +10,7 @@ followed by token, keyed with the domain's webhook signing key). Posted as
 multipart/form-data, as Mailgun does.
 """
 
+import email.message
 import email.parser
 import email.policy
 import hashlib
@@ -54,6 +55,14 @@ def relay_stamp(raw: bytes) -> bytes:
     return header.encode() + newline + raw
 
 
+def _header_text(headers: email.message.EmailMessage, raw: bytes, name: str) -> str:
+    try:
+        return str(headers.get(name) or "")
+    except Exception:  # Python's parser chokes on e.g. `From: a@[`; Mailgun posts it as written
+        written = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
+        return str(written.get(name) or "")
+
+
 def signed_fields(
     *,
     raw: bytes,
@@ -71,8 +80,8 @@ def signed_fields(
     return {
         "recipient": recipient,
         "sender": sender,
-        "from": str(headers.get("From") or ""),
-        "subject": str(headers.get("Subject") or ""),
+        "from": _header_text(headers, raw, "From"),
+        "subject": _header_text(headers, raw, "Subject"),
         # Mail is 7-bit or UTF-8 in practice; stray bytes of another charset become U+FFFD.
         "body-mime": relay_stamp(raw).decode("utf-8", errors="replace"),
         "timestamp": stamp,

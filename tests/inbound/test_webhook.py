@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from candidates.models import EmailAttachment, EmailMessage
+from candidates.models import EmailAttachment, EmailMessage, EmailThread
 from inbound.models import DailyTally, WebhookToken
 from mailsync.threadref import new_message_id
 from sandbox.mime import dkim_sign
@@ -114,6 +114,19 @@ def test_a_users_reply_to_a_thread_they_may_not_see_stays_in_their_own_private_t
     owners_view = client_for(routed.recruiter).get(emails_tab).content.decode()
     assert "Adding my thoughts." not in owners_view
     assert "Adding my thoughts." in client_for(colleague).get(emails_tab).content.decode()
+    # A second copy (another recipient's route) and the next message of that conversation
+    # go to the same private thread.
+    assert routed.post(dkim_sign(raw, domain="acme.test")).status_code == 200
+    following = reply_to(
+        theirs,
+        sender=f"Col League <{colleague.email}>",
+        to=routed.candidate_address,
+        body="One more thing.",
+        references=f"{routed.first.message_id} {theirs.message_id}",
+    )
+    assert routed.post(dkim_sign(following, domain="acme.test")).status_code == 200
+    assert EmailThread.objects.filter(owner=colleague).count() == 1
+    assert theirs.thread.messages.count() == 2
 
 
 def test_the_parsed_variant_of_the_webhook_stores_the_same_reply(routed):
