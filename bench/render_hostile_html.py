@@ -8,10 +8,9 @@ shown must be extracted from the HTML), for N giving 250 KB, 500 KB, 1 MB and 2 
 a plain text reply and an ordinary 50 KB HTML newsletter for comparison. For each: the
 time to store the reply (all of `process_message`, and `prepare_html_for_storage` alone),
 then the Emails tab fetched through Django's test client, median of --runs after one
-warm-up. Last, what the
-old code spent per render (`clean_email_html`: two nh3 passes, run by the template on every
-render) on small nested replies and on the 1 MB one, each in a child process stopped after
---old-timeout seconds. Figures go to docs/benchmarks.md.
+warm-up. Last, what the old code spent per render (`clean_email_html`: two nh3 passes, run
+by the template on every render) on small nested replies and on the 1 MB one, each in a
+child process stopped after --old-timeout seconds. Figures go to docs/benchmarks.md.
 """
 
 import argparse
