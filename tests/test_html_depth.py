@@ -3,6 +3,8 @@ to make a browser's parser nest deeper than the markup seems to must count as de
 ordinary (also sloppy) mail must not."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from candidates.htmldepth import nesting_exceeds, visible_text
 from candidates.rendering import prepare_html_for_storage
@@ -119,3 +121,19 @@ def test_no_html_stores_nothing_to_display():
     stored = prepare_html_for_storage("", text_part="Hello")
 
     assert (stored.display, stored.too_complex, stored.has_remote_images) == ("", False, False)
+
+
+PIECES = [
+    "<div>", "</div>", "<b id=1>", "</b>", "<p>", "</p>", "<li>", "<table>", "<td>", "</tr>",
+    "<!--", "-->", "--!>", "<!-->", "<!", "<?", "</", "</>", "<style>", "</style", "<script>",
+    "</script>", "<svg>", "<form>", "</form>", "</body>", '="', "='", '"', "'", ">", "<", "/",
+    " ", "x", "&amp;", "&", "\x00", "\r", "<DIV", "ſ", "</h1>", "<h2>",
+]  # fmt: skip
+
+
+@given(st.lists(st.sampled_from(PIECES), max_size=200).map("".join))
+@settings(max_examples=300, deadline=None)
+def test_any_markup_is_measured_and_read_without_raising(html):
+    assert nesting_exceeds(html, 5) in (True, False)
+    assert isinstance(visible_text(html), str)
+    assert isinstance(prepare_html_for_storage(html, text_part="").display, str)
