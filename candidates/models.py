@@ -191,7 +191,18 @@ class EmailMessage(models.Model):
     cc_header = EncryptedTextField(blank=True)
     subject = EncryptedCharField(max_length=998, blank=True)
     body_text = EncryptedTextField(blank=True)
+    # The HTML part as received, kept for "Download original HTML"; never placed in a page.
     body_html = EncryptedTextField(blank=True)
+    # What the Emails tab shows of it, cleaned once when the message was stored
+    # (candidates.rendering.prepare_html_for_storage) and never cleaned again on a render.
+    body_html_display = EncryptedTextField(blank=True)
+    has_remote_images = models.BooleanField(
+        default=False, help_text="Its HTML has images held back until the viewer loads them."
+    )
+    html_too_complex = models.BooleanField(
+        default=False,
+        help_text="Its HTML was over the size or nesting caps: shown as text, never cleaned.",
+    )
     snippet = EncryptedCharField(max_length=300, blank=True)
     sent_at = models.DateTimeField(db_index=True)
     failure_reason = models.CharField(max_length=300, blank=True)

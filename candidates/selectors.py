@@ -1,4 +1,5 @@
 from django.db.models import Prefetch, Q, QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from accounts.models import User
@@ -44,9 +45,14 @@ def candidate_get(*, user: User, candidate_id) -> Candidate:
 def thread_list(*, user: User, candidate: Candidate) -> QuerySet[EmailThread]:
     """The candidate's threads the user may see, newest activity first, each with its
     messages (oldest first) and their attachments' descriptions: three queries per page."""
-    messages = EmailMessage.objects.order_by("sent_at", "pk").prefetch_related(
-        # The bytes are only read for a download.
-        Prefetch("attachments", queryset=EmailAttachment.objects.defer("content_b64"))
+    # The original HTML is only read for its download; the tab shows `body_html_display`.
+    messages = (
+        EmailMessage.objects.defer("body_html")
+        .order_by("sent_at", "pk")
+        .prefetch_related(
+            # The bytes are only read for a download.
+            Prefetch("attachments", queryset=EmailAttachment.objects.defer("content_b64"))
+        )
     )
     return (
         policy.visible_threads(user)
@@ -69,3 +75,17 @@ def attachment_get(*, user: User, candidate_id, attachment_id) -> EmailAttachmen
         policy.visible_attachments(user).filter(message__thread__candidate_id=candidate_id),
         pk=attachment_id,
     )
+
+
+def message_original_html_get(*, user: User, candidate_id, message_id) -> EmailMessage:
+    """A message with an HTML part, on a thread of this candidate that the user may see
+    (the rule attachment downloads follow); 404 otherwise."""
+    message = get_object_or_404(
+        EmailMessage.objects.filter(
+            thread__in=policy.visible_threads(user), thread__candidate_id=candidate_id
+        ),
+        pk=message_id,
+    )
+    if not message.body_html:
+        raise Http404("This message has no HTML part.")
+    return message

@@ -34,4 +34,9 @@ urlpatterns = [
         views.attachment_download,
         name="attachment",
     ),
+    path(
+        "<uuid:candidate_id>/messages/<int:message_id>/original-html/",
+        views.message_original_html_download,
+        name="message_original_html",
+    ),
 ]

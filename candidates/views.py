@@ -172,24 +172,43 @@ def thread_visibility(request, candidate_id, thread_id):
     return redirect("candidates:emails", candidate_id=candidate.pk)
 
 
-@member_required
-def attachment_download(request, candidate_id, attachment_id):
-    attachment = selectors.attachment_get(
-        user=request.user, candidate_id=candidate_id, attachment_id=attachment_id
-    )
-    response = HttpResponse(
-        base64.b64decode(attachment.content_b64),
-        content_type=safe_content_type(attachment.content_type),
-    )
-    # Always a download, never rendered by the browser in our origin, whatever the sender
-    # claimed the file to be.
+def _download(content: bytes, *, content_type: str, filename: str) -> HttpResponse:
+    """Always a download, never rendered by the browser in our origin, whatever the sender
+    claimed the file to be."""
+    response = HttpResponse(content, content_type=content_type)
     response["Content-Disposition"] = content_disposition_header(
-        True, safe_download_filename(attachment.filename)
+        True, safe_download_filename(filename)
     )
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "sandbox"
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+@member_required
+def attachment_download(request, candidate_id, attachment_id):
+    attachment = selectors.attachment_get(
+        user=request.user, candidate_id=candidate_id, attachment_id=attachment_id
+    )
+    return _download(
+        base64.b64decode(attachment.content_b64),
+        content_type=safe_content_type(attachment.content_type),
+        filename=attachment.filename,
+    )
+
+
+@member_required
+def message_original_html_download(request, candidate_id, message_id):
+    """A message's HTML part exactly as received, as plain text: for mail too complex to
+    show, and never interpreted as a page of ours."""
+    message = selectors.message_original_html_get(
+        user=request.user, candidate_id=candidate_id, message_id=message_id
+    )
+    return _download(
+        message.body_html.encode(),
+        content_type="text/plain; charset=utf-8",
+        filename=f"message-{message.pk}.html",
+    )
 
 
 @member_required

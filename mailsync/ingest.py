@@ -20,7 +20,7 @@ from django.db.models import Q
 from accounts.models import User
 from candidates import policy
 from candidates.models import Candidate, EmailAttachment, EmailMessage, EmailThread
-from candidates.rendering import clean_attachment_name
+from candidates.rendering import clean_attachment_name, prepare_html_for_storage
 from mailsync.mime import ParsedMessage
 from mailsync.models import MailboxConnection, MailboxThread, SyncedMessage
 from mailsync.threadref import message_id_digest, thread_from_headers
@@ -149,7 +149,10 @@ def _create_message(
                 cc_header=parsed.cc_header,
                 subject=parsed.subject[:998],
                 body_text=parsed.body_text,
-                body_html=parsed.body_html,
+                # Cleaned here, once, under caps: never again when the tab is shown.
+                **prepare_html_for_storage(
+                    parsed.body_html, text_part=parsed.body_text
+                ).as_model_fields(),
                 snippet=parsed.snippet,
                 sent_at=parsed.sent_at,
             )

@@ -18,6 +18,7 @@ from candidates.models import (
     EmailMessage,
     EmailThread,
 )
+from candidates.rendering import prepare_html_for_storage
 from candidates.services import CandidateError, candidate_add_email
 from mailsync.connections import mark_needs_reauthorization, open_session
 from mailsync.ingest import activity_advance, attachments_store
@@ -161,7 +162,8 @@ def _record_outgoing(
         to_header=to,
         subject=draft.subject[:998],
         body_text=draft.body_text,
-        body_html=body_html,
+        # Stored as every message is: cleaned once, here (ours is plain, but one rule).
+        **prepare_html_for_storage(body_html, text_part=draft.body_text).as_model_fields(),
         snippet=" ".join(draft.body_text.split())[:SNIPPET_LENGTH],
         sent_at=sent_at,
     )

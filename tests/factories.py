@@ -14,6 +14,7 @@ from candidates.models import (
     EmailThread,
     Posting,
 )
+from candidates.rendering import StoredHtml, prepare_html_for_storage
 from mailsync.models import MailboxConnection
 
 PASSWORD = "correct horse battery staple"
@@ -102,6 +103,10 @@ class EmailThreadFactory(DjangoModelFactory):
     subject = factory.Sequence(lambda n: f"Thread subject {n}")
 
 
+def _stored_html(message) -> StoredHtml:
+    return prepare_html_for_storage(message.body_html, text_part=message.body_text)
+
+
 class EmailMessageFactory(DjangoModelFactory):
     """A synced inbound message unless told otherwise."""
 
@@ -117,6 +122,11 @@ class EmailMessageFactory(DjangoModelFactory):
     to_header = "Recruiter <recruiter@company.test>"
     subject = factory.SelfAttribute("thread.subject")
     body_text = "Hello, thanks for getting in touch."
+    # Given `body_html`, the other HTML fields are what the store path would set.
+    body_html = ""
+    body_html_display = factory.LazyAttribute(lambda o: _stored_html(o).display)
+    has_remote_images = factory.LazyAttribute(lambda o: _stored_html(o).has_remote_images)
+    html_too_complex = factory.LazyAttribute(lambda o: _stored_html(o).too_complex)
     sent_at = factory.Sequence(
         lambda n: dt.datetime(2025, 1, 1, 9, 0, tzinfo=dt.UTC) + dt.timedelta(minutes=n)
     )

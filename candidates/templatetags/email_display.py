@@ -1,15 +1,8 @@
 from django import template
 
-from candidates.rendering import CleanedHtml, clean_attachment_name, clean_email_html
+from candidates.rendering import clean_attachment_name
 
 register = template.Library()
-
-
-@register.simple_tag
-def cleaned_email_html(html: str) -> CleanedHtml:
-    """`{% cleaned_email_html message.body_html as body %}`: then `body.html` and
-    `body.has_remote_images`."""
-    return clean_email_html(html)
 
 
 @register.filter
