@@ -6,6 +6,7 @@ and the bulk `fill`.
 """
 
 import email
+import email.errors
 import email.policy
 import hashlib
 import hmac
@@ -14,6 +15,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass, field
+from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
 from email.utils import format_datetime, formataddr, getaddresses, parseaddr, parsedate_to_datetime
 
@@ -78,21 +80,31 @@ def _addresses(message: Message, name: str) -> list[str]:
 
 def _decoded(message: Message, name: str) -> str:
     value = message.get(name)
-    return str(value) if value is not None else ""
+    return _decode_words(value) if value is not None else ""
+
+
+def _decode_words(value) -> str:
+    """A header as people read it (RFC 2047 words decoded), or as written if it cannot be."""
+    try:
+        return str(make_header(decode_header(str(value))))
+    except (ValueError, LookupError, UnicodeError, email.errors.HeaderParseError):
+        return str(value)
 
 
 def parse(raw: bytes) -> ParsedMessage:
-    message = email.message_from_bytes(raw, policy=email.policy.default)
+    # compat32 reads headers as text: mail providers accept mail whose headers Python's
+    # modern parser raises on (`Cc: a@[`, `Message-ID: <`), and so must the sandbox.
+    message = email.message_from_bytes(raw, policy=email.policy.compat32)
     from_name, from_addr = parseaddr(_decoded(message, "From"))
     date_ms = None
     if message.get("Date"):
         try:
             date_ms = int(parsedate_to_datetime(str(message["Date"])).timestamp() * 1000)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             date_ms = None
     text = text_body(message)
     return ParsedMessage(
-        headers=[(name, str(value)) for name, value in message.items()],
+        headers=[(name, _decode_words(value)) for name, value in message.items()],
         subject=_decoded(message, "Subject"),
         from_name=from_name,
         from_addr=from_addr.lower(),
@@ -105,7 +117,9 @@ def parse(raw: bytes) -> ParsedMessage:
         date_ms=date_ms,
         snippet=make_snippet(text),
         text_body=text,
-        has_attachments=any(part.is_attachment() for part in message.walk()),
+        has_attachments=any(
+            part.get_content_disposition() == "attachment" for part in message.walk()
+        ),
     )
 
 

@@ -120,7 +120,7 @@ def test_a_normal_html_reply_is_shown_cleaned_with_its_images_held_back(
     assert "steal()" not in content
     assert 'data-remote-src="https://tracker.example/pixel.gif"' in content
     assert ' src="https://tracker.example' not in content
-    assert "Load remote images</button>" in content
+    assert "Load remote images</a>" in content
     assert "Download original HTML" not in content
 
 
