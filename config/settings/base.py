@@ -235,6 +235,8 @@ MAILSYNC_MAX_ATTEMPTS = env_int("MAILSYNC_MAX_ATTEMPTS", 5)
 MAILSYNC_BACKOFF_BASE = float(env_str("MAILSYNC_BACKOFF_BASE", "1.0"))
 MAILSYNC_BACKOFF_MAX = float(env_str("MAILSYNC_BACKOFF_MAX", "32"))
 MAILSYNC_RETRY_AFTER_MAX = float(env_str("MAILSYNC_RETRY_AFTER_MAX", "60"))
+# What waits between retries (a dotted path): tests record the delays instead of waiting.
+MAILSYNC_SLEEP = "time.sleep"
 MAILSYNC_HTTP_TIMEOUT = float(env_str("MAILSYNC_HTTP_TIMEOUT", "30"))
 MAILSYNC_LEASE_SECONDS = env_int("MAILSYNC_LEASE_SECONDS", 15 * 60)
 MAILSYNC_BATCH_SIZE = env_int("MAILSYNC_BATCH_SIZE", 50)

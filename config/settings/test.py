@@ -18,3 +18,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {  # noqa: F405
         "NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")  # noqa: F405
     }
+
+# Retries record their backoff instead of waiting for it (tests assert the delays).
+MAILSYNC_SLEEP = "core.testing.record_sleep"

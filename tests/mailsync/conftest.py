@@ -190,10 +190,6 @@ def _point_providers_at_the_sandbox(settings, live_server, tls_live_server) -> N
         settings.MICROSOFT_MAIL_CLIENT_SECRET = "threadline-test-secret"
         settings.MICROSOFT_AUTHORITY_HOST = microsoft
         settings.MICROSOFT_GRAPH_URL = f"{microsoft}/graph/"
-    # Retries stay real but quick: the sandbox's Retry-After is honoured up to this cap.
-    settings.MAILSYNC_BACKOFF_BASE = 0.05
-    settings.MAILSYNC_BACKOFF_MAX = 0.2
-    settings.MAILSYNC_RETRY_AFTER_MAX = 2
     settings.MAILSYNC_HTTP_TIMEOUT = 5
 
 
