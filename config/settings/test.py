@@ -19,5 +19,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
         "NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")  # noqa: F405
     }
 
+if CACHE_URL:  # noqa: F405 (from base)
+    # One Redis serves every parallel test process: each keeps to its own keys.
+    CACHES["default"]["BACKEND"] = "core.testing.ProcessRedisCache"  # noqa: F405
+    CACHES["default"]["KEY_PREFIX"] = f"test-{os.getpid()}"  # noqa: F405
+
 # Retries record their backoff instead of waiting for it (tests assert the delays).
 MAILSYNC_SLEEP = "core.testing.record_sleep"
