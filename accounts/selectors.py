@@ -17,8 +17,10 @@ def integration_permissions_for(*, user: User) -> dict[str, IntegrationPermissio
 
 
 def company_settings_history(*, user: User, limit: int = 20) -> list:
-    """The latest audited changes to the company settings, newest first, with authors."""
-    return list(policy.visible_audit_entries(user).select_related("actor")[:limit])
+    """The latest audited changes to the company settings, newest first, with authors.
+    Each entry's content type comes along: describing its changes reads it."""
+    entries = policy.visible_audit_entries(user).select_related("actor", "content_type")
+    return list(entries[:limit])
 
 
 def inbound_summary(*, user: User, days: int = 7) -> dict[str, int]:
