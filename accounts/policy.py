@@ -12,7 +12,7 @@ Two kinds of people sign in:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from django.apps import apps
 from django.db.models import Model, Q, QuerySet
@@ -20,12 +20,20 @@ from django.db.models import Model, Q, QuerySet
 from accounts.models import Role
 
 if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
     from accounts.models import User
+
+    # Types only (no import at run time): the visibility rules below return these models.
+    from candidates.models import Candidate, EmailAttachment, EmailThread, Posting
+
+    # Whoever a request carries: a signed-in user, an anonymous visitor, or no one.
+    AnyUser = User | AnonymousUser | None
 
 ADMIN_ROLES = frozenset({Role.SUPER_ADMIN, Role.ADMIN})
 
 
-def _is_member(user) -> bool:
+def _is_member(user: AnyUser) -> TypeGuard[User]:
     return bool(
         user is not None
         and user.is_authenticated
@@ -34,59 +42,60 @@ def _is_member(user) -> bool:
     )
 
 
-def is_operator(user) -> bool:
+def is_operator(user: AnyUser) -> bool:
     return bool(user is not None and user.is_authenticated and user.is_active and user.is_superuser)
 
 
-def has_role(user, *roles: Role) -> bool:
+def has_role(user: AnyUser, *roles: Role) -> TypeGuard[User]:
     return _is_member(user) and user.role in roles
 
 
 # --- Pages ------------------------------------------------------------------------------
 
 
-def can_use_app(user) -> bool:
+def can_use_app(user: AnyUser) -> bool:
     """Candidate pages and personal settings: any active member of an organisation."""
     return _is_member(user)
 
 
-def can_manage_company_settings(user) -> bool:
+def can_manage_company_settings(user: AnyUser) -> bool:
     """Settings > Company, where email sync is configured: Super Admins only."""
     return has_role(user, Role.SUPER_ADMIN)
 
 
-def can_access_admin(user) -> bool:
+def can_access_admin(user: AnyUser) -> bool:
     return is_operator(user) or has_role(user, *ADMIN_ROLES)
 
 
-def visible_audit_entries(user) -> QuerySet:
+def visible_audit_entries(user: User) -> QuerySet[Any]:
     """The audit log of the company settings: a Super Admin's own organisation only
     (operators read every entry in Django admin)."""
     from auditlog.models import LogEntry
 
     if not can_manage_company_settings(user):
-        return LogEntry.objects.none()
-    return LogEntry.objects.get_for_object(user.organisation)
+        return LogEntry.objects.none()  # type: ignore[no-any-return] # auditlog has no types
+    return LogEntry.objects.get_for_object(user.organisation)  # type: ignore[no-any-return]
 
 
-def visible_inbound_tallies(user) -> QuerySet:
+def visible_inbound_tallies(user: User) -> QuerySet[Any]:
     """Counts of routed mail received for the organisation: Super Admins, who set it up."""
     model = apps.get_model("inbound", "DailyTally")
     if not can_manage_company_settings(user):
         return model.objects.none()
-    return model.objects.filter(organisation_id=user.organisation_id)
+    # A member's organisation_id is set (checked above); the field allows None for operators.
+    return model.objects.filter(organisation_id=user.organisation_id)  # type: ignore[misc]
 
 
 # --- Candidates -------------------------------------------------------------------------
 
 
-def visible_candidates(user) -> QuerySet:
+def visible_candidates(user: User) -> QuerySet[Candidate]:
     """The candidates `user` may see. Limited Team Members: only those who applied to a
     posting whose hiring team they are on."""
     candidate_model = apps.get_model("candidates", "Candidate")
     if not can_use_app(user):
         return candidate_model.objects.none()
-    candidates = candidate_model.objects.filter(organisation_id=user.organisation_id)
+    candidates = candidate_model.objects.filter(organisation_id=user.organisation_id)  # type: ignore[misc] # a member: organisation_id is set
     if user.role == Role.LIMITED_TEAM_MEMBER:
         application_model = apps.get_model("candidates", "Application")
         on_my_postings = application_model.objects.filter(posting__hiring_team=user)
@@ -94,30 +103,30 @@ def visible_candidates(user) -> QuerySet:
     return candidates
 
 
-def visible_postings(user) -> QuerySet:
+def visible_postings(user: User) -> QuerySet[Posting]:
     posting_model = apps.get_model("candidates", "Posting")
     if not can_use_app(user):
         return posting_model.objects.none()
-    postings = posting_model.objects.filter(organisation_id=user.organisation_id)
+    postings = posting_model.objects.filter(organisation_id=user.organisation_id)  # type: ignore[misc] # a member: organisation_id is set
     if user.role == Role.LIMITED_TEAM_MEMBER:
         postings = postings.filter(hiring_team=user)
     return postings
 
 
-def can_create_candidate(user) -> bool:
+def can_create_candidate(user: AnyUser) -> bool:
     # A Limited Team Member could not see a candidate who has not applied to one of their
     # postings, so creating one is left to the rest of the team.
     return has_role(user, Role.SUPER_ADMIN, Role.ADMIN, Role.TEAM_MEMBER)
 
 
-def can_edit_candidate(user, candidate) -> bool:
+def can_edit_candidate(user: User, candidate: Candidate) -> bool:
     return visible_candidates(user).filter(pk=candidate.pk).exists()
 
 
 # --- Email threads ----------------------------------------------------------------------
 
 
-def visible_threads(user) -> QuerySet:
+def visible_threads(user: User) -> QuerySet[EmailThread]:
     """The email threads `user` may see: only threads of candidates they may see, and then
 
     - private threads: their owner only;
@@ -140,19 +149,19 @@ def visible_threads(user) -> QuerySet:
         secret_ok = Q(visibility=visibility.SECRET)
     else:
         secret_ok = Q(visibility=visibility.SECRET, pk__in=wrote_in.values("thread_id"))
-    return thread_model.objects.filter(
+    return thread_model.objects.filter(  # type: ignore[misc] # a member: organisation_id is set
         Q(owner=user) | Q(visibility=visibility.TEAM) | secret_ok,
         organisation_id=user.organisation_id,
         candidate__in=visible_candidates(user),
     )
 
 
-def visible_attachments(user) -> QuerySet:
+def visible_attachments(user: User) -> QuerySet[EmailAttachment]:
     attachment_model = apps.get_model("candidates", "EmailAttachment")
     return attachment_model.objects.filter(message__thread__in=visible_threads(user))
 
 
-def can_change_thread_visibility(user, thread) -> bool:
+def can_change_thread_visibility(user: AnyUser, thread: EmailThread) -> bool:
     """Only a thread's owner decides who else sees it. Callers pass a thread they found
     through `visible_threads`, so the owner is still allowed to see its candidate."""
     return (
@@ -165,7 +174,7 @@ def can_change_thread_visibility(user, thread) -> bool:
 # --- Users and roles --------------------------------------------------------------------
 
 
-def assignable_roles(actor) -> list[Role]:
+def assignable_roles(actor: AnyUser) -> list[Role]:
     """Roles `actor` may give to someone. Only Super Admins create Super Admins."""
     if is_operator(actor) or has_role(actor, Role.SUPER_ADMIN):
         return list(Role)
@@ -174,7 +183,7 @@ def assignable_roles(actor) -> list[Role]:
     return []
 
 
-def can_change_user(actor, target: User | None) -> bool:
+def can_change_user(actor: User, target: User | None) -> bool:
     if is_operator(actor):
         return True
     if not has_role(actor, *ADMIN_ROLES):
@@ -210,7 +219,7 @@ _ADMIN_RULES: dict[str, dict[str, frozenset[Role]]] = {
 }
 
 
-def admin_may(user, action: str, model: type[Model], obj: Model | None = None) -> bool:
+def admin_may(user: User, action: str, model: type[Model], obj: Model | None = None) -> bool:
     if is_operator(user):
         return True
     rules = _ADMIN_RULES.get(model._meta.label_lower, {})
@@ -219,11 +228,11 @@ def admin_may(user, action: str, model: type[Model], obj: Model | None = None) -
     if obj is None:
         return True
     if model._meta.label_lower == "accounts.user" and action != "view":
-        return can_change_user(user, obj)
+        return can_change_user(user, obj)  # type: ignore[arg-type] # obj is a User (label)
     return admin_queryset(user, model._default_manager.filter(pk=obj.pk)).exists()
 
 
-def admin_queryset(user, queryset: QuerySet) -> QuerySet:
+def admin_queryset(user: User, queryset: QuerySet[Any]) -> QuerySet[Any]:
     """Restrict an admin list to the user's organisation."""
     if is_operator(user):
         return queryset

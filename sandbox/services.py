@@ -323,7 +323,7 @@ def message_modify_labels(
     with transaction.atomic():
         first = history_ids_allocate(message.mailbox, (1 if added else 0) + (1 if removed else 0))
         message.label_ids = wrap_labels(new_labels)
-        events = []
+        events: list[HistoryEvent] = []
         for kind, changed in (
             (HistoryEvent.Kind.LABEL_ADDED, added),
             (HistoryEvent.Kind.LABEL_REMOVED, removed),

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts import services as account_services
 from accounts.models import IntegrationPermission, Organisation
-from candidates.models import CandidateEmail
+from candidates.models import CandidateEmail, EmailThread
 from inbound.models import DailyTally
 from tests.factories import (
     CandidateFactory,
@@ -32,7 +32,7 @@ def _candidates(team, count: int) -> None:
     """`count` candidates the limited member may see, each with two addresses and two
     applications (one on a posting hidden from them)."""
     for n in range(count):
-        candidate = CandidateFactory(
+        candidate = CandidateFactory.create(
             organisation=team.organisation,
             full_name=f"Listed Candidate {n}",
             postings=[team.my_posting, PostingFactory(organisation=team.organisation)],
@@ -119,7 +119,7 @@ def _threads(team, count: int) -> None:
             )
             EmailAttachmentFactory(message=message, filename=f"cv-{n}-{m}.pdf")
     # And one long thread: `count` messages with `count` attachments on its first message.
-    long = EmailThreadFactory(
+    long = EmailThreadFactory.create(
         candidate=candidate, owner=team.admin, subject="Long thread", visibility="team"
     )
     for m in range(count):
@@ -128,8 +128,7 @@ def _threads(team, count: int) -> None:
             for a in range(count):
                 EmailAttachmentFactory(message=message, filename=f"bundle-{a}.pdf")
     # Threads are listed newest first: the long one has the latest message.
-    long.last_message_at = timezone.now()
-    long.save(update_fields=["last_message_at"])
+    EmailThread.objects.filter(pk=long.pk).update(last_message_at=timezone.now())
 
 
 @pytest.mark.parametrize("size", SIZES)

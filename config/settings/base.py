@@ -274,7 +274,7 @@ THREADLINE_INBOUND_DOMAIN = env_str("THREADLINE_INBOUND_DOMAIN", "inbound.thread
 INBOUND_MAX_MESSAGE_BYTES = env_int("INBOUND_MAX_MESSAGE_BYTES", 25 * 1024 * 1024)
 # Mailgun signs every post; posts older than this, or whose token was seen, are refused.
 INBOUND_SIGNATURE_MAX_AGE_SECONDS = env_int("INBOUND_SIGNATURE_MAX_AGE_SECONDS", 5 * 60)
-ANYMAIL = {
+ANYMAIL: dict[str, str | None] = {
     "MAILGUN_WEBHOOK_SIGNING_KEY": env_str("MAILGUN_WEBHOOK_SIGNING_KEY", ""),
     # Optional HTTP basic auth ("user:password") in front of the signature check.
     "WEBHOOK_SECRET": env_str("ANYMAIL_WEBHOOK_SECRET", "") or None,

@@ -338,7 +338,7 @@ class GraphSession(MailboxSession):
         """Delta links for Inbox and Sent Items that start now: the initial round filters
         on receivedDateTime, so nothing older is listed."""
         since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        links = {}
+        links: dict[str, str] = {}
         for folder in DELTA_FOLDERS:
             url = (
                 f"me/mailFolders/{folder}/messages/delta?$select={DELTA_SELECT}"

@@ -122,7 +122,7 @@ class MailWorld:
     # -- people writing in their own mailboxes -------------------------------------------
 
     def latest_in(self, box: Mailbox) -> Message:
-        return Message.objects.filter(mailbox=box).order_by("-internal_date", "-id").first()
+        return Message.objects.filter(mailbox=box).latest("internal_date", "id")
 
     def reply(
         self,
@@ -132,7 +132,7 @@ class MailWorld:
         *,
         to_message: Message | None = None,
         extra_headers: dict | None = None,
-    ) -> Message:
+    ) -> Message | None:
         """Reply from `box` to the newest message it holds, as a mail client would."""
         original = to_message or self.latest_in(box)
         headers = {name.lower(): value for name, value in original.headers}
@@ -149,7 +149,9 @@ class MailWorld:
         message.set_content(body)
         return sandbox.message_send(mailbox=box, raw=message.as_bytes())
 
-    def write(self, box: Mailbox, to: str, subject: str, body: str, **headers) -> Message:
+    def write(
+        self, box: Mailbox, to: str, subject: str, body: str, **headers: str
+    ) -> Message | None:
         message = Mime(policy=email.policy.SMTP)
         message["From"] = email.utils.formataddr((box.display_name, box.address))
         message["To"] = to
