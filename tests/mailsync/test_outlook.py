@@ -68,6 +68,8 @@ def test_only_super_admins_start_admin_consent(outlook_world, client_for):
     response = client_for(outlook_world.team.admin).post(reverse("mailsync:admin_consent"))
 
     assert response.status_code == 403
+    assert "Only a Super Admin starts the organisation" in response.content.decode()
+    assert not RequestLog.objects.filter(operation__startswith="identity.").exists()
 
 
 def test_a_gcc_high_tenant_is_refused_with_a_clear_message(outlook_world, client_for):
