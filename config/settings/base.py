@@ -237,6 +237,8 @@ MAILSYNC_BACKOFF_MAX = float(env_str("MAILSYNC_BACKOFF_MAX", "32"))
 MAILSYNC_RETRY_AFTER_MAX = float(env_str("MAILSYNC_RETRY_AFTER_MAX", "60"))
 # What waits between retries (a dotted path): tests record the delays instead of waiting.
 MAILSYNC_SLEEP = "time.sleep"
+# O365 waits this long between two Graph calls of one session (its own default, 200 ms).
+MAILSYNC_GRAPH_REQUEST_GAP_MS = env_int("MAILSYNC_GRAPH_REQUEST_GAP_MS", 200)
 MAILSYNC_HTTP_TIMEOUT = float(env_str("MAILSYNC_HTTP_TIMEOUT", "30"))
 MAILSYNC_LEASE_SECONDS = env_int("MAILSYNC_LEASE_SECONDS", 15 * 60)
 MAILSYNC_BATCH_SIZE = env_int("MAILSYNC_BATCH_SIZE", 50)

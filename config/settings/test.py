@@ -24,5 +24,7 @@ if CACHE_URL:  # noqa: F405 (from base)
     CACHES["default"]["BACKEND"] = "core.testing.ProcessRedisCache"  # noqa: F405
     CACHES["default"]["KEY_PREFIX"] = f"test-{os.getpid()}"  # noqa: F405
 
-# Retries record their backoff instead of waiting for it (tests assert the delays).
+# Retries record their backoff instead of waiting for it (tests assert the delays), and
+# O365 does not pace the sandbox's Graph calls: no test waits on a real clock for either.
 MAILSYNC_SLEEP = "core.testing.record_sleep"
+MAILSYNC_GRAPH_REQUEST_GAP_MS = 0

@@ -283,6 +283,7 @@ class GraphSession(MailboxSession):
             token_backend=self._backend,
             protocol=ConfiguredGraphProtocol(),
             request_retries=0,  # retries are ours: bounded, and honouring Retry-After
+            requests_delay=settings.MAILSYNC_GRAPH_REQUEST_GAP_MS,  # O365 paces calls
             timeout=settings.MAILSYNC_HTTP_TIMEOUT,
             default_headers={"Prefer": IMMUTABLE_IDS},
         )
