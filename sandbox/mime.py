@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage, Message
 from email.utils import format_datetime, formataddr, getaddresses, parseaddr, parsedate_to_datetime
+from typing import cast
 
 from django.utils import timezone
 
@@ -121,7 +122,8 @@ def text_body(message: Message) -> str:
 
 
 def _part_text(part: Message) -> str:
-    payload = part.get_payload(decode=True) or b""
+    # A leaf part decodes to bytes (a multipart one to None, hence the fallback).
+    payload = cast(bytes, part.get_payload(decode=True) or b"")
     charset = part.get_content_charset() or "utf-8"
     try:
         return payload.decode(charset, errors="replace")
