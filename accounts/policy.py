@@ -73,7 +73,8 @@ def visible_audit_entries(user: User) -> QuerySet[Any]:
     from auditlog.models import LogEntry
 
     if not can_manage_company_settings(user):
-        return LogEntry.objects.none()  # type: ignore[no-any-return] # auditlog has no types
+        # auditlog ships no types: its querysets are Any.
+        return LogEntry.objects.none()  # type: ignore[no-any-return]
     return LogEntry.objects.get_for_object(user.organisation)  # type: ignore[no-any-return]
 
 
@@ -95,7 +96,8 @@ def visible_candidates(user: User) -> QuerySet[Candidate]:
     candidate_model = apps.get_model("candidates", "Candidate")
     if not can_use_app(user):
         return candidate_model.objects.none()
-    candidates = candidate_model.objects.filter(organisation_id=user.organisation_id)  # type: ignore[misc] # a member: organisation_id is set
+    # A member (checked above): organisation_id is set, though the field allows None.
+    candidates = candidate_model.objects.filter(organisation_id=user.organisation_id)  # type: ignore[misc]
     if user.role == Role.LIMITED_TEAM_MEMBER:
         application_model = apps.get_model("candidates", "Application")
         on_my_postings = application_model.objects.filter(posting__hiring_team=user)
@@ -107,7 +109,8 @@ def visible_postings(user: User) -> QuerySet[Posting]:
     posting_model = apps.get_model("candidates", "Posting")
     if not can_use_app(user):
         return posting_model.objects.none()
-    postings = posting_model.objects.filter(organisation_id=user.organisation_id)  # type: ignore[misc] # a member: organisation_id is set
+    # A member (checked above): organisation_id is set, though the field allows None.
+    postings = posting_model.objects.filter(organisation_id=user.organisation_id)  # type: ignore[misc]
     if user.role == Role.LIMITED_TEAM_MEMBER:
         postings = postings.filter(hiring_team=user)
     return postings
@@ -149,7 +152,8 @@ def visible_threads(user: User) -> QuerySet[EmailThread]:
         secret_ok = Q(visibility=visibility.SECRET)
     else:
         secret_ok = Q(visibility=visibility.SECRET, pk__in=wrote_in.values("thread_id"))
-    return thread_model.objects.filter(  # type: ignore[misc] # a member: organisation_id is set
+    # A member (checked above): organisation_id is set, though the field allows None.
+    return thread_model.objects.filter(  # type: ignore[misc]
         Q(owner=user) | Q(visibility=visibility.TEAM) | secret_ok,
         organisation_id=user.organisation_id,
         candidate__in=visible_candidates(user),
@@ -228,7 +232,8 @@ def admin_may(user: User, action: str, model: type[Model], obj: Model | None = N
     if obj is None:
         return True
     if model._meta.label_lower == "accounts.user" and action != "view":
-        return can_change_user(user, obj)  # type: ignore[arg-type] # obj is a User (label)
+        # The label says `obj` is a User.
+        return can_change_user(user, obj)  # type: ignore[arg-type]
     return admin_queryset(user, model._default_manager.filter(pk=obj.pk)).exists()
 
 
