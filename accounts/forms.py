@@ -25,7 +25,7 @@ class CompanySettingsForm(forms.ModelForm):
         labels = {"microsoft_authorization_mode": "Microsoft 365 authorization"}
 
 
-ROUTING_CONFIRMATION_LABELS = {
+ROUTING_CONFIRMATION_LABELS: dict[str, str] = {
     Organisation.EmailProvider.GOOGLE: "My Google admin has configured routing",
     Organisation.EmailProvider.MICROSOFT: (
         "My Office 365 admin has configured auto-forward in Exchange"

@@ -1,4 +1,5 @@
 import secrets
+from typing import ClassVar
 
 from auditlog.registry import auditlog
 from django.conf import settings
@@ -86,7 +87,7 @@ class Role(models.TextChoices):
     LIMITED_TEAM_MEMBER = "limited_team_member", "Limited Team Member"
 
 
-class UserManager(BaseUserManager):
+class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
     def get_queryset(self):
@@ -133,7 +134,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     class Meta:
         ordering = ["email"]

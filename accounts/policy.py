@@ -14,19 +14,26 @@ Two kinds of people sign in:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from django.db.models import Model, QuerySet
 
 from accounts.models import Role
 
 if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
     from accounts.models import User
+
+    # Types only (no import at run time): the visibility rules below return these models.
+
+    # Whoever a request carries: a signed-in user, an anonymous visitor, or no one.
+    AnyUser = User | AnonymousUser | None
 
 ADMIN_ROLES = frozenset({Role.SUPER_ADMIN, Role.ADMIN})
 
 
-def is_member(user) -> bool:
+def is_member(user: AnyUser) -> TypeGuard[User]:
     return bool(
         user is not None
         and user.is_authenticated
@@ -35,45 +42,46 @@ def is_member(user) -> bool:
     )
 
 
-def is_operator(user) -> bool:
+def is_operator(user: AnyUser) -> bool:
     return bool(user is not None and user.is_authenticated and user.is_active and user.is_superuser)
 
 
-def has_role(user, *roles: Role) -> bool:
+def has_role(user: AnyUser, *roles: Role) -> TypeGuard[User]:
     return is_member(user) and user.role in roles
 
 
 # --- Pages ------------------------------------------------------------------------------
 
 
-def can_use_app(user) -> bool:
+def can_use_app(user: AnyUser) -> bool:
     """Candidate pages and personal settings: any active member of an organisation."""
     return is_member(user)
 
 
-def can_manage_company_settings(user) -> bool:
+def can_manage_company_settings(user: AnyUser) -> bool:
     """Settings > Company, where email sync is configured: Super Admins only."""
     return has_role(user, Role.SUPER_ADMIN)
 
 
-def can_access_admin(user) -> bool:
+def can_access_admin(user: AnyUser) -> bool:
     return is_operator(user) or has_role(user, *ADMIN_ROLES)
 
 
-def visible_audit_entries(user) -> QuerySet:
+def visible_audit_entries(user: User) -> QuerySet[Any]:
     """The audit log of the company settings: a Super Admin's own organisation only
     (operators read every entry in Django admin)."""
     from auditlog.models import LogEntry
 
     if not can_manage_company_settings(user):
-        return LogEntry.objects.none()
-    return LogEntry.objects.get_for_object(user.organisation)
+        # auditlog ships no types: its querysets are Any.
+        return LogEntry.objects.none()  # type: ignore[no-any-return]
+    return LogEntry.objects.get_for_object(user.organisation)  # type: ignore[no-any-return]
 
 
 # --- Users and roles --------------------------------------------------------------------
 
 
-def assignable_roles(actor) -> list[Role]:
+def assignable_roles(actor: AnyUser) -> list[Role]:
     """Roles `actor` may give to someone. Only Super Admins create Super Admins."""
     if is_operator(actor) or has_role(actor, Role.SUPER_ADMIN):
         return list(Role)
@@ -82,7 +90,7 @@ def assignable_roles(actor) -> list[Role]:
     return []
 
 
-def can_change_user(actor, target: User | None) -> bool:
+def can_change_user(actor: User, target: User | None) -> bool:
     if is_operator(actor):
         return True
     if not has_role(actor, *ADMIN_ROLES):
@@ -120,7 +128,7 @@ _ADMIN_RULES: dict[str, dict[str, frozenset[Role]]] = {
 
 
 def admin_may(
-    user,
+    user: User,
     action: str,
     model: type[Model],
     obj: Model | None = None,
@@ -137,12 +145,15 @@ def admin_may(
     if obj is None:
         return True
     if model._meta.label_lower == "accounts.user" and action != "view":
-        return can_change_user(user, obj)
+        # The label says `obj` is a User.
+        return can_change_user(user, obj)  # type: ignore[arg-type]
     rows = model._default_manager.filter(pk=obj.pk)
     return admin_queryset(user, rows, organisation_field=organisation_field).exists()
 
 
-def admin_queryset(user, queryset: QuerySet, *, organisation_field: str | None) -> QuerySet:
+def admin_queryset(
+    user: User, queryset: QuerySet[Any], *, organisation_field: str | None
+) -> QuerySet[Any]:
     """Restrict an admin list to the user's organisation.
 
     `organisation_field` is the lookup path from the listed model to its organisation's id

@@ -1,3 +1,5 @@
+from typing import Any
+
 from accounts import policy
 from accounts.models import IntegrationPermission, User
 
@@ -11,6 +13,9 @@ def integration_permissions_for(*, user: User) -> dict[str, IntegrationPermissio
     }
 
 
-def company_settings_history(*, user: User, limit: int = 20) -> list:
-    """The latest audited changes to the company settings, newest first, with authors."""
-    return list(policy.visible_audit_entries(user).select_related("actor")[:limit])
+def company_settings_history(*, user: User, limit: int = 20) -> list[Any]:
+    """The latest audited changes (auditlog's untyped LogEntry rows) to the company
+    settings, newest first, with authors.
+    Each entry's content type comes along: describing its changes reads it."""
+    entries = policy.visible_audit_entries(user).select_related("actor", "content_type")
+    return list(entries[:limit])

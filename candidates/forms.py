@@ -1,3 +1,5 @@
+from typing import cast
+
 from django import forms
 from django.core.exceptions import ValidationError
 from django.template.defaultfilters import filesizeformat
@@ -60,7 +62,8 @@ class ComposeForm(forms.Form):
 
     def __init__(self, *args, addresses: list[str], **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["to"].choices = [(a, a) for a in addresses] + [("", "Another address…")]
+        to = cast(forms.ChoiceField, self.fields["to"])  # the field declared above
+        to.choices = [(a, a) for a in addresses] + [("", "Another address…")]
         self.fields["to"].initial = addresses[0] if addresses else ""
 
     def clean_attachments(self):

@@ -1,3 +1,5 @@
+from uuid import UUID
+
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
@@ -36,7 +38,7 @@ def candidate_list(*, user: User, search: str = "") -> QuerySet[Candidate]:
     )
 
 
-def candidate_get(*, user: User, candidate_id) -> Candidate:
+def candidate_get(*, user: User, candidate_id: UUID | str) -> Candidate:
     """One candidate the user may see, or 404 — the same answer whether it belongs to
     another organisation, is hidden by the policy, or does not exist."""
     return get_object_or_404(candidate_list(user=user), pk=candidate_id)
@@ -63,12 +65,14 @@ def thread_list(*, user: User, candidate: Candidate) -> QuerySet[EmailThread]:
     )
 
 
-def thread_get(*, user: User, candidate: Candidate, thread_id) -> EmailThread:
+def thread_get(*, user: User, candidate: Candidate, thread_id: UUID | str) -> EmailThread:
     """One of the candidate's threads the user may see, or 404."""
     return get_object_or_404(policy.visible_threads(user).filter(candidate=candidate), pk=thread_id)
 
 
-def attachment_get(*, user: User, candidate_id, attachment_id) -> EmailAttachment:
+def attachment_get(
+    *, user: User, candidate_id: UUID | str, attachment_id: int | str
+) -> EmailAttachment:
     """An attachment, bytes included, on a thread of this candidate that the user may see;
     404 otherwise."""
     return get_object_or_404(

@@ -52,7 +52,8 @@ def candidate_create(
         raise CandidateError("You may not add candidates.")
     if posting is not None and not policy.visible_postings(actor).filter(pk=posting.pk).exists():
         raise CandidateError("Choose one of your organisation's postings.", field="posting")
-    candidate = Candidate.objects.create(
+    # can_create_candidate() admits members only, whose organisation_id is set.
+    candidate = Candidate.objects.create(  # type: ignore[misc]
         organisation_id=actor.organisation_id,
         full_name=full_name.strip(),
         headline=headline.strip(),

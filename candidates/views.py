@@ -67,8 +67,10 @@ def _profile_context(request, candidate, tab, *, sent_form=None, sent_thread=Non
     page = Paginator(threads, THREADS_PER_PAGE).get_page(request.GET.get("page"))
     addresses = [email.address for email in candidate.emails.all()]
     for thread in page:
-        thread.can_change_visibility = policy.can_change_thread_visibility(request.user, thread)
-        thread.reply_form = (
+        # Display-only attributes for the template, set on this page's instances.
+        may_change = policy.can_change_thread_visibility(request.user, thread)
+        thread.can_change_visibility = may_change  # type: ignore[attr-defined]
+        thread.reply_form = (  # type: ignore[attr-defined]
             sent_form
             if sent_thread is not None and thread.pk == sent_thread.pk
             else ReplyForm(addresses=addresses, thread=thread)

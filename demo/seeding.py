@@ -6,7 +6,6 @@ import unicodedata
 from dataclasses import dataclass
 
 from django.db import transaction
-from faker import Faker
 
 from accounts.models import Organisation, Role, User
 from candidates.models import Application, Candidate, CandidateEmail, Posting
@@ -109,6 +108,10 @@ def _seed(demo: DemoOrganisation) -> dict:
         )
         posting.hiring_team.add(*(users[email] for email in demo.hiring_teams[title]))
         postings.append(posting)
+
+    # Faker is a development requirement (`make run` installs it), not a runtime one: it is
+    # imported only when the demo is seeded, so no production process ever needs it.
+    from faker import Faker
 
     fake = Faker(["en_US", "en_GB", "de_DE", "fr_FR", "es_ES"])
     fake.seed_instance(demo.seed)

@@ -113,7 +113,7 @@ def forward_deliver(*, forward_id: int, raw: bytes, sender: str, provider: str) 
         raw=raw,
         recipient=forward.rule.also_deliver_to,
         sender=sender,
-        signing_key=settings.ANYMAIL["MAILGUN_WEBHOOK_SIGNING_KEY"],
+        signing_key=settings.ANYMAIL["MAILGUN_WEBHOOK_SIGNING_KEY"] or "",
     )
     started = time.perf_counter()
     try:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
 from email.utils import format_datetime, formataddr, getaddresses, parseaddr, parsedate_to_datetime
+from typing import cast
 
 from django.conf import settings
 from django.utils import timezone
@@ -138,7 +139,8 @@ def text_body(message: Message) -> str:
 
 
 def _part_text(part: Message) -> str:
-    payload = part.get_payload(decode=True) or b""
+    # A leaf part decodes to bytes (a multipart one to None, hence the fallback).
+    payload = cast(bytes, part.get_payload(decode=True) or b"")
     charset = part.get_content_charset() or "utf-8"
     try:
         return payload.decode(charset, errors="replace")

@@ -21,7 +21,7 @@ ACCESS_TOKEN_SECONDS = 3599
 CODE_SECONDS = 600
 EXPIRED_OR_REVOKED = "Token has been expired or revoked."
 # How each provider's codes, access and refresh tokens begin (all opaque to clients).
-PREFIXES = {
+PREFIXES: dict[str, dict[str, str]] = {
     Provider.GOOGLE: {"code": "4/0A", "access": "ya29.a0", "refresh": "1//0g"},
     Provider.MICROSOFT: {"code": "1.AXkA", "access": "EwB4A8l6BAAU", "refresh": "1.AXkAr"},
 }

@@ -145,6 +145,7 @@ def reply(request: HttpRequest, address: str, message_id: str) -> HttpResponse:
         references=headers["references"],
     )
     sent = services.message_send(mailbox=mailbox, raw=raw, thread_id=original.thread_id)
+    assert sent is not None  # the sender's copy is kept (save_copy)
     messages.success(request, "Reply sent.")
     return redirect("sandbox:message", address=mailbox.address, message_id=sent.provider_id)
 
@@ -172,6 +173,7 @@ def compose(request: HttpRequest, address: str) -> HttpResponse:
         )
         try:
             sent = services.message_send(mailbox=mailbox, raw=raw)
+            assert sent is not None  # the sender's copy is kept (save_copy)
         except services.SandboxError as error:
             form.add_error("to", error.message)
         else:

@@ -95,6 +95,15 @@ def _fresh_cache():
     cache.clear()
 
 
+@pytest.fixture
+def slept() -> list[float]:
+    """The delays retries asked for in this test (test settings record them, no one waits)."""
+    from core.testing import SLEPT
+
+    SLEPT.clear()
+    return SLEPT
+
+
 @pytest.fixture(scope="session")
 def tls_live_server(django_db_setup, django_db_blocker):
     """The app over HTTPS (for MSAL, which insists on an https authority), with the

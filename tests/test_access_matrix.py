@@ -89,8 +89,11 @@ def test_team_member_lists_every_candidate_of_the_organisation(team, client_for)
 
 def test_limited_member_cannot_search_their_way_to_a_hidden_candidate(team, client_for):
     response = client_for(team.limited).get(reverse("candidates:list"), {"q": "grace"})
+    colleague = client_for(team.team_member).get(reverse("candidates:list"), {"q": "grace"})
 
     assert response.context["page"].paginator.count == 0
+    # The search itself works: a Team Member finds her.
+    assert [c.full_name for c in colleague.context["page"]] == ["Grace Hidden"]
 
 
 def test_navigation_offers_only_pages_the_role_may_open(team, client_for):

@@ -95,6 +95,7 @@ def test_only_super_admins_read_the_routing_instructions(team, client_for, role)
     response = client_for(team.by_role(role)).get(reverse("accounts:routing_instructions"))
 
     assert response.status_code == 403
+    assert team.organisation.inbound_address not in response.content.decode()
 
 
 def test_on_premise_exchange_never_sees_limited_sync(team, client_for):
@@ -202,11 +203,13 @@ def test_switching_back_to_full_asks_send_only_users_to_reauthorize(team, client
 
 def test_the_admin_shows_the_sync_level_but_does_not_change_it(team, client_for):
     url = reverse("admin:accounts_organisation_change", args=[team.organisation.pk])
+    client = client_for(team.super_admin)
+    shown = client.get(url).content.decode()
 
-    client_for(team.super_admin).post(
+    saved = client.post(
         url,
         {
-            "name": "Acme",
+            "name": "Acme Renamed",
             "slug": "acme",
             "email_provider": "google",
             "microsoft_authorization_mode": "users",
@@ -214,7 +217,11 @@ def test_the_admin_shows_the_sync_level_but_does_not_change_it(team, client_for)
         },
     )
 
+    assert '<div class="readonly">Full sync</div>' in shown
+    # The form was accepted (so a refusal is not why the level stayed): the name changed.
+    assert saved.status_code == 302
     team.organisation.refresh_from_db()
+    assert team.organisation.name == "Acme Renamed"
     assert team.organisation.email_sync_level == Organisation.SyncLevel.FULL
 
 

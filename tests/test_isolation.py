@@ -34,8 +34,13 @@ def test_search_never_reaches_into_another_organisation(team, other_team, client
     response = client_for(team.by_role(role)).get(
         reverse("candidates:list"), {"q": "globex-candidates"}
     )
+    insider = client_for(other_team.by_role(role)).get(
+        reverse("candidates:list"), {"q": "globex-candidates"}
+    )
 
     assert response.context["page"].paginator.count == 0
+    # The same search inside that organisation does find its candidates.
+    assert insider.context["page"].paginator.count >= 1
 
 
 @pytest.mark.parametrize("role", ["super_admin", "admin"])

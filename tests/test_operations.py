@@ -152,6 +152,54 @@ def test_production_settings_refuse_the_development_secret_key_and_the_sandbox()
     assert "SANDBOX=1 emulates Google and Microsoft; never in production" in sandbox.stderr
 
 
+_IMPORT_EVERY_INSTALLED_MODULE = """
+import importlib, pkgutil, sys
+import django
+django.setup()
+from django.apps import apps
+from django.conf import settings
+importlib.import_module(settings.ROOT_URLCONF)
+importlib.import_module("config.celery")
+for config in apps.get_app_configs():
+    if not config.path.startswith(str(settings.BASE_DIR)):
+        continue  # a library's app, not ours
+    for module in pkgutil.walk_packages([config.path], prefix=f"{config.name}."):
+        if ".migrations" not in module.name:
+            importlib.import_module(module.name)
+print("faker imported" if "faker" in sys.modules else "faker not imported")
+"""
+
+
+def test_faker_is_a_demo_tool_outside_the_production_runtime():
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "SECRET_KEY": "z" * 64,
+        "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "DATABASE_URL": "postgres://u@db.invalid/threadline",
+        "CELERY_BROKER_URL": "redis://broker.invalid:6379/0",
+        "ALLOWED_HOSTS": "threadline.example.com",
+        "SANDBOX": "0",
+    }
+
+    imported = subprocess.run(  # noqa: S603 (our own interpreter with a fixed script)
+        [sys.executable, "-c", _IMPORT_EVERY_INSTALLED_MODULE],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    runtime = (BASE_DIR / "requirements.txt").read_text().lower().splitlines()
+    development = (BASE_DIR / "requirements-dev.txt").read_text().lower().splitlines()
+
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.strip() == "faker not imported"
+    assert not [line for line in runtime if line.startswith("faker")]
+    assert [line for line in development if line.startswith("faker==")]
+
+
 def test_configured_broker_carries_a_message_end_to_end():
     """Publishes to and consumes from whatever CELERY_BROKER_URL names (embedded SQLite
     transport by default, Redis in CI's second run)."""

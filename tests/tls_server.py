@@ -18,7 +18,8 @@ class _TlsServer(ThreadedWSGIServer):
 
 class TlsLiveServerThread(LiveServerThread):
     def __init__(self, *args, ssl_context: ssl.SSLContext, **kwargs):
-        self.server_class = partial(_TlsServer, ssl_context=ssl_context)
+        # LiveServerThread calls server_class(...): a partial fills in the TLS context.
+        self.server_class = partial(_TlsServer, ssl_context=ssl_context)  # type: ignore[assignment]
         super().__init__(*args, **kwargs)
 
 

@@ -271,6 +271,10 @@ MAILSYNC_MAX_ATTEMPTS = env_int("MAILSYNC_MAX_ATTEMPTS", 5)
 MAILSYNC_BACKOFF_BASE = float(env_str("MAILSYNC_BACKOFF_BASE", "1.0"))
 MAILSYNC_BACKOFF_MAX = float(env_str("MAILSYNC_BACKOFF_MAX", "32"))
 MAILSYNC_RETRY_AFTER_MAX = float(env_str("MAILSYNC_RETRY_AFTER_MAX", "60"))
+# What waits between retries (a dotted path): tests record the delays instead of waiting.
+MAILSYNC_SLEEP = "time.sleep"
+# O365 waits this long between two Graph calls of one session (its own default, 200 ms).
+MAILSYNC_GRAPH_REQUEST_GAP_MS = env_int("MAILSYNC_GRAPH_REQUEST_GAP_MS", 200)
 MAILSYNC_HTTP_TIMEOUT = float(env_str("MAILSYNC_HTTP_TIMEOUT", "30"))
 MAILSYNC_LEASE_SECONDS = env_int("MAILSYNC_LEASE_SECONDS", 15 * 60)
 MAILSYNC_BATCH_SIZE = env_int("MAILSYNC_BATCH_SIZE", 50)
@@ -312,7 +316,7 @@ INBOUND_MAX_MESSAGE_BYTES = env_int("INBOUND_MAX_MESSAGE_BYTES", 25 * 1024 * 102
 INBOUND_AUTHSERV_ID = env_str("INBOUND_AUTHSERV_ID", "mailgun.org")
 # Mailgun signs every post; posts older than this, or whose token was seen, are refused.
 INBOUND_SIGNATURE_MAX_AGE_SECONDS = env_int("INBOUND_SIGNATURE_MAX_AGE_SECONDS", 5 * 60)
-ANYMAIL = {
+ANYMAIL: dict[str, str | None] = {
     "MAILGUN_WEBHOOK_SIGNING_KEY": env_str("MAILGUN_WEBHOOK_SIGNING_KEY", ""),
     # Optional HTTP basic auth ("user:password") in front of the signature check.
     "WEBHOOK_SECRET": env_str("ANYMAIL_WEBHOOK_SECRET", "") or None,

@@ -18,3 +18,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {  # noqa: F405
         "NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")  # noqa: F405
     }
+
+if CACHE_URL:  # noqa: F405 (from base)
+    # One Redis serves every parallel test process: each keeps to its own keys.
+    CACHES["default"]["BACKEND"] = "core.testing.ProcessRedisCache"  # noqa: F405
+    CACHES["default"]["KEY_PREFIX"] = f"test-{os.getpid()}"  # noqa: F405
+
+# Retries record their backoff instead of waiting for it (tests assert the delays), and
+# O365 does not pace the sandbox's Graph calls: no test waits on a real clock for either.
+MAILSYNC_SLEEP = "core.testing.record_sleep"
+MAILSYNC_GRAPH_REQUEST_GAP_MS = 0

@@ -6,7 +6,6 @@ help (`permanent`), so that the sync engine's rules are written once for both pr
 
 import logging
 import random
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -15,6 +14,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from django.conf import settings
+from django.utils.module_loading import import_string
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -212,7 +212,7 @@ def with_retries(call: Callable[[], T], *, what: str) -> T:
                 raise  # the provider asks for a longer pause than a sync round should wait
             delay = backoff_delay(attempt, error.retry_after)
             logger.info("%s: %s; retry %d in %.2fs", what, error, attempt + 1, delay)
-            time.sleep(delay)
+            import_string(settings.MAILSYNC_SLEEP)(delay)
     raise AssertionError("unreachable")
 
 

@@ -285,6 +285,7 @@ class GraphSession(MailboxSession):
             token_backend=self._backend,
             protocol=ConfiguredGraphProtocol(),
             request_retries=0,  # retries are ours: bounded, and honouring Retry-After
+            requests_delay=settings.MAILSYNC_GRAPH_REQUEST_GAP_MS,  # O365 paces calls
             timeout=settings.MAILSYNC_HTTP_TIMEOUT,
             default_headers={"Prefer": IMMUTABLE_IDS},
         )
@@ -341,7 +342,7 @@ class GraphSession(MailboxSession):
         """Delta links for Inbox and Sent Items that start now: the initial round filters
         on receivedDateTime, so nothing older is listed."""
         since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        links = {}
+        links: dict[str, str] = {}
         for folder in DELTA_FOLDERS:
             url = (
                 f"me/mailFolders/{folder}/messages/delta?$select={DELTA_SELECT}"

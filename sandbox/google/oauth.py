@@ -210,7 +210,7 @@ def userinfo(request: HttpRequest) -> HttpResponse:
         return errors.json_response(error.body(), 401, error.headers)
     mailbox = access.grant.mailbox
     _log(request, "oauth2.userinfo", 200, mailbox=mailbox, scopes=access.scopes)
-    payload = {"sub": str(100000000000000000000 + mailbox.pk)}
+    payload: dict[str, object] = {"sub": str(100000000000000000000 + mailbox.pk)}
     # Google reveals the address only to a token granted the email scope.
     if {scopes.EMAIL, "email"} & set(access.scope_list):
         payload.update(email=mailbox.address, email_verified=True)

@@ -106,7 +106,8 @@ def batch(request: HttpRequest) -> HttpResponse:
         log_write([outer])
         return errors.json_response(error.body(str(uuid.uuid4())), error.status)
     root = graph_root(request)
-    entries, parts, statuses = [outer], [], {}
+    statuses: dict[str, int] = {}
+    entries, parts = [outer], []
     for item in items:
         item_id = str(item["id"])
         depends = item.get("dependsOn") or []

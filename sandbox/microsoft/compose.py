@@ -13,6 +13,7 @@ import re
 import secrets
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
+from typing import Any
 
 from django.utils import timezone
 
@@ -60,7 +61,7 @@ def _addresses(value: object, field: str) -> list[str]:
     return found
 
 
-def _custom_headers(value: object) -> list[tuple[str, str]]:
+def _custom_headers(value: Any) -> list[tuple[str, str]]:
     headers = []
     for item in value or []:
         name = str((item or {}).get("name", "")).strip()
@@ -73,7 +74,7 @@ def _custom_headers(value: object) -> list[tuple[str, str]]:
     return headers
 
 
-def _attach(message: EmailMessage, attachments: object) -> None:
+def _attach(message: EmailMessage, attachments: Any) -> None:
     for item in attachments or []:
         if not isinstance(item, dict) or "contentBytes" not in item:
             raise errors.bad_request("Only file attachments with contentBytes are supported.")

@@ -138,7 +138,7 @@ def messages_list(call: Call) -> GraphResponse:
     if search:
         messages = messages.filter(parse_search(search))
     if query.get("$filter"):
-        messages = messages.filter(parse_filter(query["$filter"]))
+        messages = messages.filter(parse_filter(str(query["$filter"])))
     order = query.get("$orderby", "receivedDateTime desc").strip().lower()
     if order not in ("receiveddatetime desc", "receiveddatetime asc", "receiveddatetime"):
         raise errors.unsupported_query(f"The $orderby expression '{order}' is not supported.")

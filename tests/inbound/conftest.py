@@ -11,8 +11,8 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
-from accounts.models import Organisation
-from candidates.models import EmailMessage, EmailThread
+from accounts.models import Organisation, User
+from candidates.models import Candidate, EmailMessage, EmailThread
 from mailsync.ingest import message_store
 from mailsync.mime import build_message, parse_message
 from mailsync.threadref import new_message_id, thread_ref
@@ -53,8 +53,8 @@ class Routed:
     """An organisation on limited sync with one thread a recruiter started."""
 
     organisation: Organisation
-    recruiter: object
-    candidate: object
+    recruiter: User
+    candidate: Candidate
     candidate_address: str
     thread: EmailThread
     first: EmailMessage
@@ -66,7 +66,7 @@ class Routed:
             recipient=self.organisation.inbound_address if recipient is None else recipient,
             sender=email.utils.parseaddr(str(email.message_from_bytes(raw).get("From", "")))[1]
             or "postmaster@example.org",
-            signing_key=settings.ANYMAIL["MAILGUN_WEBHOOK_SIGNING_KEY"],
+            signing_key=settings.ANYMAIL["MAILGUN_WEBHOOK_SIGNING_KEY"] or "",
             timestamp=fields.pop("timestamp", None),
             token=fields.pop("token", None),
         )

@@ -312,6 +312,8 @@ def test_parsed_fields_that_are_not_json_are_a_4xx(routed):
     )
 
     assert response.status_code == 400
+    assert response.json()["reason"].startswith("unreadable post")
+    assert not routed.stored().exists()
 
 
 def test_without_a_signing_key_the_webhook_is_switched_off(routed, settings):

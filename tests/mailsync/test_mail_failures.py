@@ -29,7 +29,7 @@ def _started_thread(world):
     ).thread
 
 
-def test_a_burst_of_429s_is_retried_and_the_reply_still_arrives(world):
+def test_a_burst_of_429s_is_retried_and_the_reply_still_arrives(world, slept):
     thread = _started_thread(world)
     world.reply(world.candidate_box, world.recruiter.email, "Hi back")
     sandbox.fault_set(mailbox=world.recruiter_box, count=3, status=429)
@@ -39,9 +39,11 @@ def test_a_burst_of_429s_is_retried_and_the_reply_still_arrives(world):
     assert report.status == "ok"
     assert EmailMessage.objects.filter(thread=thread, direction="inbound").count() == 1
     assert world.log(status=429).count() == 3
+    # Each 429 said Retry-After: 1, and each retry waited exactly that.
+    assert slept == [1.0, 1.0, 1.0]
 
 
-def test_a_burst_of_500s_is_retried(world):
+def test_a_burst_of_500s_is_retried_with_growing_backoff(world, slept, settings):
     thread = _started_thread(world)
     world.reply(world.candidate_box, world.recruiter.email, "Hi back")
     sandbox.fault_set(mailbox=world.recruiter_box, count=2, status=500)
@@ -50,9 +52,16 @@ def test_a_burst_of_500s_is_retried(world):
 
     assert report.status == "ok"
     assert EmailMessage.objects.filter(thread=thread, direction="inbound").count() == 1
+    # No Retry-After on a 500: our jittered exponential backoff, within its bounds.
+    base = settings.MAILSYNC_BACKOFF_BASE
+    assert len(slept) == 2
+    assert base / 2 <= slept[0] <= base
+    assert base <= slept[1] <= 2 * base
 
 
-def test_an_outage_longer_than_the_retries_gives_up_for_the_round_and_says_so(world):
+def test_an_outage_longer_than_the_retries_gives_up_for_the_round_and_says_so(
+    world, slept, settings
+):
     thread = _started_thread(world)
     world.reply(world.candidate_box, world.recruiter.email, "Hi back")
     cursor_before = MailboxConnection.objects.get(user=world.recruiter).cursor
@@ -64,6 +73,8 @@ def test_an_outage_longer_than_the_retries_gives_up_for_the_round_and_says_so(wo
     recovered = world.sync()
 
     assert failed.status == "failed"
+    # Bounded: the round gave up after its attempts, not after the outage.
+    assert len(slept) == settings.MAILSYNC_MAX_ATTEMPTS - 1
     assert connection.cursor == cursor_before
     assert "try again" in connection.last_error
     assert connection.state == MailboxConnection.State.CONNECTED

@@ -50,6 +50,7 @@ def test_forged_or_foreign_references_name_no_thread(forged):
 
 def test_references_signed_with_another_key_are_rejected(settings):
     ours = new_message_id(THREAD)
+    assert thread_from_headers([ours]) == THREAD
     settings.THREADLINE_REF_SECRET = "a different installation's key"
 
     assert thread_from_headers([ours]) is None

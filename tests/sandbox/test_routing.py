@@ -75,7 +75,7 @@ def multipart_fields(content_type: str, body: bytes) -> dict[str, str]:
     )
     assert message.is_multipart()
     return {
-        part.get_param("name", header="content-disposition"): part.get_payload(decode=True).decode()
+        str(part.get_param("name", header="content-disposition")): part.get_content()
         for part in message.iter_parts()
     }
 

@@ -131,7 +131,7 @@ class Command(BaseCommand):
             display_name=options["name"],
             gcc_high=options["gcc_high"],
         )
-        created = {"address": mailbox.address, "provider": mailbox.provider}
+        created: dict[str, object] = {"address": mailbox.address, "provider": mailbox.provider}
         if mailbox.tenant is not None:
             created["tenant"] = mailbox.tenant.tenant_id
             created["gccHigh"] = mailbox.tenant.gcc_high
