@@ -99,7 +99,7 @@ def organisation_set_sync_level(
     """Record the organisation's email sync level; True if it changed. Limited sync needs
     the Super Admin's word that the mail admin has set up routing (replies are otherwise
     lost to Threadline) and a provider that offers it. The mailboxes' side of a change
-    belongs to `mailsync.connections.organisation_change_sync_level`, which calls this
+    belongs to `mailsync.services.organisation_change_sync_level`, which calls this
     inside its transaction: the level, its audit entry and the forgotten read grants
     commit together or not at all."""
     _require_super_admin(actor, organisation)

@@ -12,7 +12,7 @@ from accounts.models import IntegrationPermission, Organisation
 from accounts.routing import routing_rules_for
 from accounts.selectors import company_settings_history, integration_permissions_for
 from inbound.selectors import inbound_summary
-from mailsync import connections
+from mailsync import services as mailsync_services
 from mailsync.selectors import mailbox_for
 
 
@@ -36,9 +36,9 @@ def my_account(request):
             callback = request.build_absolute_uri(reverse("mailsync:callback"))
             try:
                 return redirect(
-                    connections.authorization_start(user=request.user, redirect_uri=callback)
+                    mailsync_services.authorization_start(user=request.user, redirect_uri=callback)
                 )
-            except connections.AuthorizationFailed as failure:
+            except mailsync_services.AuthorizationFailed as failure:
                 services.integration_permissions_update(
                     user=request.user,
                     email=False,
@@ -48,7 +48,7 @@ def my_account(request):
                 messages.error(request, str(failure))
                 return redirect("accounts:my_account")
         if email is not None:
-            connections.disconnect(user=request.user)
+            mailsync_services.disconnect(user=request.user)
         messages.success(request, "Your account settings were saved.")
         return redirect("accounts:my_account")
     context = {
@@ -85,7 +85,7 @@ def company_settings(request):
     if posted == "email_sync" and sync_form.is_valid():
         level = sync_form.cleaned_data["level"]
         try:
-            asked = connections.organisation_change_sync_level(
+            asked = mailsync_services.organisation_change_sync_level(
                 actor=request.user,
                 organisation=organisation,
                 level=level,

@@ -20,10 +20,11 @@ from candidates.forms import (
     ThreadVisibilityForm,
 )
 from candidates.rendering import safe_content_type, safe_download_filename
-from mailsync.manual_import import ImportRefused, candidate_mail_import
+from mailsync.manual_import import ImportRefused
 from mailsync.policy import mailbox_status
 from mailsync.selectors import mailbox_for
-from mailsync.sending import SendError, message_send
+from mailsync.sending import SendError
+from mailsync.services import candidate_mail_import, message_send
 
 PROFILE_TABS = ("overview", "emails")
 THREADS_PER_PAGE = 10

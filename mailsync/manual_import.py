@@ -12,16 +12,13 @@ from datetime import UTC, datetime
 from django.conf import settings
 
 from accounts.models import User
-from candidates import policy
 from candidates.models import Candidate, EmailThread
-from mailsync.connections import mark_needs_reauthorization, open_session
 from mailsync.ingest import thread_for_references, threads_visible_to
 from mailsync.mime import MalformedMessage, ParsedMessage, parse_message, reference_headers
 from mailsync.models import MailboxConnection, MailboxThread, SkippedMessage, SyncedMessage
-from mailsync.policy import mailbox_status
 from mailsync.providers.base import MessageRef, ProviderError, RawMessage
-from mailsync.selectors import mailbox_for
 from mailsync.sync import ensure_own_label, message_store_guarded
+from mailsync.tokens import open_session
 
 logger = logging.getLogger(__name__)
 
@@ -39,24 +36,11 @@ class ImportReport:
     truncated: bool = False
 
 
-def candidate_mail_import(*, actor: User, candidate: Candidate) -> ImportReport:
-    if not policy.can_edit_candidate(actor, candidate):
-        raise ImportRefused("You may not import email for this candidate.")
-    connection = mailbox_for(user=actor)
-    status = mailbox_status(connection)
-    if not status.may_read:
-        raise ImportRefused(status.why_not_read)
-    try:
-        return _import(connection, actor, candidate)
-    except ProviderError as failure:
-        if failure.permanent and failure.needs_reauthorization:
-            mark_needs_reauthorization(connection, failure)
-            raise ImportRefused("Your mailbox needs re-authorization.") from failure
-        logger.warning("Import for candidate %s failed: %s", candidate.pk, failure)
-        raise ImportRefused("The mail provider did not answer; please try again.") from failure
-
-
-def _import(connection: MailboxConnection, actor: User, candidate: Candidate) -> ImportReport:
+def import_messages(
+    connection: MailboxConnection, actor: User, candidate: Candidate
+) -> ImportReport:
+    """Search the mailbox for the candidate's addresses and store what is new, each
+    message in its own guard; raises ProviderError when the provider fails."""
     session = open_session(connection)
     refs: dict[str, MessageRef] = {}
     for address in candidate.emails.values_list("address", flat=True):

@@ -4,13 +4,10 @@ import html
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import formataddr
 
 from django.db import transaction
-from django.utils import timezone
 
 from accounts.models import Organisation, User
-from candidates import policy
 from candidates.addresses import normalise_email_address
 from candidates.models import (
     Candidate,
@@ -20,15 +17,13 @@ from candidates.models import (
 )
 from candidates.rendering import prepare_html_for_storage
 from candidates.services import CandidateError, candidate_add_email
-from mailsync.connections import mark_needs_reauthorization, open_session
 from mailsync.ingest import activity_advance, attachments_store
-from mailsync.mime import SNIPPET_LENGTH, OutgoingAttachment, build_message
+from mailsync.mime import SNIPPET_LENGTH, OutgoingAttachment
 from mailsync.models import MailboxConnection, MailboxThread, SyncedMessage
-from mailsync.policy import mailbox_status
 from mailsync.providers.base import ProviderError
-from mailsync.selectors import mailbox_for
 from mailsync.sync import ensure_own_label
-from mailsync.threadref import message_id_digest, new_message_id, thread_ref
+from mailsync.threadref import message_id_digest
+from mailsync.tokens import mark_needs_reauthorization, open_session
 
 logger = logging.getLogger(__name__)
 MAX_ATTACHMENTS_BYTES = 25 * 1024 * 1024
@@ -50,12 +45,12 @@ class Draft:
     attachments: tuple[OutgoingAttachment, ...] = ()
 
 
-def _html_from_text(text: str) -> str:
+def html_from_text(text: str) -> str:
     paragraphs = [p for p in text.replace("\r\n", "\n").split("\n\n") if p.strip()]
     return "".join("<p>" + html.escape(p).replace("\n", "<br>") + "</p>" for p in paragraphs)
 
 
-def _recipient(actor: User, candidate: Candidate, to: str) -> str:
+def recipient_address(actor: User, candidate: Candidate, to: str) -> str:
     """The address to write to; a new one typed in is saved on the profile first."""
     try:
         address = normalise_email_address(to)
@@ -69,77 +64,7 @@ def _recipient(actor: User, candidate: Candidate, to: str) -> str:
     return address
 
 
-def message_send(
-    *, actor: User, candidate: Candidate, draft: Draft, thread: EmailThread | None = None
-) -> EmailMessage:
-    """Record the message, then send it through the actor's mailbox once that record is
-    committed. If the provider refuses it, the record is withdrawn again (the compose form
-    keeps what was written) so that trying again cannot leave a duplicate thread."""
-    if not policy.can_edit_candidate(actor, candidate):
-        raise SendError("You may not email this candidate.")
-    if thread is not None and thread.candidate_id != candidate.pk:
-        raise SendError("That thread belongs to another candidate.")
-    if sum(len(a.content) for a in draft.attachments) > MAX_ATTACHMENTS_BYTES:
-        raise SendError("Attachments may add up to 25 MB at most.", field="attachments")
-    connection = mailbox_for(user=actor)
-    status = mailbox_status(connection)
-    if not status.may_send:
-        raise SendError(status.why_not_send)
-    started_thread = thread is None
-    with transaction.atomic():
-        address = _recipient(actor, candidate, draft.to)
-        if thread is None:
-            thread = EmailThread.objects.create(
-                organisation_id=candidate.organisation_id,
-                candidate=candidate,
-                owner=actor,
-                subject=draft.subject,
-            )
-            in_reply_to = references = ""
-        else:
-            previous = list(thread.messages.order_by("sent_at", "pk"))
-            in_reply_to = previous[-1].message_id if previous else ""
-            references = " ".join(m.message_id for m in previous[-20:])
-        message_id = new_message_id(thread.pk)
-        sent_at = timezone.now()
-        body_html = _html_from_text(draft.body_text)
-        raw = build_message(
-            from_address=connection.account_address,
-            from_name=actor.get_full_name(),
-            to=[address],
-            subject=draft.subject,
-            body_text=draft.body_text,
-            body_html=body_html,
-            message_id=message_id,
-            threadline_ref=thread_ref(thread.pk),
-            in_reply_to=in_reply_to,
-            references=references,
-            attachments=draft.attachments,
-            sent_at=sent_at,
-        )
-        message = _record_outgoing(
-            thread=thread,
-            actor=actor,
-            from_header=formataddr((actor.get_full_name(), connection.account_address)),
-            to=address,
-            message_id=message_id,
-            draft=draft,
-            body_html=body_html,
-            sent_at=sent_at,
-        )
-    try:
-        _deliver(connection, thread, message, raw)
-    except SendError:
-        with transaction.atomic():
-            message.delete()
-            if started_thread:
-                thread.delete()
-        raise
-    message.refresh_from_db()
-    return message
-
-
-def _record_outgoing(
+def outgoing_record(
     *,
     thread: EmailThread,
     actor: User,
@@ -172,7 +97,7 @@ def _record_outgoing(
     return message
 
 
-def _deliver(
+def outgoing_deliver(
     connection: MailboxConnection, thread: EmailThread, message: EmailMessage, raw: bytes
 ) -> None:
     provider_thread = MailboxThread.objects.filter(mailbox=connection, thread=thread).first()

@@ -18,8 +18,6 @@ from django.db.models import F
 from django.utils import timezone
 
 from candidates.models import EmailThread
-from core.leases import Lease
-from mailsync.connections import mark_needs_reauthorization, open_session
 from mailsync.ingest import (
     Stored,
     message_store,
@@ -29,7 +27,6 @@ from mailsync.ingest import (
 )
 from mailsync.mime import MalformedMessage, ParsedMessage, parse_message
 from mailsync.models import MailboxConnection, MailboxThread, SkippedMessage, SyncedMessage
-from mailsync.policy import mailbox_status
 from mailsync.providers.base import (
     CursorExpired,
     MailboxSession,
@@ -37,6 +34,7 @@ from mailsync.providers.base import (
     ProviderError,
     RawMessage,
 )
+from mailsync.tokens import mark_needs_reauthorization, open_session
 
 logger = logging.getLogger(__name__)
 SKIPPED_LABELS = {"DRAFT"}
@@ -58,44 +56,13 @@ class SyncReport:
 # --- the lease --------------------------------------------------------------------------
 
 
-# The mailbox is held for one run; a crashed worker's hold simply runs out.
-SYNC_LEASE = Lease(MailboxConnection, "sync_claimed_until", "sync_claim")
-
-
 # --- the run ----------------------------------------------------------------------------
 
 
-def mailbox_sync(*, connection_id: int) -> SyncReport:
-    token = SYNC_LEASE.take(connection_id, seconds=settings.MAILSYNC_LEASE_SECONDS)
-    if token is None:
-        return SyncReport(status="busy")
-    try:
-        connection = MailboxConnection.objects.select_related("user", "organisation").get(
-            pk=connection_id
-        )
-        status = mailbox_status(connection)
-        if not status.may_read:
-            # Under limited sync replies arrive through the organisation's routing instead.
-            return SyncReport(
-                status="send_only" if status.may_send else "not_connected",
-                error=status.why_not_read,
-            )
-        try:
-            return _run(connection)
-        except Exception as unexpected:
-            # Whatever went wrong is this mailbox's alone: say so on its row, where its
-            # owner and admins look, and let the next round try again.
-            logger.exception("Sync of mailbox %s failed unexpectedly", connection_id)
-            MailboxConnection.objects.filter(pk=connection_id).update(
-                last_error="Sync failed unexpectedly; it will be tried again next round.",
-                last_error_at=timezone.now(),
-            )
-            return SyncReport(status="failed", error=type(unexpected).__name__)
-    finally:
-        SYNC_LEASE.release(connection_id, token)
-
-
-def _run(connection: MailboxConnection) -> SyncReport:
+def sync_round(connection: MailboxConnection) -> SyncReport:
+    """One round: the changes since the cursor (or a bounded recovery), each message of
+    interest stored, pending labels written, then the cursor moved. Provider failures are
+    recorded on the mailbox's row and reported, never raised."""
     report = SyncReport()
     session = open_session(connection)
     try:

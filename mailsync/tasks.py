@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db import transaction
 
 from mailsync.selectors import mailboxes_to_sync
-from mailsync.sync import mailbox_sync
+from mailsync.services import mailbox_sync
 
 logger = logging.getLogger(__name__)
 

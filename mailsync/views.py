@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.access import member_required
 from accounts.services import AccountsError
-from mailsync import connections
+from mailsync import services as mailsync_services
 from mailsync.policy import mailbox_status
 from mailsync.selectors import mailbox_for
 from mailsync.tasks import sync_mailbox
@@ -25,9 +25,11 @@ def connect(request):
     """Start (or restart, for re-authorization) the provider's consent flow."""
     try:
         return redirect(
-            connections.authorization_start(user=request.user, redirect_uri=_callback_uri(request))
+            mailsync_services.authorization_start(
+                user=request.user, redirect_uri=_callback_uri(request)
+            )
         )
-    except connections.AuthorizationFailed as failure:
+    except mailsync_services.AuthorizationFailed as failure:
         messages.error(request, str(failure))
         return redirect("accounts:my_account")
 
@@ -35,12 +37,12 @@ def connect(request):
 @member_required
 def callback(request):
     try:
-        connection = connections.authorization_complete(
+        connection = mailsync_services.authorization_complete(
             user=request.user,
             callback_params=request.GET.dict(),
             redirect_uri=_callback_uri(request),
         )
-    except connections.AuthorizationFailed as failure:
+    except mailsync_services.AuthorizationFailed as failure:
         messages.error(request, str(failure))
     else:
         messages.success(request, f"Your mailbox {connection.account_address} is connected.")
@@ -50,7 +52,7 @@ def callback(request):
 @require_POST
 @member_required
 def disconnect(request):
-    connections.disconnect(user=request.user)
+    mailsync_services.disconnect(user=request.user)
     messages.success(request, "Your mailbox is disconnected; synced mail stays in Threadline.")
     return redirect("accounts:my_account")
 
@@ -76,10 +78,10 @@ def admin_consent(request):
     request.session["admin_consent_state"] = state
     callback = request.build_absolute_uri(reverse("mailsync:admin_consent_callback"))
     try:
-        url = connections.admin_consent_start(
+        url = mailsync_services.admin_consent_start(
             actor=request.user, redirect_uri=callback, state=state
         )
-    except connections.AuthorizationFailed as failure:
+    except mailsync_services.AuthorizationFailed as failure:
         raise PermissionDenied(str(failure)) from failure
     return redirect(url)
 
@@ -91,8 +93,10 @@ def admin_consent_callback(request):
         messages.error(request, "That consent link has expired. Please start again.")
         return redirect("accounts:company_settings")
     try:
-        connections.admin_consent_complete(actor=request.user, callback_params=request.GET.dict())
-    except (connections.AuthorizationFailed, AccountsError) as failure:
+        mailsync_services.admin_consent_complete(
+            actor=request.user, callback_params=request.GET.dict()
+        )
+    except (mailsync_services.AuthorizationFailed, AccountsError) as failure:
         messages.error(request, str(failure))
     else:
         messages.success(request, "Admin consent granted: your users can now connect Outlook.")

@@ -161,8 +161,8 @@ from django.conf import settings
 importlib.import_module(settings.ROOT_URLCONF)
 importlib.import_module("config.celery")
 for config in apps.get_app_configs():
-    if not config.path.startswith(str(settings.BASE_DIR)):
-        continue  # a library's app, not ours
+    if not config.path.startswith(str(settings.BASE_DIR)) or "site-packages" in config.path:
+        continue  # a library's app, not ours (the venv may live inside the project)
     for module in pkgutil.walk_packages([config.path], prefix=f"{config.name}."):
         if ".migrations" not in module.name:
             importlib.import_module(module.name)

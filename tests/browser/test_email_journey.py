@@ -8,7 +8,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from candidates.models import Candidate
 from demo.seeding import DEMO_PASSWORD, seed_demo
 from mailsync.models import MailboxConnection
-from mailsync.sync import mailbox_sync
+from mailsync.services import mailbox_sync
 from sandbox.demo import seed_mailboxes
 
 

@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from mailsync.models import MailboxConnection
-from mailsync.sync import mailbox_sync
+from mailsync.services import mailbox_sync
 from sandbox import quota, tokens
 from sandbox import services as sandbox
 from sandbox.models import Label, Mailbox, Message, RequestLog

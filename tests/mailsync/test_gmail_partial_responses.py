@@ -4,7 +4,8 @@ and the replies a round stores are labelled with one batchModify."""
 
 import json
 
-from mailsync.sending import Draft, message_send
+from mailsync.sending import Draft
+from mailsync.services import message_send
 from sandbox import services as sandbox
 from sandbox.models import Message, RequestLog
 

@@ -14,7 +14,8 @@ from django.urls import reverse
 from accounts.models import Role
 from candidates.models import EmailMessage, EmailThread
 from mailsync.models import MailboxConnection, MailboxThread, SkippedMessage, SyncedMessage
-from mailsync.sending import Draft, message_send
+from mailsync.sending import Draft
+from mailsync.services import message_send
 from sandbox import services as sandbox
 from sandbox.models import Message
 from tests.factories import UserFactory

@@ -9,7 +9,8 @@ from candidates.models import EmailMessage, EmailThread
 from inbound.models import DailyTally
 from mailsync.models import MailboxConnection
 from mailsync.selectors import mailboxes_to_sync
-from mailsync.sending import Draft, message_send
+from mailsync.sending import Draft
+from mailsync.services import message_send
 from sandbox import routing
 from sandbox.mailgun import signed_fields
 from sandbox.models import Grant, Message, RequestLog

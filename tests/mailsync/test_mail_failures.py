@@ -13,8 +13,8 @@ from django.urls import reverse
 from accounts.models import IntegrationPermission
 from candidates.models import EmailMessage, EmailThread
 from mailsync.models import MailboxConnection, SyncedMessage
-from mailsync.sending import Draft, message_send
-from mailsync.sync import mailbox_sync
+from mailsync.sending import Draft
+from mailsync.services import mailbox_sync, message_send
 from sandbox import services as sandbox
 from sandbox import tokens
 from tests.mailsync.helpers import child_environment

@@ -8,7 +8,8 @@ from django.urls import reverse
 
 from candidates.models import EmailMessage, EmailThread
 from mailsync.models import MailboxConnection, MailboxThread, SyncedMessage
-from mailsync.sending import Draft, message_send
+from mailsync.sending import Draft
+from mailsync.services import message_send
 from sandbox.models import Label, Message
 
 

@@ -10,9 +10,10 @@ from django.urls import reverse
 
 from accounts.models import Role
 from candidates.models import EmailMessage
-from mailsync.connections import open_session
 from mailsync.models import MailboxConnection
-from mailsync.sending import Draft, message_send
+from mailsync.sending import Draft
+from mailsync.services import message_send
+from mailsync.tokens import open_session
 from sandbox import services as sandbox
 from sandbox.models import Message, RequestLog
 from tests.factories import UserFactory

@@ -13,7 +13,8 @@ from django.utils import timezone
 from accounts.models import IntegrationPermission
 from candidates.models import EmailMessage
 from mailsync.models import MailboxConnection, PendingAuthorization
-from mailsync.sending import Draft, message_send
+from mailsync.sending import Draft
+from mailsync.services import message_send
 
 DECLINE = {"google": {"decision": "deny"}, "microsoft": {"decision": "cancel"}}
 # The permission to send, as each consent screen lists it.

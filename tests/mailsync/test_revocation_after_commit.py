@@ -11,8 +11,8 @@ from django.db import DatabaseError
 from django.urls import reverse
 
 from accounts.models import IntegrationPermission, Organisation
-from mailsync.connections import ConnectionTokenStore
 from mailsync.models import MailboxConnection
+from mailsync.tokens import MailboxTokenStore
 from sandbox.models import Grant
 from tests.factories import MailboxConnectionFactory
 from tests.mailsync.failing import RevocationWitness, unreachable_url, updates_refused
@@ -155,7 +155,7 @@ def test_a_running_session_cannot_store_tokens_again_after_the_switch(team, clie
     connection = MailboxConnectionFactory(
         user=team.team_member, credentials=json.dumps({"refresh_token": "read-grant"})
     )
-    running = ConnectionTokenStore(connection.pk)
+    running = MailboxTokenStore(connection.pk)
 
     _switch_to_limited(client_for, team)
     running.save({"refresh_token": "read-grant", "token": "refreshed"})

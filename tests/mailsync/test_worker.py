@@ -11,7 +11,8 @@ from django.conf import settings
 
 from candidates.models import EmailMessage
 from config.celery import app
-from mailsync.sending import Draft, message_send
+from mailsync.sending import Draft
+from mailsync.services import message_send
 from mailsync.tasks import sync_all_mailboxes
 from tests.mailsync.helpers import child_environment
 

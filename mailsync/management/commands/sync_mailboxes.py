@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from mailsync.selectors import mailboxes_to_sync
-from mailsync.sync import mailbox_sync
+from mailsync.services import mailbox_sync
 from mailsync.tasks import sync_mailbox
 
 

@@ -1,29 +1,49 @@
-"""Connecting, disconnecting and re-authorizing a user's mailbox."""
+"""Every write of mailsync, one service per action, each owning its transaction: connecting,
+re-authorizing and disconnecting a mailbox, the organisation's sync level and admin
+consent, syncing a mailbox, sending, and importing a candidate's mail.
+
+The mechanics behind them live beside this module (sync.py, sending.py,
+manual_import.py, ingest.py, tokens.py); views, tasks and commands call only these."""
 
 import json
 import logging
-import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from email.utils import formataddr
 from functools import partial
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from accounts import policy
 from accounts.models import IntegrationPermission, Organisation, User
+from accounts.policy import can_manage_company_settings
 from accounts.services import organisation_record_admin_consent, organisation_set_sync_level
+from candidates.models import Candidate, EmailMessage, EmailThread
+from candidates.policy import can_edit_candidate
+from core.leases import Lease
+from mailsync.manual_import import ImportRefused, ImportReport, import_messages
+from mailsync.mime import build_message
 from mailsync.models import MailboxConnection, PendingAuthorization
+from mailsync.policy import mailbox_status
 from mailsync.providers import get_provider
-from mailsync.providers.base import MailboxSession, MailProvider, ProviderError, TokenStore
+from mailsync.providers.base import MailProvider, ProviderError
+from mailsync.selectors import mailbox_for
+from mailsync.sending import (
+    MAX_ATTACHMENTS_BYTES,
+    Draft,
+    SendError,
+    html_from_text,
+    outgoing_deliver,
+    outgoing_record,
+    recipient_address,
+)
+from mailsync.sync import SyncReport, sync_round
+from mailsync.threadref import new_message_id, thread_ref
+from mailsync.tokens import email_permission_set, mark_needs_reauthorization
 
 logger = logging.getLogger(__name__)
 AUTHORIZATION_TTL = timedelta(minutes=30)
-REFRESH_WAIT_SECONDS = 30
 
 
 class AuthorizationFailed(Exception):
@@ -47,18 +67,6 @@ def _provider_for(user: User) -> MailProvider:
     return get_provider(provider_name)
 
 
-def _set_email_permission(user: User, state: str) -> None:
-    IntegrationPermission.objects.update_or_create(
-        user=user,
-        kind=IntegrationPermission.Kind.EMAIL,
-        defaults={
-            "enabled": state != IntegrationPermission.State.OFF,
-            "state": state,
-            "changed_at": timezone.now(),
-        },
-    )
-
-
 def authorization_start(*, user: User, redirect_uri: str) -> str:
     """Where to send the user to grant access; remembers state and PKCE verifier."""
     provider = _provider_for(user)
@@ -76,7 +84,7 @@ def authorization_start(*, user: User, redirect_uri: str) -> str:
         scopes=scopes,
         sync_level=level,
     )
-    _set_email_permission(user, IntegrationPermission.State.AWAITING_AUTHORIZATION)
+    email_permission_set(user, IntegrationPermission.State.AWAITING_AUTHORIZATION)
     return url
 
 
@@ -164,7 +172,7 @@ def authorization_complete(
         raise refusal
     with transaction.atomic():
         connection = _store_authorization(user, provider.name, authorization, pending.sync_level)
-        _set_email_permission(user, IntegrationPermission.State.CONNECTED)
+        email_permission_set(user, IntegrationPermission.State.CONNECTED)
     return connection
 
 
@@ -210,10 +218,10 @@ def _not_completed(
     mailbox is as it was."""
     if renewing is None:
         if first_time_state is not None:
-            _set_email_permission(user, first_time_state)
+            email_permission_set(user, first_time_state)
         return AuthorizationFailed(first_time)
     if restore:
-        _set_email_permission(user, PERMISSION_FOR_MAILBOX_STATE[renewing.state])
+        email_permission_set(user, PERMISSION_FOR_MAILBOX_STATE[renewing.state])
     if renewing.state == MailboxConnection.State.CONNECTED:
         unchanged = f"Your mailbox {renewing.account_address} stays connected as before."
     else:
@@ -265,7 +273,7 @@ def disconnect(*, user: User) -> None:
         if connection is not None and connection.state != MailboxConnection.State.DISCONNECTED:
             revocation = _forget_tokens(connection, state=MailboxConnection.State.DISCONNECTED)
             _revoke_after_commit([revocation])
-        _set_email_permission(user, IntegrationPermission.State.OFF)
+        email_permission_set(user, IntegrationPermission.State.OFF)
 
 
 @dataclass(frozen=True)
@@ -304,20 +312,6 @@ def _revoke_quietly(revocation: _Revocation, *, what: str = "mailbox") -> None:
     except ProviderError as failure:
         # The tokens are forgotten either way; the user can also remove the app's access.
         logger.warning("Revoking %s %s failed: %s", what, revocation.connection_id, failure)
-
-
-def mark_needs_reauthorization(
-    connection: MailboxConnection,
-    failure: ProviderError | None = None,
-    *,
-    reason: str = "Access was revoked or has expired: please re-authorize.",
-) -> None:
-    connection.state = MailboxConnection.State.NEEDS_REAUTHORIZATION
-    connection.last_error = reason
-    connection.last_error_at = timezone.now()
-    connection.save(update_fields=["state", "last_error", "last_error_at"])
-    _set_email_permission(connection.user, IntegrationPermission.State.NEEDS_REAUTHORIZATION)
-    logger.info("Mailbox %s needs re-authorization: %s", connection.pk, failure or reason)
 
 
 LEVEL_CHANGE_REASONS = {
@@ -379,68 +373,10 @@ def organisation_change_sync_level(
     return len(stale)
 
 
-class ConnectionTokenStore(TokenStore):
-    """Tokens on the connection row, encrypted; refreshes serialised by a row lock."""
-
-    def __init__(self, connection_id: int) -> None:
-        self.connection_id = connection_id
-
-    def save(self, credentials: dict) -> None:
-        # Only while connected: a session that refreshes its token after the mailbox was
-        # disconnected or its read grant forgotten must not write the tokens back.
-        MailboxConnection.objects.filter(
-            pk=self.connection_id, state=MailboxConnection.State.CONNECTED
-        ).update(credentials=json.dumps(credentials))
-
-    @contextmanager
-    def locked(self) -> Iterator[dict]:
-        """A lease on the row rather than a held transaction: the refresh it guards is an
-        HTTP call, and on SQLite a held write lock would stall everything else."""
-        claim = uuid.uuid4().hex
-        deadline = time.monotonic() + REFRESH_WAIT_SECONDS
-        while not self._claim(claim):
-            if time.monotonic() > deadline:
-                raise ProviderError(
-                    "Another worker is still refreshing this token.", permanent=False
-                )
-            time.sleep(0.1)
-        try:
-            yield json.loads(
-                MailboxConnection.objects.values_list("credentials", flat=True).get(
-                    pk=self.connection_id
-                )
-                or "{}"
-            )
-        finally:
-            MailboxConnection.objects.filter(
-                pk=self.connection_id, token_refresh_claim=claim
-            ).update(token_refresh_claimed_until=None, token_refresh_claim="")
-
-    def _claim(self, claim: str) -> bool:
-        now = timezone.now()
-        return bool(
-            MailboxConnection.objects.filter(
-                Q(token_refresh_claimed_until__isnull=True)
-                | Q(token_refresh_claimed_until__lt=now),
-                pk=self.connection_id,
-            ).update(
-                token_refresh_claimed_until=now + timedelta(seconds=REFRESH_WAIT_SECONDS),
-                token_refresh_claim=claim,
-            )
-        )
-
-
-def open_session(connection: MailboxConnection) -> MailboxSession:
-    """A provider session whose refreshed tokens are written back to the connection."""
-    return get_provider(connection.provider).open(
-        json.loads(connection.credentials), store=ConnectionTokenStore(connection.pk)
-    )
-
-
 def admin_consent_start(*, actor: User, redirect_uri: str, state: str) -> str:
     """Where a Microsoft 365 admin grants consent for the whole organisation, for the
     permissions of its current sync level."""
-    if not policy.can_manage_company_settings(actor):
+    if not can_manage_company_settings(actor):
         raise AuthorizationFailed("Only a Super Admin starts the organisation's admin consent.")
     return get_provider("microsoft").admin_consent_url(
         redirect_uri=redirect_uri, state=state, level=sync_level_for(actor)
@@ -458,3 +394,133 @@ def admin_consent_complete(*, actor: User, callback_params: dict[str, str]) -> N
         organisation=actor.organisation,
         tenant_id=callback_params.get("tenant", ""),
     )
+
+
+# --- Syncing ------------------------------------------------------------------------------
+
+
+# The mailbox is held for one run; a crashed worker's hold simply runs out.
+SYNC_LEASE = Lease(MailboxConnection, "sync_claimed_until", "sync_claim")
+
+
+def mailbox_sync(*, connection_id: int) -> SyncReport:
+    token = SYNC_LEASE.take(connection_id, seconds=settings.MAILSYNC_LEASE_SECONDS)
+    if token is None:
+        return SyncReport(status="busy")
+    try:
+        connection = MailboxConnection.objects.select_related("user", "organisation").get(
+            pk=connection_id
+        )
+        status = mailbox_status(connection)
+        if not status.may_read:
+            # Under limited sync replies arrive through the organisation's routing instead.
+            return SyncReport(
+                status="send_only" if status.may_send else "not_connected",
+                error=status.why_not_read,
+            )
+        try:
+            return sync_round(connection)
+        except Exception as unexpected:
+            # Whatever went wrong is this mailbox's alone: say so on its row, where its
+            # owner and admins look, and let the next round try again.
+            logger.exception("Sync of mailbox %s failed unexpectedly", connection_id)
+            MailboxConnection.objects.filter(pk=connection_id).update(
+                last_error="Sync failed unexpectedly; it will be tried again next round.",
+                last_error_at=timezone.now(),
+            )
+            return SyncReport(status="failed", error=type(unexpected).__name__)
+    finally:
+        SYNC_LEASE.release(connection_id, token)
+
+
+# --- Sending ------------------------------------------------------------------------------
+
+
+def message_send(
+    *, actor: User, candidate: Candidate, draft: Draft, thread: EmailThread | None = None
+) -> EmailMessage:
+    """Record the message, then send it through the actor's mailbox once that record is
+    committed. If the provider refuses it, the record is withdrawn again (the compose form
+    keeps what was written) so that trying again cannot leave a duplicate thread."""
+    if not can_edit_candidate(actor, candidate):
+        raise SendError("You may not email this candidate.")
+    if thread is not None and thread.candidate_id != candidate.pk:
+        raise SendError("That thread belongs to another candidate.")
+    if sum(len(a.content) for a in draft.attachments) > MAX_ATTACHMENTS_BYTES:
+        raise SendError("Attachments may add up to 25 MB at most.", field="attachments")
+    connection = mailbox_for(user=actor)
+    status = mailbox_status(connection)
+    if not status.may_send:
+        raise SendError(status.why_not_send)
+    started_thread = thread is None
+    with transaction.atomic():
+        address = recipient_address(actor, candidate, draft.to)
+        if thread is None:
+            thread = EmailThread.objects.create(
+                organisation_id=candidate.organisation_id,
+                candidate=candidate,
+                owner=actor,
+                subject=draft.subject,
+            )
+            in_reply_to = references = ""
+        else:
+            previous = list(thread.messages.order_by("sent_at", "pk"))
+            in_reply_to = previous[-1].message_id if previous else ""
+            references = " ".join(m.message_id for m in previous[-20:])
+        message_id = new_message_id(thread.pk)
+        sent_at = timezone.now()
+        body_html = html_from_text(draft.body_text)
+        raw = build_message(
+            from_address=connection.account_address,
+            from_name=actor.get_full_name(),
+            to=[address],
+            subject=draft.subject,
+            body_text=draft.body_text,
+            body_html=body_html,
+            message_id=message_id,
+            threadline_ref=thread_ref(thread.pk),
+            in_reply_to=in_reply_to,
+            references=references,
+            attachments=draft.attachments,
+            sent_at=sent_at,
+        )
+        message = outgoing_record(
+            thread=thread,
+            actor=actor,
+            from_header=formataddr((actor.get_full_name(), connection.account_address)),
+            to=address,
+            message_id=message_id,
+            draft=draft,
+            body_html=body_html,
+            sent_at=sent_at,
+        )
+    try:
+        outgoing_deliver(connection, thread, message, raw)
+    except SendError:
+        with transaction.atomic():
+            message.delete()
+            if started_thread:
+                thread.delete()
+        raise
+    message.refresh_from_db()
+    return message
+
+
+# --- Importing a candidate's mail ---------------------------------------------------------
+
+
+def candidate_mail_import(*, actor: User, candidate: Candidate) -> ImportReport:
+    if not can_edit_candidate(actor, candidate):
+        raise ImportRefused("You may not import email for this candidate.")
+    connection = mailbox_for(user=actor)
+    status = mailbox_status(connection)
+    if not status.may_read:
+        raise ImportRefused(status.why_not_read)
+    try:
+        return import_messages(connection, actor, candidate)
+    except ProviderError as failure:
+        if failure.permanent and failure.needs_reauthorization:
+            mark_needs_reauthorization(connection, failure)
+            raise ImportRefused("Your mailbox needs re-authorization.") from failure
+        logger.warning("Import for candidate %s failed: %s", candidate.pk, failure)
+        raise ImportRefused("The mail provider did not answer; please try again.") from failure
