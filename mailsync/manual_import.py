@@ -36,12 +36,10 @@ class ImportReport:
     truncated: bool = False
 
 
-def import_messages(
-    connection: MailboxConnection, actor: User, candidate: Candidate
-) -> ImportReport:
+def import_messages(mailbox: MailboxConnection, actor: User, candidate: Candidate) -> ImportReport:
     """Search the mailbox for the candidate's addresses and store what is new, each
     message in its own guard; raises ProviderError when the provider fails."""
-    session = open_session(connection)
+    session = open_session(mailbox)
     refs: dict[str, MessageRef] = {}
     for address in candidate.emails.values_list("address", flat=True):
         for ref in session.search_by_address(address):
@@ -51,11 +49,11 @@ def import_messages(
     # not fetched again, so a second click continues where a truncated one stopped.
     ids = list(refs)
     known = set(
-        SyncedMessage.objects.filter(mailbox=connection, provider_message_id__in=ids).values_list(
+        SyncedMessage.objects.filter(mailbox=mailbox, provider_message_id__in=ids).values_list(
             "provider_message_id", flat=True
         )
     ) | set(
-        SkippedMessage.objects.filter(mailbox=connection, provider_message_id__in=ids).values_list(
+        SkippedMessage.objects.filter(mailbox=mailbox, provider_message_id__in=ids).values_list(
             "provider_message_id", flat=True
         )
     )
@@ -75,9 +73,9 @@ def import_messages(
         message = fetched.get(ref.id)
         if message is None:
             continue  # deleted since the search
-        target, may_write = _thread_for(connection, candidate, ref, message, threads)
+        target, may_write = _thread_for(mailbox, candidate, ref, message, threads)
         stored = message_store_guarded(
-            connection, ref, message, thread=target, may_write=may_write, parsed=parsed[ref.id]
+            mailbox, ref, message, thread=target, may_write=may_write, parsed=parsed[ref.id]
         )
         if stored is None:
             report.skipped += 1
@@ -88,13 +86,13 @@ def import_messages(
     report.threads = len({thread.pk for thread in threads.values()})
     if imported_ids:
         try:
-            session.apply_label(ensure_own_label(connection, session), imported_ids)
+            session.apply_label(ensure_own_label(mailbox, session), imported_ids)
         except ProviderError as failure:
             # Still marked unlabelled: the next sync round labels them.
             logger.info("Labelling imported messages deferred: %s", failure)
         else:
             SyncedMessage.objects.filter(
-                mailbox=connection, provider_message_id__in=imported_ids
+                mailbox=mailbox, provider_message_id__in=imported_ids
             ).update(labelled=True)
     return report
 
@@ -113,7 +111,7 @@ def _sort_key(parsed: ParsedMessage | None) -> tuple:
 
 
 def _thread_for(
-    connection: MailboxConnection,
+    mailbox: MailboxConnection,
     candidate: Candidate,
     ref: MessageRef,
     message: RawMessage,
@@ -126,7 +124,7 @@ def _thread_for(
     if ref.thread_id in threads:
         return threads[ref.thread_id], True
     linked = (
-        MailboxThread.objects.filter(mailbox=connection, provider_thread_id=ref.thread_id)
+        MailboxThread.objects.filter(mailbox=mailbox, provider_thread_id=ref.thread_id)
         .select_related("thread")
         .first()
         if ref.thread_id
@@ -147,4 +145,4 @@ def _thread_for(
         # A placeholder for "this candidate, not yet a thread": the guard creates the
         # importing user's private thread with the message's subject.
         return EmailThread(candidate=candidate, origin=EmailThread.Origin.IMPORTED), False
-    return found, bool(threads_visible_to(connection.user, {found.pk}))
+    return found, bool(threads_visible_to(mailbox.user, {found.pk}))

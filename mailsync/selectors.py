@@ -11,11 +11,11 @@ def mailbox_for(*, user: User) -> MailboxConnection | None:
 def mailboxes_to_sync(*, user_email: str = "") -> list[int]:
     """The mailboxes `mailbox_status` lets us read, asked of the database."""
     full = Organisation.SyncLevel.FULL
-    connections = MailboxConnection.objects.filter(
+    mailboxes = MailboxConnection.objects.filter(
         state=MailboxConnection.State.CONNECTED,
         sync_level=full,
         organisation__email_sync_level=full,
     )
     if user_email:
-        connections = connections.filter(user__email__iexact=user_email)
-    return list(connections.order_by("last_synced_at", "pk").values_list("pk", flat=True))
+        mailboxes = mailboxes.filter(user__email__iexact=user_email)
+    return list(mailboxes.order_by("last_synced_at", "pk").values_list("pk", flat=True))

@@ -98,11 +98,11 @@ def outgoing_record(
 
 
 def outgoing_deliver(
-    connection: MailboxConnection, thread: EmailThread, message: EmailMessage, raw: bytes
+    mailbox: MailboxConnection, thread: EmailThread, message: EmailMessage, raw: bytes
 ) -> None:
-    provider_thread = MailboxThread.objects.filter(mailbox=connection, thread=thread).first()
-    send_only = connection.sync_level == Organisation.SyncLevel.LIMITED
-    session = open_session(connection)
+    provider_thread = MailboxThread.objects.filter(mailbox=mailbox, thread=thread).first()
+    send_only = mailbox.sync_level == Organisation.SyncLevel.LIMITED
+    session = open_session(mailbox)
     try:
         sent = session.send(
             raw,
@@ -116,25 +116,25 @@ def outgoing_deliver(
             else "The mail provider did not accept the message; please try again."
         )
         if failure.needs_reauthorization:
-            mark_needs_reauthorization(connection, failure)
+            mark_needs_reauthorization(mailbox, failure)
         logger.warning("Sending message %s failed: %s", message.pk, failure)
         raise SendError(reason) from failure
     with transaction.atomic():
         EmailMessage.objects.filter(pk=message.pk).update(status=EmailMessage.Status.SENT)
         if sent.id:
             SyncedMessage.objects.get_or_create(
-                mailbox=connection, provider_message_id=sent.id, defaults={"message": message}
+                mailbox=mailbox, provider_message_id=sent.id, defaults={"message": message}
             )
         if sent.thread_id:
             MailboxThread.objects.get_or_create(
-                mailbox=connection, provider_thread_id=sent.thread_id, defaults={"thread": thread}
+                mailbox=mailbox, provider_thread_id=sent.thread_id, defaults={"thread": thread}
             )
     if send_only:
         # No label: it needs more than send permission, and nothing syncs this mailbox.
         return
     try:
-        session.apply_label(ensure_own_label(connection, session), [sent.id])
-        SyncedMessage.objects.filter(mailbox=connection, provider_message_id=sent.id).update(
+        session.apply_label(ensure_own_label(mailbox, session), [sent.id])
+        SyncedMessage.objects.filter(mailbox=mailbox, provider_message_id=sent.id).update(
             labelled=True
         )
     except ProviderError as failure:

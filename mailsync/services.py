@@ -163,7 +163,7 @@ def authorization_complete(
         )
         # Google's revocation withdraws the app's access to the whole account, so the
         # partial grant of the mailbox being renewed is dropped, not revoked: revoking it
-        # would cut off the connection that keeps working. Any other account's is revoked.
+        # would cut off the mailbox that keeps working. Any other account's is revoked.
         renewed_address = renewing.account_address.lower() if renewing else None
         if renewed_address != authorization.account_address.lower():
             _revoke_quietly(
@@ -171,9 +171,9 @@ def authorization_complete(
             )
         raise refusal
     with transaction.atomic():
-        connection = _store_authorization(user, provider.name, authorization, pending.sync_level)
+        mailbox = _store_authorization(user, provider.name, authorization, pending.sync_level)
         email_permission_set(user, IntegrationPermission.State.CONNECTED)
-    return connection
+    return mailbox
 
 
 # The Email permission that goes with a mailbox's state, for restoring it after a failed
@@ -234,44 +234,44 @@ def _not_completed(
 def _store_authorization(
     user: User, provider: str, authorization, sync_level: str
 ) -> MailboxConnection:
-    """Create or renew the user's connection. Re-authorizing the same mailbox at the same
+    """Create or renew the user's mailbox. Re-authorizing the same mailbox at the same
     level resumes sync where it stopped; a different mailbox or level starts from now."""
-    connection = MailboxConnection.objects.select_for_update().filter(user=user).first()
+    mailbox = MailboxConnection.objects.select_for_update().filter(user=user).first()
     same_mailbox = (
-        connection is not None
-        and connection.provider == provider
-        and connection.account_address == authorization.account_address
-        and connection.sync_level == sync_level
-        and connection.cursor
+        mailbox is not None
+        and mailbox.provider == provider
+        and mailbox.account_address == authorization.account_address
+        and mailbox.sync_level == sync_level
+        and mailbox.cursor
     )
-    if connection is None:
-        connection = MailboxConnection(user=user)
+    if mailbox is None:
+        mailbox = MailboxConnection(user=user)
     if not same_mailbox:
-        if connection.pk:
-            connection.threads.all().delete()
-            connection.synced_messages.all().delete()
-        connection.cursor = authorization.cursor
-        connection.label_id = ""
-    connection.organisation_id = user.organisation_id
-    connection.provider = provider
-    connection.account_address = authorization.account_address
-    connection.granted_scopes = authorization.granted_scopes
-    connection.sync_level = sync_level
-    connection.credentials = json.dumps(authorization.credentials)
-    connection.state = MailboxConnection.State.CONNECTED
-    connection.authorized_at = timezone.now()
-    connection.last_error, connection.last_error_at = "", None
-    connection.save()
-    return connection
+        if mailbox.pk:
+            mailbox.threads.all().delete()
+            mailbox.synced_messages.all().delete()
+        mailbox.cursor = authorization.cursor
+        mailbox.label_id = ""
+    mailbox.organisation_id = user.organisation_id
+    mailbox.provider = provider
+    mailbox.account_address = authorization.account_address
+    mailbox.granted_scopes = authorization.granted_scopes
+    mailbox.sync_level = sync_level
+    mailbox.credentials = json.dumps(authorization.credentials)
+    mailbox.state = MailboxConnection.State.CONNECTED
+    mailbox.authorized_at = timezone.now()
+    mailbox.last_error, mailbox.last_error_at = "", None
+    mailbox.save()
+    return mailbox
 
 
 def disconnect(*, user: User) -> None:
     """Forget the tokens, then revoke them at the provider once that has committed.
     Synced mail stays in Threadline."""
     with transaction.atomic():
-        connection = MailboxConnection.objects.select_for_update().filter(user=user).first()
-        if connection is not None and connection.state != MailboxConnection.State.DISCONNECTED:
-            revocation = _forget_tokens(connection, state=MailboxConnection.State.DISCONNECTED)
+        mailbox = MailboxConnection.objects.select_for_update().filter(user=user).first()
+        if mailbox is not None and mailbox.state != MailboxConnection.State.DISCONNECTED:
+            revocation = _forget_tokens(mailbox, state=MailboxConnection.State.DISCONNECTED)
             _revoke_after_commit([revocation])
         email_permission_set(user, IntegrationPermission.State.OFF)
 
@@ -281,20 +281,18 @@ class _Revocation:
     """Tokens Threadline no longer keeps (or never kept), still to be revoked at the
     provider."""
 
-    connection_id: int | None
+    mailbox_id: int | None
     provider: str
     credentials: dict
 
 
-def _forget_tokens(connection: MailboxConnection, *, state: str) -> _Revocation:
-    """Forget the connection's tokens (in the caller's transaction), keeping what revoking
+def _forget_tokens(mailbox: MailboxConnection, *, state: str) -> _Revocation:
+    """Forget the mailbox's tokens (in the caller's transaction), keeping what revoking
     them needs."""
-    revocation = _Revocation(
-        connection.pk, connection.provider, json.loads(connection.credentials or "{}")
-    )
-    connection.credentials = json.dumps({})
-    connection.state = state
-    connection.save(update_fields=["credentials", "state"])
+    revocation = _Revocation(mailbox.pk, mailbox.provider, json.loads(mailbox.credentials or "{}"))
+    mailbox.credentials = json.dumps({})
+    mailbox.state = state
+    mailbox.save(update_fields=["credentials", "state"])
     return revocation
 
 
@@ -311,7 +309,7 @@ def _revoke_quietly(revocation: _Revocation, *, what: str = "mailbox") -> None:
         get_provider(revocation.provider).revoke(revocation.credentials)
     except ProviderError as failure:
         # The tokens are forgotten either way; the user can also remove the app's access.
-        logger.warning("Revoking %s %s failed: %s", what, revocation.connection_id, failure)
+        logger.warning("Revoking %s %s failed: %s", what, revocation.mailbox_id, failure)
 
 
 LEVEL_CHANGE_REASONS = {
@@ -363,12 +361,12 @@ def organisation_change_sync_level(
         )
         read_grants = [
             # A read grant must not outlive the switch, even unused.
-            _forget_tokens(connection, state=MailboxConnection.State.NEEDS_REAUTHORIZATION)
-            for connection in stale
-            if connection.sync_level == Organisation.SyncLevel.FULL
+            _forget_tokens(mailbox, state=MailboxConnection.State.NEEDS_REAUTHORIZATION)
+            for mailbox in stale
+            if mailbox.sync_level == Organisation.SyncLevel.FULL
         ]
-        for connection in stale:
-            mark_needs_reauthorization(connection, reason=LEVEL_CHANGE_REASONS[level])
+        for mailbox in stale:
+            mark_needs_reauthorization(mailbox, reason=LEVEL_CHANGE_REASONS[level])
         _revoke_after_commit(read_grants)
     return len(stale)
 
@@ -403,15 +401,15 @@ def admin_consent_complete(*, actor: User, callback_params: dict[str, str]) -> N
 SYNC_LEASE = Lease(MailboxConnection, "sync_claimed_until", "sync_claim")
 
 
-def mailbox_sync(*, connection_id: int) -> SyncReport:
-    token = SYNC_LEASE.take(connection_id, seconds=settings.MAILSYNC_LEASE_SECONDS)
+def mailbox_sync(*, mailbox_id: int) -> SyncReport:
+    token = SYNC_LEASE.take(mailbox_id, seconds=settings.MAILSYNC_LEASE_SECONDS)
     if token is None:
         return SyncReport(status="busy")
     try:
-        connection = MailboxConnection.objects.select_related("user", "organisation").get(
-            pk=connection_id
+        mailbox = MailboxConnection.objects.select_related("user", "organisation").get(
+            pk=mailbox_id
         )
-        status = mailbox_status(connection)
+        status = mailbox_status(mailbox)
         if not status.may_read:
             # Under limited sync replies arrive through the organisation's routing instead.
             return SyncReport(
@@ -419,18 +417,18 @@ def mailbox_sync(*, connection_id: int) -> SyncReport:
                 error=status.why_not_read,
             )
         try:
-            return sync_round(connection)
+            return sync_round(mailbox)
         except Exception as unexpected:
             # Whatever went wrong is this mailbox's alone: say so on its row, where its
             # owner and admins look, and let the next round try again.
-            logger.exception("Sync of mailbox %s failed unexpectedly", connection_id)
-            MailboxConnection.objects.filter(pk=connection_id).update(
+            logger.exception("Sync of mailbox %s failed unexpectedly", mailbox_id)
+            MailboxConnection.objects.filter(pk=mailbox_id).update(
                 last_error="Sync failed unexpectedly; it will be tried again next round.",
                 last_error_at=timezone.now(),
             )
             return SyncReport(status="failed", error=type(unexpected).__name__)
     finally:
-        SYNC_LEASE.release(connection_id, token)
+        SYNC_LEASE.release(mailbox_id, token)
 
 
 # --- Sending ------------------------------------------------------------------------------
@@ -448,8 +446,8 @@ def message_send(
         raise SendError("That thread belongs to another candidate.")
     if sum(len(a.content) for a in draft.attachments) > MAX_ATTACHMENTS_BYTES:
         raise SendError("Attachments may add up to 25 MB at most.", field="attachments")
-    connection = mailbox_for(user=actor)
-    status = mailbox_status(connection)
+    mailbox = mailbox_for(user=actor)
+    status = mailbox_status(mailbox)
     if not status.may_send:
         raise SendError(status.why_not_send)
     started_thread = thread is None
@@ -471,7 +469,7 @@ def message_send(
         sent_at = timezone.now()
         body_html = html_from_text(draft.body_text)
         raw = build_message(
-            from_address=connection.account_address,
+            from_address=mailbox.account_address,
             from_name=actor.get_full_name(),
             to=[address],
             subject=draft.subject,
@@ -487,7 +485,7 @@ def message_send(
         message = outgoing_record(
             thread=thread,
             actor=actor,
-            from_header=formataddr((actor.get_full_name(), connection.account_address)),
+            from_header=formataddr((actor.get_full_name(), mailbox.account_address)),
             to=address,
             message_id=message_id,
             draft=draft,
@@ -495,7 +493,7 @@ def message_send(
             sent_at=sent_at,
         )
     try:
-        outgoing_deliver(connection, thread, message, raw)
+        outgoing_deliver(mailbox, thread, message, raw)
     except SendError:
         with transaction.atomic():
             message.delete()
@@ -512,15 +510,15 @@ def message_send(
 def candidate_mail_import(*, actor: User, candidate: Candidate) -> ImportReport:
     if not can_edit_candidate(actor, candidate):
         raise ImportRefused("You may not import email for this candidate.")
-    connection = mailbox_for(user=actor)
-    status = mailbox_status(connection)
+    mailbox = mailbox_for(user=actor)
+    status = mailbox_status(mailbox)
     if not status.may_read:
         raise ImportRefused(status.why_not_read)
     try:
-        return import_messages(connection, actor, candidate)
+        return import_messages(mailbox, actor, candidate)
     except ProviderError as failure:
         if failure.permanent and failure.needs_reauthorization:
-            mark_needs_reauthorization(connection, failure)
+            mark_needs_reauthorization(mailbox, failure)
             raise ImportRefused("Your mailbox needs re-authorization.") from failure
         logger.warning("Import for candidate %s failed: %s", candidate.pk, failure)
         raise ImportRefused("The mail provider did not answer; please try again.") from failure

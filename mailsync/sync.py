@@ -59,25 +59,25 @@ class SyncReport:
 # --- the run ----------------------------------------------------------------------------
 
 
-def sync_round(connection: MailboxConnection) -> SyncReport:
+def sync_round(mailbox: MailboxConnection) -> SyncReport:
     """One round: the changes since the cursor (or a bounded recovery), each message of
     interest stored, pending labels written, then the cursor moved. Provider failures are
     recorded on the mailbox's row and reported, never raised."""
     report = SyncReport()
-    session = open_session(connection)
+    session = open_session(mailbox)
     try:
-        if not connection.cursor:
+        if not mailbox.cursor:
             # Connections get their cursor when authorized; this is only a safety net.
             cursor = session.current_cursor()
         else:
             try:
-                cursor = _apply_changes(connection, session, report)
+                cursor = _apply_changes(mailbox, session, report)
             except CursorExpired:
-                cursor = _recover(connection, session, report)
-        _label_pending(connection, session)
+                cursor = _recover(mailbox, session, report)
+        _label_pending(mailbox, session)
     except ProviderError as failure:
-        return _record_failure(connection, failure, report)
-    MailboxConnection.objects.filter(pk=connection.pk).update(
+        return _record_failure(mailbox, failure, report)
+    MailboxConnection.objects.filter(pk=mailbox.pk).update(
         cursor=cursor,
         last_synced_at=timezone.now(),
         messages_synced=F("messages_synced") + report.stored,
@@ -88,52 +88,50 @@ def sync_round(connection: MailboxConnection) -> SyncReport:
 
 
 def _record_failure(
-    connection: MailboxConnection, failure: ProviderError, report: SyncReport
+    mailbox: MailboxConnection, failure: ProviderError, report: SyncReport
 ) -> SyncReport:
     report.status, report.error = "failed", str(failure)
     if failure.permanent and failure.needs_reauthorization:
-        mark_needs_reauthorization(connection, failure)
+        mark_needs_reauthorization(mailbox, failure)
     else:
         reason = (
             "The provider is busy; will try again next round."
             if not failure.permanent
             else f"Sync stopped: {failure}"[:500]
         )
-        MailboxConnection.objects.filter(pk=connection.pk).update(
+        MailboxConnection.objects.filter(pk=mailbox.pk).update(
             last_error=reason, last_error_at=timezone.now()
         )
-    logger.warning("Sync of mailbox %s failed: %s", connection.pk, failure)
+    logger.warning("Sync of mailbox %s failed: %s", mailbox.pk, failure)
     return report
 
 
-def _apply_changes(
-    connection: MailboxConnection, session: MailboxSession, report: SyncReport
-) -> str:
-    cursor = connection.cursor
-    for page in session.changes_since(connection.cursor):
-        _handle(connection, session, page.added, report)
+def _apply_changes(mailbox: MailboxConnection, session: MailboxSession, report: SyncReport) -> str:
+    cursor = mailbox.cursor
+    for page in session.changes_since(mailbox.cursor):
+        _handle(mailbox, session, page.added, report)
         cursor = page.cursor or cursor
     return cursor
 
 
-def _recover(connection: MailboxConnection, session: MailboxSession, report: SyncReport) -> str:
+def _recover(mailbox: MailboxConnection, session: MailboxSession, report: SyncReport) -> str:
     """The cursor is older than the provider's history. Take a new cursor first (so that
     nothing arriving meanwhile is missed), then re-list the threads we know, newest first,
     up to a bound."""
     report.recovered = True
     cursor = session.current_cursor()
     known = (
-        MailboxThread.objects.filter(mailbox=connection)
+        MailboxThread.objects.filter(mailbox=mailbox)
         .order_by("-thread__last_message_at")
         .values_list("provider_thread_id", flat=True)[: settings.MAILSYNC_RECOVERY_MAX_THREADS]
     )
     for provider_thread_id in known:
-        _handle(connection, session, session.thread_messages(provider_thread_id), report)
+        _handle(mailbox, session, session.thread_messages(provider_thread_id), report)
     return cursor
 
 
 def _handle(
-    connection: MailboxConnection,
+    mailbox: MailboxConnection,
     session: MailboxSession,
     refs: list[MessageRef],
     report: SyncReport,
@@ -145,18 +143,18 @@ def _handle(
     ids = [ref.id for ref in refs]
     # Stored before, or skipped before: a message is handled once, whatever happened to it.
     done = set(
-        SyncedMessage.objects.filter(mailbox=connection, provider_message_id__in=ids).values_list(
+        SyncedMessage.objects.filter(mailbox=mailbox, provider_message_id__in=ids).values_list(
             "provider_message_id", flat=True
         )
     ) | set(
-        SkippedMessage.objects.filter(mailbox=connection, provider_message_id__in=ids).values_list(
+        SkippedMessage.objects.filter(mailbox=mailbox, provider_message_id__in=ids).values_list(
             "provider_message_id", flat=True
         )
     )
     refs = [ref for ref in refs if ref.id not in done]
     known_threads = dict(
         MailboxThread.objects.filter(
-            mailbox=connection, provider_thread_id__in={r.thread_id for r in refs}
+            mailbox=mailbox, provider_thread_id__in={r.thread_id for r in refs}
         ).values_list("provider_thread_id", "thread_id")
     )
     interest = {
@@ -167,7 +165,7 @@ def _handle(
         report.header_checks += len(unknown)
         for message_id, headers in session.reference_headers(unknown).items():
             thread = thread_for_references(
-                organisation_id=connection.organisation_id,
+                organisation_id=mailbox.organisation_id,
                 headers=[
                     headers.get("x-threadline-ref"),
                     headers.get("in-reply-to"),
@@ -179,18 +177,18 @@ def _handle(
                 interest[message_id] = thread.pk
     report.of_interest += len(interest)
     if interest:
-        _store(connection, session, [ref for ref in refs if ref.id in interest], interest, report)
+        _store(mailbox, session, [ref for ref in refs if ref.id in interest], interest, report)
 
 
 def _store(
-    connection: MailboxConnection,
+    mailbox: MailboxConnection,
     session: MailboxSession,
     refs: list[MessageRef],
     interest: dict,
     report: SyncReport,
 ) -> None:
     threads = EmailThread.objects.in_bulk(set(interest.values()))
-    writable = threads_visible_to(connection.user, set(threads))
+    writable = threads_visible_to(mailbox.user, set(threads))
     # Private threads of the owner for mail citing threads they may not see, one per
     # provider thread, so that the rest of that conversation follows it there.
     diverted: dict[str, EmailThread] = {}
@@ -203,7 +201,7 @@ def _store(
         may_write = thread.pk in writable
         if not may_write and ref.thread_id in diverted:
             thread, may_write = diverted[ref.thread_id], True
-        stored = message_store_guarded(connection, ref, message, thread=thread, may_write=may_write)
+        stored = message_store_guarded(mailbox, ref, message, thread=thread, may_write=may_write)
         if stored is None:
             report.skipped += 1
             continue
@@ -215,7 +213,7 @@ def _store(
 
 
 def message_store_guarded(
-    connection: MailboxConnection,
+    mailbox: MailboxConnection,
     ref: MessageRef,
     fetched: RawMessage,
     *,
@@ -235,14 +233,14 @@ def message_store_guarded(
                 parsed = parse_message(fetched.raw, received_at=fetched.received_at)
             if not may_write:
                 thread = private_thread_for(
-                    owner=connection.user, candidate_id=thread.candidate_id, subject=parsed.subject
+                    owner=mailbox.user, candidate_id=thread.candidate_id, subject=parsed.subject
                 )
             return message_store(
                 thread=thread,
                 parsed=parsed,
                 # Only the provider's word that the owner sent it makes them its author.
-                author=connection.user if fetched.sent else None,
-                mailbox=connection,
+                author=mailbox.user if fetched.sent else None,
+                mailbox=mailbox,
                 provider_message_id=ref.id,
                 provider_thread_id=ref.thread_id,
             )
@@ -255,39 +253,39 @@ def message_store_guarded(
             else f"The message could not be stored ({type(problem).__name__})."
         )
         logger.warning(
-            "Mailbox %s: message %s skipped: %s", connection.pk, ref.id, type(problem).__name__
+            "Mailbox %s: message %s skipped: %s", mailbox.pk, ref.id, type(problem).__name__
         )
         SkippedMessage.objects.get_or_create(
-            mailbox=connection, provider_message_id=ref.id[:500], defaults={"reason": reason}
+            mailbox=mailbox, provider_message_id=ref.id[:500], defaults={"reason": reason}
         )
         return None
 
 
-def _label_pending(connection: MailboxConnection, session: MailboxSession) -> None:
+def _label_pending(mailbox: MailboxConnection, session: MailboxSession) -> None:
     """Put our label on every stored copy still without it, including copies a crashed
     run stored but did not get to label. Runs every round; a label that cannot be written
     now stays pending for the next one."""
     pending = list(
-        SyncedMessage.objects.filter(mailbox=connection, labelled=False).values_list(
+        SyncedMessage.objects.filter(mailbox=mailbox, labelled=False).values_list(
             "provider_message_id", flat=True
         )[:1000]
     )
     if not pending:
         return
     try:
-        session.apply_label(ensure_own_label(connection, session), pending)
+        session.apply_label(ensure_own_label(mailbox, session), pending)
     except ProviderError as failure:
         if failure.permanent and failure.needs_reauthorization:
             raise
-        logger.info("Mailbox %s: labelling deferred: %s", connection.pk, failure)
+        logger.info("Mailbox %s: labelling deferred: %s", mailbox.pk, failure)
         return
-    SyncedMessage.objects.filter(mailbox=connection, provider_message_id__in=pending).update(
+    SyncedMessage.objects.filter(mailbox=mailbox, provider_message_id__in=pending).update(
         labelled=True
     )
 
 
-def ensure_own_label(connection: MailboxConnection, session: MailboxSession) -> str:
-    if not connection.label_id:
-        connection.label_id = session.ensure_label(settings.MAILSYNC_LABEL_NAME)
-        MailboxConnection.objects.filter(pk=connection.pk).update(label_id=connection.label_id)
-    return connection.label_id
+def ensure_own_label(mailbox: MailboxConnection, session: MailboxSession) -> str:
+    if not mailbox.label_id:
+        mailbox.label_id = session.ensure_label(settings.MAILSYNC_LABEL_NAME)
+        MailboxConnection.objects.filter(pk=mailbox.pk).update(label_id=mailbox.label_id)
+    return mailbox.label_id

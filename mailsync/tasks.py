@@ -14,8 +14,8 @@ logger = logging.getLogger(__name__)
 def sync_all_mailboxes() -> int:
     """Beat's entry point: one task per connected mailbox, so many workers share the load."""
     ids = mailboxes_to_sync()
-    for connection_id in ids:
-        transaction.on_commit(lambda cid=connection_id: sync_mailbox.delay(cid))
+    for mailbox_id in ids:
+        transaction.on_commit(lambda cid=mailbox_id: sync_mailbox.delay(cid))
     return len(ids)
 
 
@@ -25,13 +25,13 @@ def sync_all_mailboxes() -> int:
     soft_time_limit=settings.MAILSYNC_LEASE_SECONDS - 60,
     time_limit=settings.MAILSYNC_LEASE_SECONDS - 30,
 )
-def sync_mailbox(connection_id: int) -> None:
+def sync_mailbox(mailbox_id: int) -> None:
     # Temporary provider errors are retried inside the run and otherwise wait for the next
     # beat round; the lease keeps a second worker off this mailbox meanwhile.
-    report = mailbox_sync(connection_id=connection_id)
+    report = mailbox_sync(mailbox_id=mailbox_id)
     logger.info(
         "Mailbox %s: %s, %d seen, %d of interest, %d stored",
-        connection_id,
+        mailbox_id,
         report.status,
         report.seen,
         report.of_interest,

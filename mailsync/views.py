@@ -37,7 +37,7 @@ def connect(request):
 @member_required
 def callback(request):
     try:
-        connection = mailsync_services.authorization_complete(
+        mailbox = mailsync_services.authorization_complete(
             user=request.user,
             callback_params=request.GET.dict(),
             redirect_uri=_callback_uri(request),
@@ -45,7 +45,7 @@ def callback(request):
     except mailsync_services.AuthorizationFailed as failure:
         messages.error(request, str(failure))
     else:
-        messages.success(request, f"Your mailbox {connection.account_address} is connected.")
+        messages.success(request, f"Your mailbox {mailbox.account_address} is connected.")
     return redirect("accounts:my_account")
 
 

@@ -47,7 +47,7 @@ def test_recruiter_emails_a_candidate_and_reads_the_reply(
     assert "recruiter@demo.test is connected" in browser.page_source
     screenshot(browser, "my-account-connected")
     connection = MailboxConnection.objects.get(user__email="recruiter@demo.test")
-    mailbox_sync(connection_id=connection.pk)  # beat's first round: takes the cursor
+    mailbox_sync(mailbox_id=connection.pk)  # beat's first round: takes the cursor
 
     browser.get(f"{live_server.url}/candidates/{candidate.pk}/emails/")
     browser.find_element(By.ID, "id_subject").send_keys("Data Scientist at Acme Robotics")
@@ -64,7 +64,7 @@ def test_recruiter_emails_a_candidate_and_reads_the_reply(
     browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
     wait.until(ec.url_changes(message_page))  # the reply is sent: its own page
 
-    assert mailbox_sync(connection_id=connection.pk).stored == 1  # beat's next round
+    assert mailbox_sync(mailbox_id=connection.pk).stored == 1  # beat's next round
     browser.get(f"{live_server.url}/candidates/{candidate.pk}/emails/")
     assert "Happy to talk on Thursday." in browser.page_source
     screenshot(browser, "candidate-emails-thread")

@@ -126,7 +126,7 @@ class MailWorld:
         return MailboxConnection.objects.get(user=self.recruiter)
 
     def sync(self):
-        return mailbox_sync(connection_id=MailboxConnection.objects.get(user=self.recruiter).pk)
+        return mailbox_sync(mailbox_id=MailboxConnection.objects.get(user=self.recruiter).pk)
 
     # -- people writing in their own mailboxes -------------------------------------------
 

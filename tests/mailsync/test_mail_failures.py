@@ -196,10 +196,10 @@ def test_a_killed_worker_keeps_others_off_until_its_lease_expires(gmail_world):
     worker.send_signal(signal.SIGKILL)
     worker.wait(timeout=10)
 
-    while_leased = mailbox_sync(connection_id=connection.pk)
+    while_leased = mailbox_sync(mailbox_id=connection.pk)
     time.sleep(3.5)
     sandbox.fault_set(mailbox=world.recruiter_box, count=0)
-    after_expiry = mailbox_sync(connection_id=connection.pk)
+    after_expiry = mailbox_sync(mailbox_id=connection.pk)
 
     assert connection.sync_claim
     assert while_leased.status == "busy"

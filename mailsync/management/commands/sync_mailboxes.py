@@ -20,21 +20,21 @@ class Command(BaseCommand):
             self.stdout.write("No connected mailbox to sync.")
             return
         failed = []
-        for connection_id in ids:
+        for mailbox_id in ids:
             if enqueue:
-                sync_mailbox.delay(connection_id)
-                self.stdout.write(f"mailbox {connection_id}: queued")
+                sync_mailbox.delay(mailbox_id)
+                self.stdout.write(f"mailbox {mailbox_id}: queued")
                 continue
             try:
-                report = mailbox_sync(connection_id=connection_id)
+                report = mailbox_sync(mailbox_id=mailbox_id)
             except Exception as error:  # one mailbox's trouble never stops the others
-                failed.append(connection_id)
-                self.stderr.write(f"mailbox {connection_id}: failed ({type(error).__name__})")
+                failed.append(mailbox_id)
+                self.stderr.write(f"mailbox {mailbox_id}: failed ({type(error).__name__})")
                 continue
             if report.status == "failed":
-                failed.append(connection_id)
+                failed.append(mailbox_id)
             line = (
-                f"mailbox {connection_id}: {report.status}; {report.seen} new, "
+                f"mailbox {mailbox_id}: {report.status}; {report.seen} new, "
                 f"{report.header_checks} header checks, {report.of_interest} of interest, "
                 f"{report.stored} stored"
             )
