@@ -5,16 +5,12 @@ help (`permanent`), so that the sync engine's rules are written once for both pr
 """
 
 import logging
-import random
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
-
-from django.conf import settings
-from django.utils.module_loading import import_string
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -187,59 +183,3 @@ class MailProvider(ABC):
 
     @abstractmethod
     def open(self, credentials: dict, *, store: TokenStore | None = None) -> MailboxSession: ...
-
-
-def backoff_delay(attempt: int, retry_after: float | None) -> float:
-    """Truncated exponential backoff with jitter; a provider's Retry-After wins."""
-    if retry_after is not None:
-        return min(retry_after, settings.MAILSYNC_RETRY_AFTER_MAX)
-    ceiling = min(settings.MAILSYNC_BACKOFF_BASE * (2**attempt), settings.MAILSYNC_BACKOFF_MAX)
-    return random.uniform(ceiling / 2, ceiling)  # noqa: S311 (jitter, not security)
-
-
-def with_retries(call: Callable[[], T], *, what: str) -> T:
-    """Run `call`, retrying temporary ProviderErrors a bounded number of times."""
-    attempts = settings.MAILSYNC_MAX_ATTEMPTS
-    for attempt in range(attempts):
-        try:
-            return call()
-        except ProviderError as error:
-            if error.permanent or isinstance(error, CursorExpired | NotFound):
-                raise
-            if attempt + 1 >= attempts:
-                raise
-            if error.retry_after and error.retry_after > settings.MAILSYNC_RETRY_AFTER_MAX:
-                raise  # the provider asks for a longer pause than a sync round should wait
-            delay = backoff_delay(attempt, error.retry_after)
-            logger.info("%s: %s; retry %d in %.2fs", what, error, attempt + 1, delay)
-            import_string(settings.MAILSYNC_SLEEP)(delay)
-    raise AssertionError("unreachable")
-
-
-def run_batches(
-    keys: list[str],
-    *,
-    size: int,
-    run_batch: Callable[[list[str], dict], list[ProviderError]],
-    what: str,
-) -> dict:
-    """Run one request per key in provider batches of `size`. `run_batch` fills `results`
-    for the parts that succeeded and returns the failures of the others; those parts alone
-    are tried again, with backoff, a bounded number of times."""
-    results: dict = {}
-    pending = list(dict.fromkeys(keys))
-    while pending:
-        chunk, pending = pending[:size], pending[size:]
-
-        def attempt(chunk=chunk) -> None:
-            failures = run_batch([key for key in chunk if key not in results], results)
-            if failures:
-                permanent = [failure for failure in failures if failure.permanent]
-                raise permanent[0] if permanent else max(failures, key=_wait_asked)
-
-        with_retries(attempt, what=what)
-    return results
-
-
-def _wait_asked(failure: ProviderError) -> float:
-    return failure.retry_after or 0

@@ -37,6 +37,11 @@ from mailsync.providers.base import (
     RawMessage,
     SentMessage,
     TokenStore,
+)
+from mailsync.providers.http import (
+    error_for_status,
+    pages,
+    retry_after_seconds,
     run_batches,
     with_retries,
 )
@@ -103,35 +108,20 @@ def _allow_sandbox_transport() -> None:
     os.environ["OAUTHLIB_RELAX_TOKEN_SCOPE"] = "1"  # noqa: S105 (a flag, not a secret)
 
 
-def _retry_after(response) -> float | None:
-    value = response.get("retry-after") if response is not None else None
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None
-
-
 def _error_from_http(error: HttpError) -> ProviderError:
-    status = error.resp.status
     try:
         detail = json.loads(error.content or b"{}").get("error", {})
     except (ValueError, AttributeError):
         detail = {}
     reasons = {e.get("reason", "") for e in detail.get("errors", []) if isinstance(e, dict)}
-    message = detail.get("message") or str(error)
-    if status == 404:
-        return NotFound(message)
-    if status == 429 or status >= 500 or reasons & {"rateLimitExceeded", "userRateLimitExceeded"}:
-        return ProviderError(
-            message,
-            permanent=False,
-            status=status,
-            reason="throttled" if status < 500 else "server_error",
-            retry_after=_retry_after(error.resp),
-        )
-    if status == 401:
-        return ProviderError(message, permanent=True, status=401, reason="unauthorized")
-    return ProviderError(message, permanent=True, status=status, reason=",".join(sorted(reasons)))
+    return error_for_status(
+        error.resp.status,
+        detail.get("message") or str(error),
+        reason=",".join(sorted(reasons)),
+        retry_after=retry_after_seconds(error.resp.get("retry-after")),
+        # Gmail answers some rate limits with 403 and says so in the reason.
+        throttled=bool(reasons & {"rateLimitExceeded", "userRateLimitExceeded"}),
+    )
 
 
 def _translate(call: Callable):
@@ -359,8 +349,7 @@ class GmailSession(MailboxSession):
         return str(self.profile()["historyId"])
 
     def changes_since(self, cursor: str) -> Iterator[ChangePage]:
-        page_token = None
-        while True:
+        def fetch(page_token: str | None) -> dict:
             request = self._users.history().list(
                 userId="me",
                 startHistoryId=cursor,
@@ -370,19 +359,19 @@ class GmailSession(MailboxSession):
                 fields=FIELDS_HISTORY,
             )
             try:
-                response = self._execute(request, what="history.list")
+                return self._execute(request, what="history.list")
             except NotFound as error:
                 raise CursorExpired() from error
+
+        for response in pages(fetch, "nextPageToken"):
             added = [
                 _ref(item["message"])
                 for record in response.get("history", [])
                 for item in record.get("messagesAdded", [])
             ]
-            page_token = response.get("nextPageToken")
+            last = not response.get("nextPageToken")
             # The response's historyId covers every page; hand it out with the last one only.
-            yield ChangePage(added=added, cursor="" if page_token else str(response["historyId"]))
-            if not page_token:
-                return
+            yield ChangePage(added=added, cursor=str(response["historyId"]) if last else "")
 
     def reference_headers(self, message_ids: list[str]) -> dict[str, dict[str, str]]:
         responses = self._batched(
@@ -438,9 +427,8 @@ class GmailSession(MailboxSession):
         return [_ref(m) for m in thread.get("messages", [])]
 
     def search_by_address(self, address: str) -> list[MessageRef]:
-        refs, page_token = [], None
-        while True:
-            response = self._execute(
+        def fetch(page_token: str | None) -> dict:
+            return self._execute(
                 self._users.messages().list(
                     userId="me",
                     q=f"from:{address} OR to:{address} -in:draft",
@@ -450,13 +438,12 @@ class GmailSession(MailboxSession):
                 ),
                 what="messages.list",
             )
-            refs += [
-                MessageRef(id=m["id"], thread_id=m["threadId"])
-                for m in response.get("messages", [])
-            ]
-            page_token = response.get("nextPageToken")
-            if not page_token:
-                return refs
+
+        return [
+            MessageRef(id=m["id"], thread_id=m["threadId"])
+            for response in pages(fetch, "nextPageToken")
+            for m in response.get("messages", [])
+        ]
 
     def send(self, raw: bytes, *, thread_id: str = "", send_only: bool = False) -> SentMessage:
         # gmail.send answers with the sent copy's ids, so both levels send the same way.

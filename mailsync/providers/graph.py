@@ -35,6 +35,11 @@ from mailsync.providers.base import (
     RawMessage,
     SentMessage,
     TokenStore,
+)
+from mailsync.providers.http import (
+    error_for_status,
+    pages,
+    retry_after_seconds,
     run_batches,
     with_retries,
 )
@@ -93,38 +98,31 @@ def _short_scope(scope: str) -> str:
 def _error_from_response(response: requests.Response | None, fallback: str) -> ProviderError:
     if response is None:
         return ProviderError(fallback, permanent=False, reason="network")
-    status = response.status_code
     try:
-        detail = response.json().get("error", {})
+        body = response.json()
     except ValueError:
-        detail = {}
-    code = detail.get("code", "") if isinstance(detail, dict) else str(detail)
-    message = (detail.get("message") if isinstance(detail, dict) else "") or fallback
-    retry_after = response.headers.get("Retry-After")
-    if status == 404:
-        return NotFound(message)
-    if status == 410:
-        return CursorExpired(message)
-    if status == 429 or status >= 500:
-        return ProviderError(
-            message,
-            permanent=False,
-            status=status,
-            reason="throttled" if status == 429 else "server_error",
-            retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None,
-        )
-    if status == 401:
-        return ProviderError(message, permanent=True, status=401, reason="unauthorized")
-    return ProviderError(message, permanent=True, status=status, reason=code)
+        body = {}
+    return _error_from(response.status_code, response.headers, body, fallback)
 
 
 def _error_from_part(status: int, part: dict) -> ProviderError:
     """A failed response inside a $batch, judged like a response of its own."""
-    response = requests.Response()
-    response.status_code = status
-    response.headers.update(part.get("headers") or {})
-    response._content = json.dumps(part.get("body") or {}).encode()
-    return _error_from_response(response, f"batch part answered {status}")
+    headers = requests.structures.CaseInsensitiveDict(part.get("headers") or {})
+    return _error_from(status, headers, part.get("body") or {}, f"batch part answered {status}")
+
+
+def _error_from(status: int, headers, body: object, fallback: str) -> ProviderError:
+    detail = body.get("error", {}) if isinstance(body, dict) else {}
+    code = detail.get("code", "") if isinstance(detail, dict) else str(detail)
+    message = (detail.get("message") if isinstance(detail, dict) else "") or fallback
+    if status == 410:
+        return CursorExpired(message)
+    return error_for_status(
+        status,
+        message,
+        reason=code,
+        retry_after=retry_after_seconds(headers.get("Retry-After")),
+    )
 
 
 def _call(send: Callable[[], requests.Response], what: str) -> requests.Response:
@@ -272,25 +270,37 @@ class ConfiguredGraphProtocol(MSGraphProtocol):
         super().__init__(**kwargs)
 
 
+def o365_account(*, tenant: str, backend: ConnectionTokenBackend) -> Account:
+    """An O365 Account on the configured Graph and sign-in hosts. The one place that
+    reaches into O365's internals; tests/mailsync/test_o365_internals.py pins both:
+
+    - MSGraphProtocol takes its host from the `_protocol_url` it reads in __init__, so
+      ConfiguredGraphProtocol sets it first (the class default is Microsoft's cloud);
+    - Connection builds its MSAL app, with Microsoft's fixed authority and instance
+      discovery on, only while its `_msal_client` is None, so we hand it ours."""
+    account = Account(
+        (settings.MICROSOFT_MAIL_CLIENT_ID, settings.MICROSOFT_MAIL_CLIENT_SECRET),
+        auth_flow_type="authorization",
+        tenant_id=tenant,
+        token_backend=backend,
+        protocol=ConfiguredGraphProtocol(),
+        request_retries=0,  # retries are ours: bounded, and honouring Retry-After
+        requests_delay=settings.MAILSYNC_GRAPH_REQUEST_GAP_MS,  # O365 paces calls
+        timeout=settings.MAILSYNC_HTTP_TIMEOUT,
+        default_headers={"Prefer": IMMUTABLE_IDS},
+    )
+    account.con._msal_client = _msal_app(tenant, cache=backend)
+    return account
+
+
 class GraphSession(MailboxSession):
     def __init__(self, credentials: dict, *, store: TokenStore | None) -> None:
         tenant = credentials.get("tenant") or settings.MICROSOFT_TENANT
         self._backend = ConnectionTokenBackend(
             credentials.get("msal_cache", ""), store=store, tenant=tenant
         )
-        self._account = Account(
-            (settings.MICROSOFT_MAIL_CLIENT_ID, settings.MICROSOFT_MAIL_CLIENT_SECRET),
-            auth_flow_type="authorization",
-            tenant_id=tenant,
-            token_backend=self._backend,
-            protocol=ConfiguredGraphProtocol(),
-            request_retries=0,  # retries are ours: bounded, and honouring Retry-After
-            requests_delay=settings.MAILSYNC_GRAPH_REQUEST_GAP_MS,  # O365 paces calls
-            timeout=settings.MAILSYNC_HTTP_TIMEOUT,
-            default_headers={"Prefer": IMMUTABLE_IDS},
-        )
+        self._account = o365_account(tenant=tenant, backend=self._backend)
         self._con = self._account.con
-        self._con._msal_client = _msal_app(tenant, cache=self._backend)
         self._root = self._account.protocol.service_url
         self._sent_folder: str | None = None
 
@@ -354,10 +364,16 @@ class GraphSession(MailboxSession):
 
     def _delta_pages(self, url: str) -> Iterator[dict]:
         headers = {"Prefer": f"odata.maxpagesize={PAGE_SIZE}"}
-        while url:
-            page = self._request("get", url, what="messages.delta", headers=headers).json()
-            yield page
-            url = page.get("@odata.nextLink", "")
+        yield from self._pages(url, what="messages.delta", headers=headers)
+
+    def _pages(self, first_url: str, *, what: str, **kwargs) -> Iterator[dict]:
+        """Every page of a Graph listing, following @odata.nextLink."""
+        return pages(
+            lambda next_link: self._request(
+                "get", next_link or first_url, what=what, **kwargs
+            ).json(),
+            "@odata.nextLink",
+        )
 
     def changes_since(self, cursor: str) -> Iterator[ChangePage]:
         try:
@@ -421,23 +437,19 @@ class GraphSession(MailboxSession):
         return self._sent_folder
 
     def thread_messages(self, thread_id: str) -> list[MessageRef]:
-        refs = []
         url = (
             "me/messages?$select=id,conversationId,parentFolderId&$top=100"
             f"&$filter=conversationId eq '{thread_id.replace(chr(39), chr(39) * 2)}'"
         )
-        while url:
-            page = self._request("get", url, what="messages.list").json()
-            refs += [
-                MessageRef(
-                    id=m["id"],
-                    thread_id=m["conversationId"],
-                    sent=m.get("parentFolderId") == self._sent_folder_id(),
-                )
-                for m in page["value"]
-            ]
-            url = page.get("@odata.nextLink", "")
-        return refs
+        return [
+            MessageRef(
+                id=m["id"],
+                thread_id=m["conversationId"],
+                sent=m.get("parentFolderId") == self._sent_folder_id(),
+            )
+            for page in self._pages(url, what="messages.list")
+            for m in page["value"]
+        ]
 
     def search_by_address(self, address: str) -> list[MessageRef]:
         """Inbox and Sent Items only: mail filed in sub-folders is not searched."""
@@ -447,17 +459,13 @@ class GraphSession(MailboxSession):
                 f"me/mailFolders/{folder}/messages?$select=id,conversationId&$top=100"
                 f'&$search="participants:{address}"'
             )
-            while url:
-                page = self._request("get", url, what="messages.search").json()
-                refs += [
-                    MessageRef(
-                        id=m["id"],
-                        thread_id=m.get("conversationId", ""),
-                        sent=folder == SENT_FOLDER,
-                    )
-                    for m in page.get("value", [])
-                ]
-                url = page.get("@odata.nextLink", "")
+            refs += [
+                MessageRef(
+                    id=m["id"], thread_id=m.get("conversationId", ""), sent=folder == SENT_FOLDER
+                )
+                for page in self._pages(url, what="messages.search")
+                for m in page.get("value", [])
+            ]
         return refs
 
     def send(self, raw: bytes, *, thread_id: str = "", send_only: bool = False) -> SentMessage:
