@@ -73,7 +73,7 @@ class UserAdmin(PolicyModelAdmin, DjangoUserAdmin):
     list_filter = ["role", "is_active", "organisation"]
     search_fields = ["email", "full_name"]
     readonly_fields = ["last_login", "date_joined"]
-    filter_horizontal: list[str] = []
+    filter_horizontal = ()
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
         ("Profile", {"fields": ["full_name", "organisation", "role", "is_active"]}),

@@ -93,6 +93,8 @@ class _PolicyPermissions:
     # The lookup path from this admin's model to its organisation's id; see
     # policy.admin_queryset. None keeps the model for operators only.
     organisation_field: str | None = None
+    # Set by the admin class this is mixed into (ModelAdmin or InlineModelAdmin).
+    model: type[Model]
 
     def get_queryset(self, request):
         return policy.admin_queryset(
@@ -173,7 +175,7 @@ class PolicyModelAdmin(_PolicyPermissions, admin.ModelAdmin):
                 return None
             model_admin = self.admin_site.get_model_admin(type(obj))
             if not model_admin.has_delete_permission(request, obj):
-                perms_needed.add(obj._meta.verbose_name)
+                perms_needed.add(str(obj._meta.verbose_name))
             if not model_admin.has_view_permission(request, obj):
                 return None
             return self._deleted_object_link(obj)

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import requests
@@ -50,7 +51,7 @@ def _environment(workdir: Path, port: int, tls_port: int) -> dict[str, str]:
     return env
 
 
-def _serve(env: dict[str, str], port: int, tls: list[str] = ()) -> subprocess.Popen:
+def _serve(env: dict[str, str], port: int, tls: Sequence[str] = ()) -> subprocess.Popen:
     scheme = "https" if tls else "http"
     server = subprocess.Popen(  # noqa: S603 (our own app under gunicorn)
         [

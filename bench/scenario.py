@@ -24,7 +24,7 @@ from mailsync.threadref import new_message_id, thread_ref
 from sandbox import services as sandbox
 from sandbox.fill import mailbox_fill
 from sandbox.google import fields, representation
-from sandbox.models import Message, RequestLog
+from sandbox.models import Mailbox, Message, RequestLog
 
 RECRUITER = "riley.bench@acme.test"
 BODY = "Thanks for getting back to me. " * 40  # a few KB, like a real reply
@@ -51,6 +51,12 @@ def _message_id_in(path: str) -> str:
     return parts[-2] if parts[-1] == "$value" else parts[-1]
 
 
+def _organisation_id(user: User) -> int:
+    """The bench's recruiter, always created in the bench's organisation."""
+    assert user.organisation_id is not None
+    return user.organisation_id
+
+
 def _connect(user: User, provider_name: str) -> MailboxConnection:
     """The real authorization flow: the provider's consent page (answered in-process, as a
     person would in a browser), then the code exchange over HTTP."""
@@ -71,7 +77,7 @@ def _connect(user: User, provider_name: str) -> MailboxConnection:
     )
     return MailboxConnection.objects.create(
         user=user,
-        organisation_id=user.organisation_id,
+        organisation_id=_organisation_id(user),
         provider=provider_name,
         account_address=authorization.account_address,
         granted_scopes=authorization.granted_scopes,
@@ -83,9 +89,10 @@ def _connect(user: User, provider_name: str) -> MailboxConnection:
 @dataclass
 class Scenario:
     connection: MailboxConnection
+    # The recruiter's mailbox in the sandbox: what `connection` syncs.
+    connection_box: Mailbox
     interest_count: int = 0
     split_threads: int = 0
-    connection_box: object = None
     rng: random.Random = random.Random(7)  # noqa: RUF009 (reproducible bench data)
 
     @property
@@ -124,21 +131,22 @@ class Scenario:
         sends = interest // 2
         replies = interest - sends
         user = self.connection.user
+        organisation_id = _organisation_id(user)
         box = self.connection_box
         sent_copies = []
         for index in range(sends):
             candidate = Candidate.objects.create(
-                organisation_id=user.organisation_id, full_name=f"Candidate {index}"
+                organisation_id=organisation_id, full_name=f"Candidate {index}"
             )
             address = f"candidate{index}.{self.rng.getrandbits(40):x}@example.com"
             CandidateEmail.objects.create(
-                organisation_id=user.organisation_id,
+                organisation_id=organisation_id,
                 candidate=candidate,
                 address=address,
                 is_primary=True,
             )
             thread = EmailThread.objects.create(
-                organisation_id=user.organisation_id,
+                organisation_id=organisation_id,
                 candidate=candidate,
                 owner=user,
                 subject=f"Role {index}",
@@ -280,15 +288,19 @@ class Scenario:
     def local_pipeline(self, *, count: int) -> dict:
         """Parse, match (signature check), encrypt and store, with no provider involved."""
         user = self.connection.user
-        candidate = Candidate.objects.filter(organisation_id=user.organisation_id).first()
+        organisation_id = _organisation_id(user)
+        candidate = Candidate.objects.filter(organisation_id=organisation_id).first()
+        assert candidate is not None, "add_mail() creates the candidates"
         thread = EmailThread.objects.create(
-            organisation_id=user.organisation_id, candidate=candidate, owner=user, subject="x"
+            organisation_id=organisation_id, candidate=candidate, owner=user, subject="x"
         )
         ours = new_message_id(thread.pk)
         raws = []
         for index in range(count):
             message = Mime(policy=email.policy.SMTP)
-            message["From"] = candidate.emails.first().address
+            candidate_address = candidate.emails.first()
+            assert candidate_address is not None, "add_mail() gives each candidate one"
+            message["From"] = candidate_address.address
             message["To"] = RECRUITER
             message["Subject"] = "Re: x"
             message["Message-ID"] = f"<bench-{index}@example.com>"
@@ -301,8 +313,9 @@ class Scenario:
             for raw in batch:
                 parsed = parse_message(raw)
                 target = thread_for_references(
-                    organisation_id=user.organisation_id, headers=list(parsed.reference_headers)
+                    organisation_id=organisation_id, headers=list(parsed.reference_headers)
                 )
+                assert target is not None, "each reply names our message"
                 message_store(thread=target, parsed=parsed, author=None)
 
         started = time.perf_counter()

@@ -69,7 +69,7 @@ _SCOPE = frozenset({
 _BUTTON_SCOPE = _SCOPE | {"button"}
 _LIST_ITEM_SCOPE = _SCOPE | {"ol", "ul"}
 _INSIDE_TABLE = frozenset({"table"})
-_NOWHERE = frozenset()
+_NOWHERE: frozenset[str] = frozenset()
 # Closing one of these clears the formatting elements opened inside it for good.
 _MARKERS = frozenset({"applet", "caption", "marquee", "object", "td", "th"})
 _HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
@@ -121,6 +121,7 @@ def _tokens(html: str, *, with_text: bool) -> Iterator[tuple[_Kind, str, int, in
         letter = after[:1] if after[:1] != "/" else after[1:2]
         if letter.isascii() and letter.isalpha():
             match = _TAG.match(html, lt)
+            assert match is not None  # "<" or "</" then a letter always opens a tag
             if not match.group(2):
                 return  # the input ends inside a tag: the parser drops it and stops
             name = match.group(1).translate(_ASCII_LOWER)

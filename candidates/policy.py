@@ -35,7 +35,9 @@ def visible_candidates(user: User) -> QuerySet[Candidate]:
     posting whose hiring team they are on."""
     if not can_use_app(user):
         return Candidate.objects.none()
-    candidates = Candidate.objects.filter(organisation_id=user.organisation_id)
+    # can_use_app() admits members only, whose organisation_id is set (django-stubs cannot
+    # narrow an attribute through a TypeGuard on the user).
+    candidates = Candidate.objects.filter(organisation_id=user.organisation_id)  # type: ignore[misc]
     if user.role == Role.LIMITED_TEAM_MEMBER:
         on_my_postings = Application.objects.filter(posting__hiring_team=user)
         candidates = candidates.filter(pk__in=on_my_postings.values("candidate_id"))
@@ -45,7 +47,8 @@ def visible_candidates(user: User) -> QuerySet[Candidate]:
 def visible_postings(user: User) -> QuerySet[Posting]:
     if not can_use_app(user):
         return Posting.objects.none()
-    postings = Posting.objects.filter(organisation_id=user.organisation_id)
+    # can_use_app() admits members only, whose organisation_id is set.
+    postings = Posting.objects.filter(organisation_id=user.organisation_id)  # type: ignore[misc]
     if user.role == Role.LIMITED_TEAM_MEMBER:
         postings = postings.filter(hiring_team=user)
     return postings
@@ -88,7 +91,8 @@ def visible_threads(user: User) -> QuerySet[EmailThread]:
         secret_ok = Q(visibility=visibility.SECRET, pk__in=wrote_in.values("thread_id"))
     return EmailThread.objects.filter(
         Q(owner=user) | Q(visibility=visibility.TEAM) | secret_ok,
-        organisation_id=user.organisation_id,
+        # can_use_app() admits members only, whose organisation_id is set.
+        organisation_id=user.organisation_id,  # type: ignore[misc]
         candidate__in=visible_candidates(user),
     )
 

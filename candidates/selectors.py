@@ -81,7 +81,9 @@ def attachment_get(
     )
 
 
-def message_original_html_get(*, user: User, candidate_id, message_id) -> EmailMessage:
+def message_original_html_get(
+    *, user: User, candidate_id: UUID | str, message_id: int | str
+) -> EmailMessage:
     """A message with an HTML part, on a thread of this candidate that the user may see
     (the rule attachment downloads follow); 404 otherwise."""
     message = get_object_or_404(

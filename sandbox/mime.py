@@ -208,7 +208,8 @@ def dkim_sign(raw: bytes, *, domain: str) -> bytes:
 def dkim_verified_domains(raw: bytes) -> tuple[set[str], set[str]]:
     """(domains whose signature verifies, domains whose signature does not)."""
     message = email.message_from_bytes(raw, policy=email.policy.compat32)
-    passed, failed = set(), set()
+    passed: set[str] = set()
+    failed: set[str] = set()
     for value in message.get_all("DKIM-Signature") or []:
         tags = dict(part.strip().split("=", 1) for part in str(value).split(";") if "=" in part)
         domain = tags.get("d", "").strip().lower()

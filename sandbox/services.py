@@ -207,13 +207,17 @@ def message_insert(
         provider_id = new_provider_id(mailbox, internal_date)
         if mailbox.provider == Provider.MICROSOFT:
             immutable_id = immutable_id or ids.graph_immutable_id()
-        thread_id = thread_id or thread_resolve(
-            mailbox=mailbox, parsed=parsed, requested_thread_id=requested_thread_id
+        thread_id = (
+            thread_id
+            or thread_resolve(
+                mailbox=mailbox, parsed=parsed, requested_thread_id=requested_thread_id
+            )
+            or new_thread_id(mailbox, provider_id)
         )
         message = Message.objects.create(
             mailbox=mailbox,
             provider_id=provider_id,
-            thread_id=thread_id or new_thread_id(mailbox, provider_id),
+            thread_id=thread_id,
             immutable_id=immutable_id,
             raw=raw,
             rfc822_msgid=parsed.message_id,

@@ -18,11 +18,12 @@ TOO_MANY = "Too many failed login attempts"
 
 def _sign_in(*, login: str, password: str, forwarded_for: str | None = None):
     """One browser's attempt, through the proxy: a fresh client, so no cookie is shared."""
-    headers = {"REMOTE_ADDR": PROXY}
-    if forwarded_for is not None:
-        headers["HTTP_X_FORWARDED_FOR"] = forwarded_for
+    headers = {} if forwarded_for is None else {"X-Forwarded-For": forwarded_for}
     return Client().post(
-        reverse("account_login"), {"login": login, "password": password}, **headers
+        reverse("account_login"),
+        {"login": login, "password": password},
+        headers=headers,
+        REMOTE_ADDR=PROXY,
     )
 
 

@@ -4,6 +4,7 @@
 """
 
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from csp.constants import NONE, SELF, UNSAFE_INLINE
@@ -223,7 +224,9 @@ STORAGES = {
 # see base.html). Images only from us: a mail's remote images are admitted only on the page
 # the viewer opened to load them (candidates.views.candidate_emails_with_images).
 # `form-action` also admits the providers' consent pages: core.middleware adds them.
-CONTENT_SECURITY_POLICY = {
+# Typed as django-csp types it (csp.utils.DIRECTIVES_T): its keys hold unlike values, and
+# development.py adds EXCLUDE_URL_PREFIXES, a list, beside DIRECTIVES, a dict.
+CONTENT_SECURITY_POLICY: dict[str, Any] = {
     "DIRECTIVES": {
         "default-src": [SELF],
         "script-src": [SELF],

@@ -13,6 +13,7 @@ selection is checked against what Google would accept, not against what one answ
 """
 
 import re
+from typing import Any, overload
 
 from sandbox.google import errors
 
@@ -163,10 +164,12 @@ def _merge(into: Selection, more: Selection) -> None:
     for name, inner in more.items():
         if name not in into:
             into[name] = inner
-        elif into[name] is None or inner is None:
+            continue
+        existing = into[name]
+        if existing is None or inner is None:
             into[name] = None  # the whole field wins over parts of it
         else:
-            _merge(into[name], inner)
+            _merge(existing, inner)
 
 
 def _check(selection: Selection, schema: str, where: str = "") -> None:
@@ -197,6 +200,11 @@ def parse(text: str, operation: str) -> Selection | None:
     return None if WILDCARD in selection else selection
 
 
+# A JSON object stays an object whatever is selected from it.
+@overload
+def select(value: dict[Any, Any], selection: Selection | None) -> dict[Any, Any]: ...
+@overload
+def select(value: object, selection: Selection | None) -> object: ...
 def select(value: object, selection: Selection | None) -> object:
     """The parts of a JSON answer that `selection` asks for."""
     if selection is None or WILDCARD in selection:

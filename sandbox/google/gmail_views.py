@@ -155,7 +155,7 @@ def messages_modify(call: Call) -> dict:
     message = services.message_modify_labels(
         message=message, add=body.get("addLabelIds") or [], remove=body.get("removeLabelIds") or []
     )
-    result = {"id": message.provider_id, "threadId": message.thread_id}
+    result: dict[str, str | list[str]] = {"id": message.provider_id, "threadId": message.thread_id}
     if message.labels:
         result["labelIds"] = message.labels
     return result
@@ -207,6 +207,7 @@ def _send(call: Call, raw: bytes, thread_id: str) -> dict:
             "'raw' RFC822 payload message string or uploading message via /upload/* URL required"
         )
     message = services.message_send(mailbox=call.mailbox, raw=raw, thread_id=thread_id)
+    assert message is not None  # the sender keeps a copy unless told not to (save_copy)
     return {"id": message.provider_id, "threadId": message.thread_id, "labelIds": message.labels}
 
 

@@ -75,7 +75,7 @@ def _part(part: MimeMessage, part_id: str) -> dict:
             _part(child, f"{prefix}{index}") for index, child in enumerate(part.get_payload())
         ]
         return resource
-    data = part.get_payload(decode=True) or b""
+    data = _decoded_body(part)
     if part.get_filename() or part.get_content_disposition() == "attachment":
         resource["body"] = {"attachmentId": attachment_id(part_id), "size": len(data)}
     elif data:
@@ -83,6 +83,12 @@ def _part(part: MimeMessage, part_id: str) -> dict:
     else:
         resource["body"] = {"size": 0}
     return resource
+
+
+def _decoded_body(part: MimeMessage) -> bytes:
+    """A leaf part's body with its transfer encoding undone; b"" for a container part."""
+    data = part.get_payload(decode=True)
+    return data if isinstance(data, bytes) else b""
 
 
 def attachment_id(part_id: str) -> str:
@@ -96,13 +102,16 @@ def attachment_resource(message: Message, attachment: str) -> dict:
         part_id = b64url_decode(attachment[len(_ATTACHMENT_PREFIX) :]).decode().split(":", 1)[1]
     except (ValueError, IndexError, UnicodeDecodeError) as error:
         raise SandboxError("invalid", "Invalid attachment token") from error
-    part = email.message_from_bytes(bytes(message.raw), policy=email.policy.default)
+    part: MimeMessage = email.message_from_bytes(bytes(message.raw), policy=email.policy.default)
     for index in [int(i) for i in part_id.split(".") if i != ""]:
-        children = part.get_payload() if part.is_multipart() else []
+        payload = part.get_payload()
+        children = payload if isinstance(payload, list) else []  # a multipart's parts
         if index >= len(children):
             raise SandboxError("not_found", "Requested entity was not found.")
-        part = children[index]
-    data = part.get_payload(decode=True) or b""
+        child = children[index]
+        assert isinstance(child, MimeMessage)  # the parser makes every part a message
+        part = child
+    data = _decoded_body(part)
     return {"attachmentId": attachment, "size": len(data), "data": b64url(data)}
 
 
@@ -115,7 +124,7 @@ def label_resource(label: Label) -> dict:
 
 def history_record(event: HistoryEvent) -> dict:
     short = {"id": event.message_id, "threadId": event.thread_id}
-    with_labels = dict(short)
+    with_labels: dict[str, str | list[str]] = dict(short)
     labels = event.message_label_ids.split()
     if labels:
         with_labels["labelIds"] = labels

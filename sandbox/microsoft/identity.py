@@ -185,14 +185,22 @@ def _microsoft_mailbox(address: str, tenant: Tenant | None) -> Mailbox | None:
     return mailbox
 
 
+def _tenant_of(mailbox: Mailbox) -> Tenant:
+    """A Microsoft mailbox's tenant: every one is created in the tenant of its domain."""
+    assert mailbox.tenant is not None, f"{mailbox.address} has no tenant"
+    return mailbox.tenant
+
+
 def _admin_consented(mailbox: Mailbox, client_id: str, requested: list[str]) -> bool:
+    if mailbox.tenant_id is None:
+        return False  # no tenant, no administrator to have consented
     consents = AdminConsent.objects.filter(tenant_id=mailbox.tenant_id, client_id=client_id)
     return any(scopes.covers(c.scopes.split(), requested) for c in consents)
 
 
 def client_info(mailbox: Mailbox) -> str:
     """MSAL's home-account hint: base64url JSON of the user's object id and tenant id."""
-    data = json.dumps({"uid": object_id(mailbox), "utid": mailbox.tenant.tenant_id})
+    data = json.dumps({"uid": object_id(mailbox), "utid": _tenant_of(mailbox).tenant_id})
     return base64.urlsafe_b64encode(data.encode()).decode().rstrip("=")
 
 
@@ -329,11 +337,12 @@ def admin_consent(request: HttpRequest, tenant: str) -> HttpResponse:
     if request.method == "POST" and request.POST.get("decision") == "cancel":
         return _declined(request, "identity.adminconsent")
     if request.method == "POST" and admin is not None:
+        admin_tenant = _tenant_of(admin)
         services.admin_consent_grant(
-            tenant=admin.tenant, client_id=query["client_id"], scopes=requested
+            tenant=admin_tenant, client_id=query["client_id"], scopes=requested
         )
         _log(request, "identity.adminconsent", 302, mailbox=admin, scopes=" ".join(requested))
-        params = {"admin_consent": "True", "tenant": admin.tenant.tenant_id}
+        params = {"admin_consent": "True", "tenant": admin_tenant.tenant_id}
         if requested:
             params["scope"] = " ".join(requested)
         return _redirect_back(request, params)
@@ -362,7 +371,7 @@ def id_token(request: HttpRequest, mailbox: Mailbox, client_id: str, nonce: str)
     """An unsigned JWT with the claims MSAL reads (oid, tid, preferred_username, name)
     and checks (aud, iss, exp, nonce)."""
     now = int(time.time())
-    tenant_id = mailbox.tenant.tenant_id
+    tenant_id = _tenant_of(mailbox).tenant_id
     claims = {
         "aud": client_id,
         "iss": _issuer(request, tenant_id),

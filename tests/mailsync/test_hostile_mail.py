@@ -37,7 +37,9 @@ def _with_body(messages, text: str) -> list[EmailMessage]:
 
 
 def _our_message_id(thread: EmailThread) -> str:
-    return thread.messages.order_by("sent_at").first().message_id
+    first = thread.messages.order_by("sent_at").first()
+    assert first is not None
+    return first.message_id
 
 
 def _from_outside(world, thread: EmailThread, *, sender: str, body: str, **headers) -> Message:

@@ -190,7 +190,7 @@ def message(draw) -> bytes:
 
 def assert_storable(parsed: ParsedMessage) -> None:
     assert parsed.sent_at.tzinfo is not None
-    assert parsed.sent_at.utcoffset().total_seconds() == 0
+    assert parsed.sent_at.utcoffset() == timedelta(0)
     assert EARLIEST_SENT_AT <= parsed.sent_at <= datetime.now(UTC) + FUTURE_TOLERANCE
     texts = [value for value in vars(parsed).values() if isinstance(value, str)]
     texts += list(parsed.recipient_addresses)
