@@ -1,0 +1,102 @@
+"""Hostile mail in a real browser: a reply that cannot be read is counted on My account and
+in the mailbox admin, and a reply too deeply nested to clean is shown as text with its
+original HTML offered as a download."""
+
+import email.policy
+from email.message import EmailMessage as Mime
+
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+from candidates.models import Candidate
+from demo.seeding import DEMO_PASSWORD, seed_demo
+from mailsync.models import MailboxConnection
+from mailsync.sending import Draft
+from mailsync.services import mailbox_sync, message_send
+from sandbox import services as sandbox
+from sandbox.demo import seed_mailboxes
+from sandbox.models import Mailbox
+
+
+def _sign_in(browser, live_server, login: str) -> None:
+    browser.delete_all_cookies()
+    browser.get(f"{live_server.url}/accounts/login/")
+    browser.find_element(By.NAME, "login").send_keys(login)
+    browser.find_element(By.NAME, "password").send_keys(DEMO_PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    WebDriverWait(browser, 15).until(ec.url_contains("/candidates/"))
+
+
+def test_unreadable_and_overly_nested_replies_are_shown_for_what_they_are(
+    browser, live_server, transactional_db, settings, screenshot
+):
+    google = f"{live_server.url}/sandbox/google/"
+    settings.GOOGLE_AUTH_URI = f"{google}o/oauth2/auth"
+    settings.GOOGLE_TOKEN_URI = f"{google}token"
+    settings.GOOGLE_REVOKE_URI = f"{google}revoke"
+    settings.GOOGLE_API_ROOT = google
+    settings.GOOGLE_USERINFO_URI = f"{google}oauth2/v3/userinfo"
+    seed_demo()
+    candidate = Candidate.objects.filter(applications__posting__title="Data Scientist").first()
+    address = candidate.emails.get().address
+    seed_mailboxes(
+        users=[("recruiter@demo.test", "Riley Chen")], candidates=[(address, candidate.full_name)]
+    )
+    wait = WebDriverWait(browser, 15)
+    _sign_in(browser, live_server, "recruiter@demo.test")
+    browser.get(f"{live_server.url}/settings/account/")
+    browser.find_element(By.NAME, "email").click()
+    browser.find_element(By.CSS_SELECTOR, "form button.primary").click()
+    wait.until(ec.url_contains("/sandbox/google/o/oauth2/auth"))
+    browser.find_element(By.CSS_SELECTOR, "button[value=allow]").click()
+    wait.until(ec.url_contains("/settings/account/"))
+    mailbox = MailboxConnection.objects.get(user__email="recruiter@demo.test")
+    sent = message_send(
+        actor=mailbox.user,
+        candidate=candidate,
+        draft=Draft(to=address, subject="Data Scientist at Acme", body_text="Shall we talk?"),
+    )
+    recruiter_box = Mailbox.objects.get(address="recruiter@demo.test")
+    cites = sent.message_id
+    # No From at all, but a valid reference: of interest, and unreadable.
+    sandbox.message_deliver(
+        mailbox=recruiter_box,
+        raw=(
+            f"To: recruiter@demo.test\r\nSubject: Re: Data Scientist at Acme\r\n"
+            f"Message-ID: <broken@people.test>\r\nIn-Reply-To: {cites}\r\n\r\nHello?\r\n"
+        ).encode(),
+    )
+    nested = Mime(policy=email.policy.SMTP)
+    nested["From"] = f"{candidate.full_name} <{address}>"
+    nested["To"] = "recruiter@demo.test"
+    nested["Subject"] = "Re: Data Scientist at Acme"
+    nested["In-Reply-To"] = cites
+    nested.set_content("Thursday works for me.")
+    nested.add_alternative("<div>" * 400 + "Thursday works for me." + "</div>" * 400, "html")
+    sandbox.message_deliver(mailbox=recruiter_box, raw=nested.as_bytes())
+
+    report = mailbox_sync(mailbox_id=mailbox.pk)
+
+    assert (report.stored, report.skipped) == (1, 1)
+    browser.get(f"{live_server.url}/settings/account/")
+    skipped = browser.find_element(By.ID, "mailbox-skipped")
+    assert "1 message could not be read" in skipped.text
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", skipped)
+    screenshot(browser, "my-account-unreadable-message")
+    browser.get(f"{live_server.url}/candidates/{candidate.pk}/emails/")
+    note = browser.find_element(By.CSS_SELECTOR, ".html-too-complex")
+    assert "too complex to show safely" in note.text
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", note)
+    download = note.find_element(By.LINK_TEXT, "Download original HTML")
+    assert download.get_dom_attribute("download") is not None
+    assert download.get_attribute("href").endswith("/original-html/")
+    assert "Thursday works for me." in browser.page_source
+    screenshot(browser, "candidate-emails-complex-html")
+
+    _sign_in(browser, live_server, "admin@demo.test")
+    browser.get(f"{live_server.url}/admin/mailsync/mailboxconnection/")
+    row = browser.find_element(By.CSS_SELECTOR, "#result_list tbody tr")
+    assert "recruiter@demo.test" in row.text
+    assert row.find_element(By.CSS_SELECTOR, "td.field-unreadable").text == "1"
+    screenshot(browser, "admin-mailbox-health")
