@@ -151,6 +151,11 @@ def email_import(request, candidate_id):
             f"in {report.threads} thread{'s' if report.threads != 1 else ''} "
             f"({report.found} found in your mailbox)."
         )
+        if report.skipped:
+            text += (
+                f" {report.skipped} message{'s' if report.skipped != 1 else ''} could not be "
+                "read and were skipped (see My account)."
+            )
         if report.truncated:
             text += " Only the most recent ones were imported; run it again for more."
         messages.success(request, text)

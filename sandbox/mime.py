@@ -15,6 +15,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass, field
+from datetime import UTC
 from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
 from email.utils import format_datetime, formataddr, getaddresses, parseaddr, parsedate_to_datetime
@@ -100,7 +101,10 @@ def parse(raw: bytes) -> ParsedMessage:
     date_ms = None
     if message.get("Date"):
         try:
-            date_ms = int(parsedate_to_datetime(str(message["Date"])).timestamp() * 1000)
+            written = parsedate_to_datetime(str(message["Date"]))
+            # Representable as a UTC date, as providers store it (9999-12-31 -2359 is not).
+            written.astimezone(UTC)
+            date_ms = int(written.timestamp() * 1000)
         except (TypeError, ValueError, IndexError, OverflowError):
             date_ms = None
     text = text_body(message)

@@ -138,7 +138,7 @@ def _sent_at(message: Message) -> str:
     value = _header(message, "Date")
     try:
         return parsedate_to_datetime(value).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # Exchange stores what it can
         return _iso(message.internal_date)
 
 

@@ -294,3 +294,34 @@ def test_imported_messages_are_marked_labelled_and_the_next_round_writes_no_labe
     page = world.client.get(emails_tab).content.decode()
     assert "Started by" not in page
     assert "From the mailbox of" in page
+
+
+def test_import_skips_what_it_cannot_read_says_so_and_leaves_no_empty_thread(world):
+    world.connect()
+    world.write(world.candidate_box, world.recruiter.email, "Hello first", "I wrote first")
+    for n in range(2):  # unreadable: no From at all
+        sandbox.message_deliver(
+            mailbox=world.recruiter_box,
+            raw=(
+                f"To: {world.candidate_address}\r\nSubject: Broken {n}\r\n"
+                f"Message-ID: <broken-{n}@outside.test>\r\n\r\nnothing to see\r\n"
+            ).encode(),
+        )
+    poisoned = (
+        f"From: Ada <{world.candidate_address}>\r\nTo: {world.recruiter.email}\r\n"
+        "Date: Fri, 31 Dec 9999 23:59:59 -2359\r\nCc: a@[\r\nMessage-ID: <\r\n"
+        "Subject: Odd headers\r\n\r\nStill worth keeping.\r\n"
+    ).encode()
+    sandbox.message_deliver(mailbox=world.recruiter_box, raw=poisoned)
+    import_url = reverse("candidates:email_import", args=[world.candidate.pk])
+
+    first = world.client.post(import_url, follow=True)
+    second = world.client.post(import_url, follow=True)
+
+    assert first.status_code == second.status_code == 200
+    assert "2 messages could not be read" in first.content.decode()
+    threads = EmailThread.objects.filter(candidate=world.candidate)
+    assert all(thread.messages.exists() for thread in threads)
+    bodies = {m.body_text.strip() for m in EmailMessage.objects.filter(thread__in=threads)}
+    assert bodies == {"I wrote first", "Still worth keeping."}
+    assert SkippedMessage.objects.filter(mailbox__user=world.recruiter).count() == 2
