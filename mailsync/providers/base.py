@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -57,7 +57,7 @@ class Authorization:
     """The result of a completed OAuth code exchange."""
 
     account_address: str
-    credentials: dict
+    credentials: dict[str, Any]
     granted_scopes: list[str]
     # Where sync starts: mail from this moment on is checked (nothing older is read).
     cursor: str
@@ -102,10 +102,10 @@ class TokenStore(ABC):
     """Where a session's tokens live (the encrypted connection row), as providers see it."""
 
     @abstractmethod
-    def save(self, credentials: dict) -> None: ...
+    def save(self, credentials: dict[str, Any]) -> None: ...
 
     @abstractmethod
-    def locked(self) -> AbstractContextManager[dict]:
+    def locked(self) -> AbstractContextManager[dict[str, Any]]:
         """Hold a lock every worker shares, yielding the freshest stored credentials, so that
         one token is refreshed once however many workers find it expired."""
 
@@ -179,7 +179,9 @@ class MailProvider(ABC):
         `flow_state` what `authorization_url` asked the caller to keep."""
 
     @abstractmethod
-    def revoke(self, credentials: dict) -> None: ...
+    def revoke(self, credentials: dict[str, Any]) -> None: ...
 
     @abstractmethod
-    def open(self, credentials: dict, *, store: TokenStore | None = None) -> MailboxSession: ...
+    def open(
+        self, credentials: dict[str, Any], *, store: TokenStore | None = None
+    ) -> MailboxSession: ...

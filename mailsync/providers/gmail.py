@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
+from typing import Any, TypeVar
 
 import google.auth.exceptions
 import google_auth_httplib2
@@ -24,6 +25,7 @@ from google.oauth2.credentials import Credentials
 from google_auth_oauthlib.flow import Flow
 from googleapiclient.discovery import build_from_document
 from googleapiclient.errors import HttpError
+from googleapiclient.http import HttpRequest
 
 from mailsync.providers.base import (
     Authorization,
@@ -45,6 +47,10 @@ from mailsync.providers.http import (
     run_batches,
     with_retries,
 )
+
+T = TypeVar("T")
+# What Gmail answers for one message of a batch; None where the message is gone.
+BatchAnswer = dict[str, Any] | None
 
 SCOPE_SEND = "https://www.googleapis.com/auth/gmail.send"
 SCOPE_MODIFY = "https://www.googleapis.com/auth/gmail.modify"
@@ -88,7 +94,7 @@ def _discovery_document(root: str) -> str:
     return json.dumps(document)
 
 
-def _client_config() -> dict:
+def _client_config() -> dict[str, Any]:
     return {
         "web": {
             "client_id": settings.GOOGLE_MAIL_CLIENT_ID,
@@ -124,7 +130,7 @@ def _error_from_http(error: HttpError) -> ProviderError:
     )
 
 
-def _translate(call: Callable):
+def _translate(call: Callable[[], T]) -> T:
     try:
         return call()
     except HttpError as error:
@@ -144,7 +150,7 @@ class GmailProvider(MailProvider):
     def scopes_for(self, level: str) -> list[str]:
         return list(SCOPES_BY_LEVEL[level])
 
-    def _flow(self, scopes: list[str], redirect_uri: str, **kwargs) -> Flow:
+    def _flow(self, scopes: list[str], redirect_uri: str, **kwargs: Any) -> Flow:
         _allow_sandbox_transport()
         return Flow.from_client_config(
             _client_config(), scopes=scopes, redirect_uri=redirect_uri, **kwargs
@@ -195,7 +201,7 @@ class GmailProvider(MailProvider):
             cursor=str(profile["historyId"]),
         )
 
-    def revoke(self, credentials: dict) -> None:
+    def revoke(self, credentials: dict[str, Any]) -> None:
         token = credentials.get("refresh_token") or credentials.get("token")
         try:
             response = requests.post(
@@ -209,7 +215,9 @@ class GmailProvider(MailProvider):
         if response.status_code >= 500:
             raise ProviderError("Revoke failed", permanent=False, status=response.status_code)
 
-    def open(self, credentials: dict, *, store: TokenStore | None = None) -> "GmailSession":
+    def open(
+        self, credentials: dict[str, Any], *, store: TokenStore | None = None
+    ) -> "GmailSession":
         return GmailSession(credentials, store=store)
 
 
@@ -221,7 +229,7 @@ def _userinfo_address(token: str) -> str:
             timeout=settings.MAILSYNC_HTTP_TIMEOUT,
         )
         response.raise_for_status()
-        address = response.json().get("email", "")
+        address: str = response.json().get("email", "")
     except (requests.RequestException, ValueError) as error:
         raise ProviderError(
             f"Google did not tell us the account's address: {error}", permanent=True
@@ -231,7 +239,7 @@ def _userinfo_address(token: str) -> str:
     return address.lower()
 
 
-def _serialise(credentials: Credentials) -> dict:
+def _serialise(credentials: Credentials) -> dict[str, Any]:
     return {
         "token": credentials.token,
         "refresh_token": credentials.refresh_token,
@@ -242,9 +250,9 @@ def _serialise(credentials: Credentials) -> dict:
     }
 
 
-def _credentials(stored: dict) -> Credentials:
+def _credentials(stored: dict[str, Any]) -> Credentials:
     expiry = stored.get("expiry")
-    return Credentials(
+    return Credentials(  # type: ignore[no-untyped-call]  # google-auth leaves __init__ unannotated
         token=stored.get("token"),
         refresh_token=stored.get("refresh_token"),
         token_uri=settings.GOOGLE_TOKEN_URI,
@@ -258,7 +266,7 @@ def _credentials(stored: dict) -> Credentials:
     )
 
 
-def _ref(message: dict) -> MessageRef:
+def _ref(message: dict[str, Any]) -> MessageRef:
     labels = tuple(message.get("labelIds", []))
     return MessageRef(
         id=message["id"], thread_id=message["threadId"], labels=labels, sent=SENT_LABEL in labels
@@ -274,7 +282,7 @@ def _internal_date(milliseconds: str | None) -> datetime | None:
 
 
 class GmailSession(MailboxSession):
-    def __init__(self, stored: dict, *, store: TokenStore | None) -> None:
+    def __init__(self, stored: dict[str, Any], *, store: TokenStore | None) -> None:
         self._credentials = _credentials(stored)
         self._token = self._credentials.token
         self._store = store
@@ -288,8 +296,9 @@ class GmailSession(MailboxSession):
 
     # -- plumbing -------------------------------------------------------------------------
 
-    def _execute(self, request, *, what: str):
-        result = with_retries(lambda: _translate(request.execute), what=what)
+    def _execute(self, request: HttpRequest, *, what: str) -> dict[str, Any]:
+        # Every Gmail method we call answers a JSON object.
+        result: dict[str, Any] = with_retries(lambda: _translate(request.execute), what=what)
         self._persist_refresh()
         return result
 
@@ -301,9 +310,11 @@ class GmailSession(MailboxSession):
             if self._store is not None:
                 self._store.save(_serialise(self._credentials))
 
-    def _batched(self, build: Callable[[str], object], ids: list[str], *, what: str) -> dict:
+    def _batched(
+        self, build: Callable[[str], HttpRequest], ids: list[str], *, what: str
+    ) -> dict[str, BatchAnswer]:
         """One request per id, in Gmail batches (the discovery document's batch URL)."""
-        results = run_batches(
+        results: dict[str, BatchAnswer] = run_batches(
             ids,
             size=settings.MAILSYNC_BATCH_SIZE,
             run_batch=lambda chunk, results: self._run_batch(build, chunk, results),
@@ -312,10 +323,15 @@ class GmailSession(MailboxSession):
         self._persist_refresh()
         return results
 
-    def _run_batch(self, build, chunk: list[str], results: dict) -> list[ProviderError]:
+    def _run_batch(
+        self,
+        build: Callable[[str], HttpRequest],
+        chunk: list[str],
+        results: dict[str, BatchAnswer],
+    ) -> list[ProviderError]:
         failures: list[ProviderError] = []
 
-        def collect(request_id, response, exception):
+        def collect(request_id: str, response: BatchAnswer, exception: Exception | None) -> None:
             if exception is None:
                 results[request_id] = response
                 return
@@ -337,19 +353,20 @@ class GmailSession(MailboxSession):
 
     # -- interface ------------------------------------------------------------------------
 
-    def profile(self) -> dict:
+    def profile(self) -> dict[str, Any]:
         return self._execute(
             self._users.getProfile(userId="me", fields=FIELDS_PROFILE), what="getProfile"
         )
 
     def account_address(self) -> str:
-        return self.profile()["emailAddress"].lower()
+        address: str = self.profile()["emailAddress"]
+        return address.lower()
 
     def current_cursor(self) -> str:
         return str(self.profile()["historyId"])
 
     def changes_since(self, cursor: str) -> Iterator[ChangePage]:
-        def fetch(page_token: str | None) -> dict:
+        def fetch(page_token: str | None) -> dict[str, Any]:
             request = self._users.history().list(
                 userId="me",
                 startHistoryId=cursor,
@@ -427,7 +444,7 @@ class GmailSession(MailboxSession):
         return [_ref(m) for m in thread.get("messages", [])]
 
     def search_by_address(self, address: str) -> list[MessageRef]:
-        def fetch(page_token: str | None) -> dict:
+        def fetch(page_token: str | None) -> dict[str, Any]:
             return self._execute(
                 self._users.messages().list(
                     userId="me",
@@ -463,7 +480,8 @@ class GmailSession(MailboxSession):
         )
         for label in labels.get("labels", []):
             if label["name"].lower() == name.lower():
-                return label["id"]
+                label_id: str = label["id"]
+                return label_id
         created = self._execute(
             self._users.labels().create(
                 userId="me",
@@ -476,7 +494,8 @@ class GmailSession(MailboxSession):
             ),
             what="labels.create",
         )
-        return created["id"]
+        created_id: str = created["id"]
+        return created_id
 
     def apply_label(self, label_id: str, message_ids: list[str]) -> None:
         """Label in chunks of up to 1000 ids, each the cheaper way in quota units: one

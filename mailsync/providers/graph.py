@@ -12,15 +12,16 @@ import base64
 import contextlib
 import json
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote
 
 import msal
 import requests
 from django.conf import settings
 from O365 import Account
-from O365.connection import MSGraphProtocol
+from O365.connection import Connection, MSGraphProtocol
 from O365.utils.token import BaseTokenBackend
 
 from mailsync.providers.base import (
@@ -76,7 +77,9 @@ def _authority(tenant: str) -> str:
     return f"{settings.MICROSOFT_AUTHORITY_HOST.rstrip('/')}/{tenant}"
 
 
-def _msal_app(tenant: str, cache=None) -> msal.ConfidentialClientApplication:
+def _msal_app(
+    tenant: str, cache: msal.TokenCache | None = None
+) -> msal.ConfidentialClientApplication:
     return msal.ConfidentialClientApplication(
         settings.MICROSOFT_MAIL_CLIENT_ID,
         client_credential=settings.MICROSOFT_MAIL_CLIENT_SECRET,
@@ -105,13 +108,15 @@ def _error_from_response(response: requests.Response | None, fallback: str) -> P
     return _error_from(response.status_code, response.headers, body, fallback)
 
 
-def _error_from_part(status: int, part: dict) -> ProviderError:
+def _error_from_part(status: int, part: dict[str, Any]) -> ProviderError:
     """A failed response inside a $batch, judged like a response of its own."""
     headers = requests.structures.CaseInsensitiveDict(part.get("headers") or {})
     return _error_from(status, headers, part.get("body") or {}, f"batch part answered {status}")
 
 
-def _error_from(status: int, headers, body: object, fallback: str) -> ProviderError:
+def _error_from(
+    status: int, headers: Mapping[str, str], body: object, fallback: str
+) -> ProviderError:
     detail = body.get("error", {}) if isinstance(body, dict) else {}
     code = detail.get("code", "") if isinstance(detail, dict) else str(detail)
     message = (detail.get("message") if isinstance(detail, dict) else "") or fallback
@@ -221,16 +226,18 @@ class GraphProvider(MailProvider):
         }:
             raise UnsupportedCloud(cloud)
 
-    def revoke(self, credentials: dict) -> None:
+    def revoke(self, credentials: dict[str, Any]) -> None:
         # Microsoft has no per-app token revocation endpoint for delegated grants; the user
         # (or their admin) removes the app under My Apps. We forget the tokens.
         return None
 
-    def open(self, credentials: dict, *, store: TokenStore | None = None) -> "GraphSession":
+    def open(
+        self, credentials: dict[str, Any], *, store: TokenStore | None = None
+    ) -> "GraphSession":
         return GraphSession(credentials, store=store)
 
 
-class ConnectionTokenBackend(BaseTokenBackend):
+class ConnectionTokenBackend(BaseTokenBackend):  # type: ignore[misc]  # O365 ships no types: its classes are Any
     """O365/MSAL token cache for one mailbox, persisted by the caller (encrypted, on the
     connection row). Refreshes are serialised across workers: the first to find the token
     expired refreshes under the store's lock; the others find the fresh token and use it."""
@@ -243,14 +250,17 @@ class ConnectionTokenBackend(BaseTokenBackend):
             self._cache = self.deserialize(serialized)
 
     def load_token(self) -> bool:
-        return self.has_data
+        has_data: bool = self.has_data
+        return has_data
 
     def save_token(self, force: bool = False) -> bool:
         if self._store is not None:
             self._store.save({"msal_cache": self.serialize(), "tenant": self._tenant})
         return True
 
-    def should_refresh_token(self, con=None, *, username=None):
+    def should_refresh_token(
+        self, con: Connection | None = None, *, username: str | None = None
+    ) -> bool | None:
         if self._store is None:
             return True
         with self._store.locked() as fresh:
@@ -259,12 +269,13 @@ class ConnectionTokenBackend(BaseTokenBackend):
                 self._cache = self.deserialize(stored)
             if not self.token_is_expired(username=username):
                 return False  # another worker refreshed while we waited for the lock
+            assert con is not None, "O365's Connection passes itself when it asks"
             con.refresh_token()  # saves through save_token, still under the lock
             return None
 
 
-class ConfiguredGraphProtocol(MSGraphProtocol):
-    def __init__(self, **kwargs) -> None:
+class ConfiguredGraphProtocol(MSGraphProtocol):  # type: ignore[misc]  # O365 ships no types: its classes are Any
+    def __init__(self, **kwargs: Any) -> None:
         # Read by MSGraphProtocol.__init__; the class default is Microsoft's cloud host.
         self._protocol_url = settings.MICROSOFT_GRAPH_URL
         super().__init__(**kwargs)
@@ -294,14 +305,14 @@ def o365_account(*, tenant: str, backend: ConnectionTokenBackend) -> Account:
 
 
 class GraphSession(MailboxSession):
-    def __init__(self, credentials: dict, *, store: TokenStore | None) -> None:
+    def __init__(self, credentials: dict[str, Any], *, store: TokenStore | None) -> None:
         tenant = credentials.get("tenant") or settings.MICROSOFT_TENANT
         self._backend = ConnectionTokenBackend(
             credentials.get("msal_cache", ""), store=store, tenant=tenant
         )
         self._account = o365_account(tenant=tenant, backend=self._backend)
-        self._con = self._account.con
-        self._root = self._account.protocol.service_url
+        self._con: Connection = self._account.con
+        self._root: str = self._account.protocol.service_url
         self._sent_folder: str | None = None
 
     # -- plumbing -------------------------------------------------------------------------
@@ -309,11 +320,11 @@ class GraphSession(MailboxSession):
     def _url(self, path: str) -> str:
         return path if path.startswith("http") else f"{self._root}{path.lstrip('/')}"
 
-    def _request(self, method: str, path: str, *, what: str, **kwargs) -> requests.Response:
+    def _request(self, method: str, path: str, *, what: str, **kwargs: Any) -> requests.Response:
         send = getattr(self._con, method)
         return with_retries(lambda: _call(lambda: send(self._url(path), **kwargs), what), what=what)
 
-    def _batch(self, parts: list[dict], *, what: str) -> dict[str, dict]:
+    def _batch(self, parts: list[dict[str, Any]], *, what: str) -> dict[str, dict[str, Any]]:
         """Graph JSON batches of at most 20 requests, keyed by each part's id. Parts do not
         inherit the batch's headers, so each asks for immutable ids itself."""
         by_id = {
@@ -327,7 +338,9 @@ class GraphSession(MailboxSession):
             what=what,
         )
 
-    def _run_batch(self, parts: list[dict], results: dict) -> list[ProviderError]:
+    def _run_batch(
+        self, parts: list[dict[str, Any]], results: dict[str, dict[str, Any]]
+    ) -> list[ProviderError]:
         response = _call(
             lambda: self._con.post(self._url("$batch"), data={"requests": parts}), "$batch"
         )
@@ -362,11 +375,11 @@ class GraphSession(MailboxSession):
                 links[folder] = page.get("@odata.deltaLink", links.get(folder, ""))
         return json.dumps(links)
 
-    def _delta_pages(self, url: str) -> Iterator[dict]:
+    def _delta_pages(self, url: str) -> Iterator[dict[str, Any]]:
         headers = {"Prefer": f"odata.maxpagesize={PAGE_SIZE}"}
         yield from self._pages(url, what="messages.delta", headers=headers)
 
-    def _pages(self, first_url: str, *, what: str, **kwargs) -> Iterator[dict]:
+    def _pages(self, first_url: str, *, what: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
         """Every page of a Graph listing, following @odata.nextLink."""
         return pages(
             lambda next_link: self._request(
@@ -506,8 +519,9 @@ class GraphSession(MailboxSession):
     def ensure_label(self, name: str) -> str:
         categories = self._request("get", "me/outlook/masterCategories", what="categories").json()
         for category in categories.get("value", []):
-            if category["displayName"].lower() == name.lower():
-                return category["displayName"]
+            display_name: str = category["displayName"]
+            if display_name.lower() == name.lower():
+                return display_name
         try:
             self._request(
                 "post",

@@ -17,6 +17,8 @@ from mailsync.providers.base import CursorExpired, NotFound, ProviderError
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+# What one part of a batch answers, as the adapter keeps it.
+R = TypeVar("R")
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -107,18 +109,18 @@ def run_batches(
     keys: list[str],
     *,
     size: int,
-    run_batch: Callable[[list[str], dict], list[ProviderError]],
+    run_batch: Callable[[list[str], dict[str, R]], list[ProviderError]],
     what: str,
-) -> dict:
+) -> dict[str, R]:
     """Run one request per key in provider batches of `size`. `run_batch` fills `results`
     for the parts that succeeded and returns the failures of the others; those parts alone
     are tried again, with backoff, a bounded number of times."""
-    results: dict = {}
+    results: dict[str, R] = {}
     pending = list(dict.fromkeys(keys))
     while pending:
         chunk, pending = pending[:size], pending[size:]
 
-        def attempt(chunk=chunk) -> None:
+        def attempt(chunk: list[str] = chunk) -> None:
             failures = run_batch([key for key in chunk if key not in results], results)
             if failures:
                 permanent = [failure for failure in failures if failure.permanent]
