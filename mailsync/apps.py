@@ -10,7 +10,7 @@ class MailsyncConfig(AppConfig):
         post_migrate.connect(_schedule_sync, sender=self, dispatch_uid="mailsync-beat")
 
 
-def _schedule_sync(sender, using="default", **kwargs) -> None:
+def _schedule_sync(sender: AppConfig, using: str = "default", **kwargs: object) -> None:
     """Keep beat's database schedule in step with MAILSYNC_INTERVAL_SECONDS."""
     from django.conf import settings
 

@@ -12,6 +12,7 @@ import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from django.db import IntegrityError, transaction
@@ -42,7 +43,7 @@ def thread_for_references(*, organisation_id: int, headers: list[str | None]) ->
     return EmailThread.objects.filter(pk=thread_id, organisation_id=organisation_id).first()
 
 
-def threads_visible_to(user: User, thread_ids: set) -> set:
+def threads_visible_to(user: User, thread_ids: set[uuid.UUID]) -> set[uuid.UUID]:
     """Which of these threads `user` may see: the only ones mail from their mailbox, or
     written by them, may join."""
     if not thread_ids:
@@ -50,11 +51,13 @@ def threads_visible_to(user: User, thread_ids: set) -> set:
     return set(policy.visible_threads(user).filter(pk__in=thread_ids).values_list("pk", flat=True))
 
 
-def private_thread_for(*, owner: User, candidate_id, subject: str) -> EmailThread:
+def private_thread_for(*, owner: User, candidate_id: uuid.UUID, subject: str) -> EmailThread:
     """A new private thread of `owner`: where mail from their mailbox goes when it belongs
     to a thread they may not see, or to no thread yet (import). Nobody started it in
     Threadline: it shows as brought in from their mailbox."""
-    return EmailThread.objects.create(
+    # A mailbox's owner is a member, whose organisation_id is set (django-stubs cannot
+    # know that from the nullable field).
+    return EmailThread.objects.create(  # type: ignore[misc]
         organisation_id=owner.organisation_id,
         candidate_id=candidate_id,
         owner=owner,
@@ -64,7 +67,9 @@ def private_thread_for(*, owner: User, candidate_id, subject: str) -> EmailThrea
     )
 
 
-def own_thread_continued(*, owner: User, candidate_id, parsed: ParsedMessage) -> EmailThread | None:
+def own_thread_continued(
+    *, owner: User, candidate_id: uuid.UUID, parsed: ParsedMessage
+) -> EmailThread | None:
     """A thread of `owner`'s on this candidate that already holds this message or one it
     answers: where a message diverted from a thread they may not see goes again, so that a
     conversation (or a second copy of the same message) stays in one place."""
@@ -165,9 +170,14 @@ def _create_message(
 
 
 class _Attachment(Protocol):
-    filename: str
-    content_type: str
-    content: bytes
+    # Read-only members, so that frozen dataclasses (ParsedAttachment, OutgoingAttachment)
+    # match: a settable protocol attribute would not.
+    @property
+    def filename(self) -> str: ...
+    @property
+    def content_type(self) -> str: ...
+    @property
+    def content(self) -> bytes: ...
 
 
 def attachments_store(message: EmailMessage, attachments: Iterable[_Attachment]) -> None:
@@ -184,7 +194,7 @@ def attachments_store(message: EmailMessage, attachments: Iterable[_Attachment])
     )
 
 
-def activity_advance(thread: EmailThread, at) -> None:
+def activity_advance(thread: EmailThread, at: datetime) -> None:
     """Activity only moves forward, whatever order messages arrive in."""
     EmailThread.objects.filter(pk=thread.pk, last_message_at__lt=at).update(last_message_at=at)
     Candidate.objects.filter(pk=thread.candidate_id, updated_at__lt=at).update(updated_at=at)

@@ -104,7 +104,7 @@ def _parsed_or_none(message: RawMessage) -> ParsedMessage | None:
         return None
 
 
-def _sort_key(parsed: ParsedMessage | None) -> tuple:
+def _sort_key(parsed: ParsedMessage | None) -> tuple[int, datetime, bool]:
     if parsed is None:
         return (1, datetime.max.replace(tzinfo=UTC), True)
     return (0, parsed.sent_at, bool(parsed.in_reply_to))
@@ -132,6 +132,7 @@ def _thread_for(
     )
     found = linked.thread if linked is not None else None
     if found is None:
+        headers: list[str | None]
         try:
             headers = list(reference_headers(message.raw))
         except MalformedMessage:

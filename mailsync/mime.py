@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.headerregistry import AddressHeader, BaseHeader, HeaderRegistry
 from email.message import EmailMessage as MimeMessage
+from email.message import Message, MIMEPart
+from typing import cast
 
 SNIPPET_LENGTH = 200
 
@@ -55,7 +57,9 @@ class _ForgivingHeaderRegistry(HeaderRegistry):
 
     def __init__(self) -> None:
         super().__init__()
-        self._unstructured = type("_UnparsedHeader", (self.default_class, self.base_class), {})
+        self._unstructured: type[BaseHeader] = type(
+            "_UnparsedHeader", (self.default_class, self.base_class), {}
+        )
 
     def __call__(self, name: str, value: str) -> BaseHeader:
         try:
@@ -125,7 +129,9 @@ def _addresses(*texts: str) -> tuple[str, ...]:
     found: list[str] = []
     for text in filter(None, texts):
         try:
-            specs = [address.addr_spec for address in _STANDARD_HEADERS("To", text).addresses]
+            # The standard registry makes every To header an address header.
+            to = cast(AddressHeader, _STANDARD_HEADERS("To", text))
+            specs = [address.addr_spec for address in to.addresses]
         except Exception:  # the modern parser's own bugs (`a@[`): the older, simpler reader
             specs = [address for _, address in email.utils.getaddresses([text])]
         found += (spec.strip().lower() for spec in specs)
@@ -158,20 +164,26 @@ def _sent_at(date_header: str, received_at: datetime | None) -> datetime:
     return _as_utc(written) or _as_utc(received_at) or datetime.now(UTC)
 
 
-def _text_of(part: MimeMessage) -> str:
+def _decoded_payload(part: Message) -> bytes:
+    # Decoding yields bytes for a leaf part and None for a multipart one.
+    payload = part.get_payload(decode=True)
+    return payload if isinstance(payload, bytes) else b""
+
+
+def _text_of(part: MIMEPart) -> str:
     try:
-        text = part.get_content()
+        text: str = part.get_content()
     except (LookupError, UnicodeError, AssertionError, KeyError):
         # An unknown or unusable charset: read it as UTF-8, which most mail is.
-        payload = part.get_payload(decode=True) or b""
-        text = payload.decode("utf-8", errors="replace")
+        text = _decoded_payload(part).decode("utf-8", errors="replace")
     return _storable(text)
 
 
 def _check_structure(message: MimeMessage) -> None:
     """Refuse a structure nested or split beyond what mail clients write (iteratively:
     walking a hostile tree recursively is what we are guarding against)."""
-    parts, pending = 0, [(message, 0)]
+    parts = 0
+    pending: list[tuple[Message, int]] = [(message, 0)]
     while pending:
         part, depth = pending.pop()
         parts += 1
@@ -181,7 +193,9 @@ def _check_structure(message: MimeMessage) -> None:
                 f"or has more than {MAX_MIME_PARTS} parts."
             )
         if part.is_multipart():
-            pending.extend((child, depth + 1) for child in part.get_payload())
+            # A multipart's payload is the list of its parts.
+            children = cast(list[Message], part.get_payload())
+            pending.extend((child, depth + 1) for child in children)
 
 
 def _check_parse_cost(raw: bytes) -> None:
@@ -202,7 +216,7 @@ def _attachment(part: MimeMessage) -> ParsedAttachment:
     return ParsedAttachment(
         filename=_storable(" ".join((filename or "").split())) or "attachment",
         content_type=_storable(part.get_content_type()),
-        content=part.get_payload(decode=True) or b"",
+        content=_decoded_payload(part),
     )
 
 
@@ -292,7 +306,7 @@ def build_message(
     threadline_ref: str,
     in_reply_to: str = "",
     references: str = "",
-    attachments: list[OutgoingAttachment] | tuple = (),
+    attachments: list[OutgoingAttachment] | tuple[OutgoingAttachment, ...] = (),
     sent_at: datetime | None = None,
 ) -> bytes:
     message = MimeMessage(policy=email.policy.SMTP)

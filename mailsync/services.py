@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import formataddr
 from functools import partial
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.db import transaction
@@ -27,7 +28,7 @@ from mailsync.mime import build_message
 from mailsync.models import MailboxConnection, PendingAuthorization
 from mailsync.policy import mailbox_status
 from mailsync.providers import get_provider
-from mailsync.providers.base import MailProvider, ProviderError
+from mailsync.providers.base import Authorization, MailProvider, ProviderError
 from mailsync.selectors import mailbox_for
 from mailsync.sending import (
     MAX_ATTACHMENTS_BYTES,
@@ -41,6 +42,9 @@ from mailsync.sending import (
 from mailsync.sync import SyncReport, sync_round
 from mailsync.threadref import new_message_id, thread_ref
 from mailsync.tokens import email_permission_set, mark_needs_reauthorization
+
+if TYPE_CHECKING:
+    from mailsync.providers.graph import GraphProvider
 
 logger = logging.getLogger(__name__)
 AUTHORIZATION_TTL = timedelta(minutes=30)
@@ -58,6 +62,8 @@ def sync_level_for(user: User) -> str:
 
 
 def _provider_for(user: User) -> MailProvider:
+    # Mailboxes are for members (the views are member_required), who have an organisation.
+    assert user.organisation is not None
     provider_name = user.organisation.email_provider
     if provider_name == Organisation.EmailProvider.EXCHANGE_ON_PREMISE:
         raise AuthorizationFailed(
@@ -178,7 +184,7 @@ def authorization_complete(
 
 # The Email permission that goes with a mailbox's state, for restoring it after a failed
 # re-authorization (`authorization_start` set it to "waiting").
-PERMISSION_FOR_MAILBOX_STATE = {
+PERMISSION_FOR_MAILBOX_STATE: dict[str, IntegrationPermission.State] = {
     MailboxConnection.State.CONNECTED: IntegrationPermission.State.CONNECTED,
     MailboxConnection.State.NEEDS_REAUTHORIZATION: (
         IntegrationPermission.State.NEEDS_REAUTHORIZATION
@@ -232,7 +238,7 @@ def _not_completed(
 
 
 def _store_authorization(
-    user: User, provider: str, authorization, sync_level: str
+    user: User, provider: str, authorization: Authorization, sync_level: str
 ) -> MailboxConnection:
     """Create or renew the user's mailbox. Re-authorizing the same mailbox at the same
     level resumes sync where it stopped; a different mailbox or level starts from now."""
@@ -252,7 +258,8 @@ def _store_authorization(
             mailbox.synced_messages.all().delete()
         mailbox.cursor = authorization.cursor
         mailbox.label_id = ""
-    mailbox.organisation_id = user.organisation_id
+    # Only members authorize (see _provider_for), whose organisation_id is set.
+    mailbox.organisation_id = user.organisation_id  # type: ignore[assignment]
     mailbox.provider = provider
     mailbox.account_address = authorization.account_address
     mailbox.granted_scopes = authorization.granted_scopes
@@ -283,7 +290,7 @@ class _Revocation:
 
     mailbox_id: int | None
     provider: str
-    credentials: dict
+    credentials: dict[str, Any]
 
 
 def _forget_tokens(mailbox: MailboxConnection, *, state: str) -> _Revocation:
@@ -312,7 +319,7 @@ def _revoke_quietly(revocation: _Revocation, *, what: str = "mailbox") -> None:
         logger.warning("Revoking %s %s failed: %s", what, revocation.mailbox_id, failure)
 
 
-LEVEL_CHANGE_REASONS = {
+LEVEL_CHANGE_REASONS: dict[str, str] = {
     Organisation.SyncLevel.LIMITED: (
         "Your organisation switched to limited sync: Threadline's read access was revoked. "
         "Re-authorize to keep sending from your mailbox (send permission only)."
@@ -376,7 +383,9 @@ def admin_consent_start(*, actor: User, redirect_uri: str, state: str) -> str:
     permissions of its current sync level."""
     if not can_manage_company_settings(actor):
         raise AuthorizationFailed("Only a Super Admin starts the organisation's admin consent.")
-    return get_provider("microsoft").admin_consent_url(
+    # Admin consent is Microsoft's alone: get_provider("microsoft") is the Graph provider.
+    microsoft = cast("GraphProvider", get_provider("microsoft"))
+    return microsoft.admin_consent_url(
         redirect_uri=redirect_uri, state=state, level=sync_level_for(actor)
     )
 
@@ -389,7 +398,8 @@ def admin_consent_complete(*, actor: User, callback_params: dict[str, str]) -> N
         )
     organisation_record_admin_consent(
         actor=actor,
-        organisation=actor.organisation,
+        # A non-member's None is refused there (only a Super Admin may) before it is read.
+        organisation=actor.organisation,  # type: ignore[arg-type]
         tenant_id=callback_params.get("tenant", ""),
     )
 
@@ -450,6 +460,7 @@ def message_send(
     status = mailbox_status(mailbox)
     if not status.may_send:
         raise SendError(status.why_not_send)
+    assert mailbox is not None  # may_send: mailbox_status found a connected mailbox
     started_thread = thread is None
     with transaction.atomic():
         address = recipient_address(actor, candidate, draft.to)
@@ -514,6 +525,7 @@ def candidate_mail_import(*, actor: User, candidate: Candidate) -> ImportReport:
     status = mailbox_status(mailbox)
     if not status.may_read:
         raise ImportRefused(status.why_not_read)
+    assert mailbox is not None  # may_read: mailbox_status found a connected mailbox
     try:
         return import_messages(mailbox, actor, candidate)
     except ProviderError as failure:

@@ -10,6 +10,7 @@ point is followed by a run that redoes the missing work and skips what is stored
 """
 
 import logging
+import uuid
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -184,7 +185,7 @@ def _store(
     mailbox: MailboxConnection,
     session: MailboxSession,
     refs: list[MessageRef],
-    interest: dict,
+    interest: dict[str, uuid.UUID],
     report: SyncReport,
 ) -> None:
     threads = EmailThread.objects.in_bulk(set(interest.values()))

@@ -1,4 +1,5 @@
 import logging
+from functools import partial
 
 from celery import shared_task
 from django.conf import settings
@@ -10,16 +11,18 @@ from mailsync.services import mailbox_sync
 logger = logging.getLogger(__name__)
 
 
-@shared_task(ignore_result=True)
+# Celery ships no type information (its names are Any here, see pyproject.toml): the
+# decorated functions are Celery tasks whose calls mypy cannot check.
+@shared_task(ignore_result=True)  # type: ignore[untyped-decorator]
 def sync_all_mailboxes() -> int:
     """Beat's entry point: one task per connected mailbox, so many workers share the load."""
     ids = mailboxes_to_sync()
     for mailbox_id in ids:
-        transaction.on_commit(lambda cid=mailbox_id: sync_mailbox.delay(cid))
+        transaction.on_commit(partial(sync_mailbox.delay, mailbox_id))
     return len(ids)
 
 
-@shared_task(
+@shared_task(  # type: ignore[untyped-decorator]
     ignore_result=True,
     acks_late=True,
     soft_time_limit=settings.MAILSYNC_LEASE_SECONDS - 60,

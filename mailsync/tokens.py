@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from django.utils import timezone
 
@@ -28,7 +29,7 @@ class MailboxTokenStore(TokenStore):
     def __init__(self, mailbox_id: int) -> None:
         self.mailbox_id = mailbox_id
 
-    def save(self, credentials: dict) -> None:
+    def save(self, credentials: dict[str, Any]) -> None:
         # Only while connected: a session that refreshes its token after the mailbox was
         # disconnected or its read grant forgotten must not write the tokens back.
         MailboxConnection.objects.filter(
@@ -36,7 +37,7 @@ class MailboxTokenStore(TokenStore):
         ).update(credentials=json.dumps(credentials))
 
     @contextmanager
-    def locked(self) -> Iterator[dict]:
+    def locked(self) -> Iterator[dict[str, Any]]:
         """A lease on the row rather than a held transaction: the refresh it guards is an
         HTTP call, and on SQLite a held write lock would stall everything else."""
         deadline = time.monotonic() + REFRESH_WAIT_SECONDS

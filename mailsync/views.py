@@ -3,11 +3,12 @@ import secrets
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from accounts.access import member_required
+from accounts.access import MemberRequest, member_required
 from accounts.services import AccountsError
 from mailsync import services as mailsync_services
 from mailsync.policy import mailbox_status
@@ -15,13 +16,13 @@ from mailsync.selectors import mailbox_for
 from mailsync.tasks import sync_mailbox
 
 
-def _callback_uri(request) -> str:
+def _callback_uri(request: HttpRequest) -> str:
     return request.build_absolute_uri(reverse("mailsync:callback"))
 
 
 @require_POST
 @member_required
-def connect(request):
+def connect(request: MemberRequest) -> HttpResponse:
     """Start (or restart, for re-authorization) the provider's consent flow."""
     try:
         return redirect(
@@ -35,7 +36,7 @@ def connect(request):
 
 
 @member_required
-def callback(request):
+def callback(request: MemberRequest) -> HttpResponse:
     try:
         mailbox = mailsync_services.authorization_complete(
             user=request.user,
@@ -51,7 +52,7 @@ def callback(request):
 
 @require_POST
 @member_required
-def disconnect(request):
+def disconnect(request: MemberRequest) -> HttpResponse:
     mailsync_services.disconnect(user=request.user)
     messages.success(request, "Your mailbox is disconnected; synced mail stays in Threadline.")
     return redirect("accounts:my_account")
@@ -59,13 +60,14 @@ def disconnect(request):
 
 @require_POST
 @member_required
-def sync_now(request):
+def sync_now(request: MemberRequest) -> HttpResponse:
     """Queue a sync of the user's own mailbox ahead of beat's next round."""
     mailbox = mailbox_for(user=request.user)
     status = mailbox_status(mailbox)
     if not status.may_read:
         messages.error(request, status.why_not_read)
     else:
+        assert mailbox is not None  # may_read: mailbox_status found a connected mailbox
         transaction.on_commit(lambda: sync_mailbox.delay(mailbox.pk))
         messages.success(request, "Sync started: new replies appear on profiles in a moment.")
     return redirect("accounts:my_account")
@@ -73,7 +75,7 @@ def sync_now(request):
 
 @require_POST
 @member_required
-def admin_consent(request):
+def admin_consent(request: MemberRequest) -> HttpResponse:
     state = secrets.token_urlsafe(24)
     request.session["admin_consent_state"] = state
     callback = request.build_absolute_uri(reverse("mailsync:admin_consent_callback"))
@@ -87,7 +89,7 @@ def admin_consent(request):
 
 
 @member_required
-def admin_consent_callback(request):
+def admin_consent_callback(request: MemberRequest) -> HttpResponse:
     expected = request.session.pop("admin_consent_state", None)
     if not expected or request.GET.get("state") != expected:
         messages.error(request, "That consent link has expired. Please start again.")

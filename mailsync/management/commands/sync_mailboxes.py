@@ -1,4 +1,4 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from mailsync.selectors import mailboxes_to_sync
 from mailsync.services import mailbox_sync
@@ -8,18 +8,18 @@ from mailsync.tasks import sync_mailbox
 class Command(BaseCommand):
     help = "Sync connected mailboxes now (in this process), or queue them with --enqueue."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--user", default="", help="Only the mailbox of this user (email).")
         parser.add_argument(
             "--enqueue", action="store_true", help="Queue one Celery task per mailbox instead."
         )
 
-    def handle(self, *args, user: str, enqueue: bool, **options):
+    def handle(self, *args: object, user: str, enqueue: bool, **options: object) -> None:
         ids = mailboxes_to_sync(user_email=user)
         if not ids:
             self.stdout.write("No connected mailbox to sync.")
             return
-        failed = []
+        failed: list[int] = []
         for mailbox_id in ids:
             if enqueue:
                 sync_mailbox.delay(mailbox_id)
