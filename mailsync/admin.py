@@ -41,17 +41,14 @@ class MailboxAdmin(PolicyModelAdmin):
 
     organisation_field = "organisation"
 
+    # Health first; provider and sync level are in the filters and on each mailbox's page.
     list_display = [
         "account_address",
-        "user",
-        "provider",
         "state",
-        "sync_level",
         "last_synced_at",
         "messages_synced",
         "unreadable",
         "last_error",
-        "last_error_at",
     ]
     list_filter = ["provider", "state", "sync_level", "organisation"]
     search_fields = ["account_address", "user__email", "user__full_name"]
@@ -65,7 +62,7 @@ class MailboxAdmin(PolicyModelAdmin):
         scoped: QuerySet[MailboxConnection] = super().get_queryset(request)  # type: ignore[no-untyped-call]
         return scoped.annotate(unreadable_count=Count("skipped_messages"))
 
-    @admin.display(description="Messages that could not be read", ordering="unreadable_count")
+    @admin.display(description="Unreadable", ordering="unreadable_count")
     def unreadable(self, mailbox: "WithAnnotations[MailboxConnection, _Unreadable]") -> int:
         return mailbox.unreadable_count
 
