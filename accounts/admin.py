@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 
 from accounts import policy
 from accounts.admin_site import PolicyModelAdmin
-from accounts.models import IntegrationPermission, Organisation, User
+from accounts.models import EMAIL_SETTINGS_FIELDS, IntegrationPermission, Organisation, User
 
 
 @admin.register(Organisation)
@@ -19,15 +19,7 @@ class OrganisationAdmin(PolicyModelAdmin):
     # Provider, Microsoft consent and sync level change only on Settings > Company, which
     # checks what the provider offers, revokes read grants, resets consent and audits the
     # change; an edit here would skip all of it, for operators as much as for members.
-    readonly_fields = [
-        "email_provider",
-        "microsoft_authorization_mode",
-        "microsoft_tenant_id",
-        "microsoft_admin_consent_at",
-        "email_sync_level",
-        "routing_confirmed_at",
-        "inbound_key",
-    ]
+    readonly_fields = [*EMAIL_SETTINGS_FIELDS, "inbound_key"]
 
 
 class _RoleLimitedForm(forms.ModelForm):

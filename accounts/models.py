@@ -192,15 +192,14 @@ class IntegrationPermission(models.Model):
 
 # Company settings changes land in django-auditlog's log with the acting user (its
 # middleware) and are listed on the settings page; nothing else about an organisation is.
-auditlog.register(
-    Organisation,
-    include_fields=[
-        "name",
-        "email_provider",
-        "microsoft_authorization_mode",
-        "microsoft_tenant_id",
-        "microsoft_admin_consent_at",
-        "email_sync_level",
-        "routing_confirmed_at",
-    ],
+# The fields Settings > Company governs (with its rules: what the provider offers, revoking
+# read grants, resetting consent): audited, and read-only in Django admin.
+EMAIL_SETTINGS_FIELDS = (
+    "email_provider",
+    "microsoft_authorization_mode",
+    "microsoft_tenant_id",
+    "microsoft_admin_consent_at",
+    "email_sync_level",
+    "routing_confirmed_at",
 )
+auditlog.register(Organisation, include_fields=["name", *EMAIL_SETTINGS_FIELDS])
