@@ -15,8 +15,9 @@ from accounts.models import User
 from candidates.models import Candidate, EmailThread
 from mailsync.ingest import thread_for_references, threads_visible_to
 from mailsync.mime import MalformedMessage, ParsedMessage, parse_message, reference_headers
-from mailsync.models import MailboxConnection, MailboxThread, SkippedMessage, SyncedMessage
+from mailsync.models import MailboxConnection, MailboxThread, SyncedMessage
 from mailsync.providers.base import MessageRef, ProviderError, RawMessage
+from mailsync.selectors import messages_already_handled
 from mailsync.sync import ensure_own_label, message_store_guarded
 from mailsync.tokens import open_session
 
@@ -47,16 +48,7 @@ def import_messages(mailbox: MailboxConnection, actor: User, candidate: Candidat
     report = ImportReport(found=len(refs))
     # Copies already in Threadline (an earlier import, full sync), or skipped before, are
     # not fetched again, so a second click continues where a truncated one stopped.
-    ids = list(refs)
-    known = set(
-        SyncedMessage.objects.filter(mailbox=mailbox, provider_message_id__in=ids).values_list(
-            "provider_message_id", flat=True
-        )
-    ) | set(
-        SkippedMessage.objects.filter(mailbox=mailbox, provider_message_id__in=ids).values_list(
-            "provider_message_id", flat=True
-        )
-    )
+    known = messages_already_handled(mailbox=mailbox, provider_message_ids=list(refs))
     new = [ref for ref in refs.values() if ref.id not in known]
     limit = settings.MAILSYNC_IMPORT_MAX_MESSAGES
     wanted = new[:limit]

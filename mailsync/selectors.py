@@ -1,5 +1,5 @@
 from accounts.models import Organisation, User
-from mailsync.models import MailboxConnection
+from mailsync.models import MailboxConnection, SkippedMessage, SyncedMessage
 
 
 def mailbox_for(*, user: User) -> MailboxConnection | None:
@@ -19,3 +19,17 @@ def mailboxes_to_sync(*, user_email: str = "") -> list[int]:
     if user_email:
         mailboxes = mailboxes.filter(user__email__iexact=user_email)
     return list(mailboxes.order_by("last_synced_at", "pk").values_list("pk", flat=True))
+
+
+def messages_already_handled(
+    *, mailbox: MailboxConnection, provider_message_ids: list[str]
+) -> set[str]:
+    """Which of these provider messages were stored, or skipped as unreadable, before: a
+    message is handled once, whatever happened to it."""
+    stored = SyncedMessage.objects.filter(
+        mailbox=mailbox, provider_message_id__in=provider_message_ids
+    ).values_list("provider_message_id", flat=True)
+    skipped = SkippedMessage.objects.filter(
+        mailbox=mailbox, provider_message_id__in=provider_message_ids
+    ).values_list("provider_message_id", flat=True)
+    return set(stored) | set(skipped)

@@ -35,6 +35,7 @@ from mailsync.providers.base import (
     ProviderError,
     RawMessage,
 )
+from mailsync.selectors import messages_already_handled
 from mailsync.tokens import mark_needs_reauthorization, open_session
 
 logger = logging.getLogger(__name__)
@@ -141,17 +142,7 @@ def _handle(
     report.seen += len(refs)
     if not refs:
         return
-    ids = [ref.id for ref in refs]
-    # Stored before, or skipped before: a message is handled once, whatever happened to it.
-    done = set(
-        SyncedMessage.objects.filter(mailbox=mailbox, provider_message_id__in=ids).values_list(
-            "provider_message_id", flat=True
-        )
-    ) | set(
-        SkippedMessage.objects.filter(mailbox=mailbox, provider_message_id__in=ids).values_list(
-            "provider_message_id", flat=True
-        )
-    )
+    done = messages_already_handled(mailbox=mailbox, provider_message_ids=[r.id for r in refs])
     refs = [ref for ref in refs if ref.id not in done]
     known_threads = dict(
         MailboxThread.objects.filter(
