@@ -1,4 +1,5 @@
 import base64
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -11,6 +12,7 @@ from django.views.decorators.http import require_POST
 from accounts.access import member_required, require
 from candidates import policy, selectors, services
 from candidates.forms import AddEmailForm, CandidateForm, ThreadVisibilityForm
+from candidates.models import Candidate
 from candidates.rendering import safe_content_type, safe_download_filename
 
 PROFILE_TABS = ("overview", "emails")
@@ -44,12 +46,12 @@ def candidate_create(request):
     return render(request, "candidates/candidate_form.html", {"form": form})
 
 
-def profile_context(request, candidate, tab) -> dict:
+def profile_context(request, candidate: Candidate, tab: str) -> dict[str, Any]:
     """What every tab of the profile page shows; a tab's own view adds the rest."""
     return {"candidate": candidate, "tab": tab, "tabs": PROFILE_TABS, "email_form": None}
 
 
-def render_profile(request, context: dict) -> HttpResponse:
+def render_profile(request, context: dict[str, Any]) -> HttpResponse:
     """The profile page with its tab, or the tab alone when htmx swaps tabs in place."""
     if request.htmx and request.htmx.target == "profile-tab":
         return render(request, f"candidates/_tab_{context['tab']}.html", context)
