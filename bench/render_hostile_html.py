@@ -138,7 +138,7 @@ def main() -> None:
         # The candidate wrote the reply: no author among our users.
         message = message_store(thread=thread, parsed=parse_message(raw), author=None).message
         store_ms = (time.perf_counter() - started) * 1000
-        url = reverse("candidates:emails", args=[candidate.pk])
+        url = reverse("mailsync:emails", args=[candidate.pk])
         assert client.get(url).status_code == 200  # warm-up
         timings, size = [], 0
         for _ in range(args.runs):
@@ -160,7 +160,7 @@ def main() -> None:
         print(f"  {kb:>4} KB: " + (f"{seconds:.2f} s per render" if seconds else "stopped"))
     old = _time_old_render(cases["nested, 1 MB"], args.old_timeout)
     candidate = Candidate.objects.get(full_name="nested, 1 MB")
-    url = reverse("candidates:emails", args=[candidate.pk])
+    url = reverse("mailsync:emails", args=[candidate.pk])
     timings = []
     for _ in range(args.runs):
         started = time.perf_counter()

@@ -10,9 +10,10 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="candidates:list", permanent=False)),
     path("healthz", healthz, name="healthz"),
     path("accounts/", include("allauth.urls")),
-    path("settings/", include("accounts.urls")),
     path("candidates/", include("candidates.urls")),
-    path("mailbox/", include("mailsync.urls")),
+    # mailsync's and inbound's pages sit under /mailbox/, /settings/ and a candidate's path.
+    path("", include("mailsync.urls")),
+    path("", include("inbound.urls")),
     path("admin/", admin.site.urls),
     # Mailgun route forward() targets, at the paths django-anymail documents.
     path(

@@ -4,11 +4,15 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from accounts import services as accounts_services
 from accounts.access import MemberRequest, member_required
+from accounts.forms import MyAccountForm
+from accounts.models import IntegrationPermission
+from accounts.selectors import integration_permissions_for
 from accounts.services import AccountsError
 from mailsync import services as mailsync_services
 from mailsync.policy import mailbox_status
@@ -32,7 +36,7 @@ def connect(request: MemberRequest) -> HttpResponse:
         )
     except mailsync_services.AuthorizationFailed as failure:
         messages.error(request, str(failure))
-        return redirect("accounts:my_account")
+        return redirect("mailsync:my_account")
 
 
 @member_required
@@ -47,7 +51,7 @@ def callback(request: MemberRequest) -> HttpResponse:
         messages.error(request, str(failure))
     else:
         messages.success(request, f"Your mailbox {mailbox.account_address} is connected.")
-    return redirect("accounts:my_account")
+    return redirect("mailsync:my_account")
 
 
 @require_POST
@@ -55,7 +59,7 @@ def callback(request: MemberRequest) -> HttpResponse:
 def disconnect(request: MemberRequest) -> HttpResponse:
     mailsync_services.disconnect(user=request.user)
     messages.success(request, "Your mailbox is disconnected; synced mail stays in Threadline.")
-    return redirect("accounts:my_account")
+    return redirect("mailsync:my_account")
 
 
 @require_POST
@@ -70,7 +74,7 @@ def sync_now(request: MemberRequest) -> HttpResponse:
         assert mailbox is not None  # may_read: mailbox_status found a connected mailbox
         transaction.on_commit(lambda: sync_mailbox.delay(mailbox.pk))
         messages.success(request, "Sync started: new replies appear on profiles in a moment.")
-    return redirect("accounts:my_account")
+    return redirect("mailsync:my_account")
 
 
 @require_POST
@@ -93,7 +97,7 @@ def admin_consent_callback(request: MemberRequest) -> HttpResponse:
     expected = request.session.pop("admin_consent_state", None)
     if not expected or request.GET.get("state") != expected:
         messages.error(request, "That consent link has expired. Please start again.")
-        return redirect("accounts:company_settings")
+        return redirect("inbound:company_settings")
     try:
         mailsync_services.admin_consent_complete(
             actor=request.user, callback_params=request.GET.dict()
@@ -102,4 +106,50 @@ def admin_consent_callback(request: MemberRequest) -> HttpResponse:
         messages.error(request, str(failure))
     else:
         messages.success(request, "Admin consent granted: your users can now connect Outlook.")
-    return redirect("accounts:company_settings")
+    return redirect("inbound:company_settings")
+
+
+@member_required
+def my_account(request: MemberRequest) -> HttpResponse:
+    """My account: ticking Email starts the mailbox authorization, unticking ends it."""
+    permissions = integration_permissions_for(user=request.user)
+    initial: dict[str, str | bool] = {"full_name": request.user.full_name}
+    initial.update({kind: p.enabled for kind, p in permissions.items()})
+    form = MyAccountForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        accounts_services.user_update_profile(
+            user=request.user, full_name=form.cleaned_data["full_name"]
+        )
+        changed = accounts_services.integration_permissions_update(
+            user=request.user,
+            email=form.cleaned_data["email"],
+            calendar=form.cleaned_data["calendar"],
+            contacts=form.cleaned_data["contacts"],
+        )
+        email = next((p for p in changed if p.kind == IntegrationPermission.Kind.EMAIL), None)
+        if email is not None and email.enabled:
+            # Ticking Email hands over to the provider's consent screen.
+            callback = _callback_uri(request)
+            try:
+                return redirect(
+                    mailsync_services.authorization_start(user=request.user, redirect_uri=callback)
+                )
+            except mailsync_services.AuthorizationFailed as failure:
+                accounts_services.integration_permissions_update(
+                    user=request.user,
+                    email=False,
+                    calendar=form.cleaned_data["calendar"],
+                    contacts=form.cleaned_data["contacts"],
+                )
+                messages.error(request, str(failure))
+                return redirect("mailsync:my_account")
+        if email is not None:
+            mailsync_services.disconnect(user=request.user)
+        messages.success(request, "Your account settings were saved.")
+        return redirect("mailsync:my_account")
+    context = {
+        "form": form,
+        "permissions": permissions.values(),
+        "mailbox": mailbox_for(user=request.user),
+    }
+    return render(request, "accounts/my_account.html", context)

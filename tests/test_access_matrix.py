@@ -22,7 +22,7 @@ PAGES = [
     ),
     (
         "emails tab on another posting",
-        lambda t: reverse("candidates:emails", args=[t.candidate_elsewhere.pk]),
+        lambda t: reverse("mailsync:emails", args=[t.candidate_elsewhere.pk]),
         (200, 200, 200, 404),
     ),
     (
@@ -30,8 +30,8 @@ PAGES = [
         lambda t: reverse("candidates:add_email", args=[t.candidate_elsewhere.pk]),
         (200, 200, 200, 404),
     ),
-    ("my account", lambda t: reverse("accounts:my_account"), (200, 200, 200, 200)),
-    ("company settings", lambda t: reverse("accounts:company_settings"), (200, 403, 403, 403)),
+    ("my account", lambda t: reverse("mailsync:my_account"), (200, 200, 200, 200)),
+    ("company settings", lambda t: reverse("inbound:company_settings"), (200, 403, 403, 403)),
     ("admin index", lambda t: reverse("admin:index"), (200, 200, 403, 403)),
     (
         "admin candidates",
@@ -100,9 +100,9 @@ def test_navigation_offers_only_pages_the_role_may_open(team, client_for):
     super_admin_page = client_for(team.super_admin).get(reverse("candidates:list")).content
     member_page = client_for(team.team_member).get(reverse("candidates:list")).content
 
-    assert reverse("accounts:company_settings").encode() in super_admin_page
+    assert reverse("inbound:company_settings").encode() in super_admin_page
     assert reverse("admin:index").encode() in super_admin_page
-    assert reverse("accounts:company_settings").encode() not in member_page
+    assert reverse("inbound:company_settings").encode() not in member_page
     assert reverse("admin:index").encode() not in member_page
 
 

@@ -41,7 +41,7 @@ def test_attachment_named_with_a_bidi_override_shows_and_downloads_without_it(te
     )
     client = client_for(team.team_member)
 
-    page = client.get(reverse("candidates:emails", args=[thread.candidate_id])).content.decode()
+    page = client.get(reverse("mailsync:emails", args=[thread.candidate_id])).content.decode()
     download = client.get(
         reverse("candidates:attachment", args=[thread.candidate_id, attachment.pk])
     )

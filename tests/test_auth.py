@@ -79,7 +79,7 @@ def test_post_without_csrf_token_is_refused(team):
     client = Client(enforce_csrf_checks=True)
     client.force_login(team.team_member)
 
-    response = client.post(reverse("accounts:my_account"), {"full_name": "Changed"})
+    response = client.post(reverse("mailsync:my_account"), {"full_name": "Changed"})
 
     assert response.status_code == 403
     team.team_member.refresh_from_db()

@@ -65,7 +65,7 @@ def test_profile_shows_addresses_postings_and_an_empty_emails_tab(team, client_f
 
     profile = client.get(reverse("candidates:detail", args=[ada.pk])).content.decode()
     emails_tab = client.get(
-        reverse("candidates:emails", args=[ada.pk]),
+        reverse("mailsync:emails", args=[ada.pk]),
         headers={"HX-Request": "true", "HX-Target": "profile-tab"},
     ).content.decode()
 
@@ -189,7 +189,7 @@ def test_limited_member_cannot_add_candidates(team, client_for):
 
 def test_outlook_users_are_told_that_import_covers_inbox_and_sent_items_only(team, client_for):
     ada = team.candidate_on_my_posting
-    emails_tab = reverse("candidates:emails", args=[ada.pk])
+    emails_tab = reverse("mailsync:emails", args=[ada.pk])
     google_page = client_for(team.team_member).get(emails_tab).content.decode()
     team.organisation.email_provider = "microsoft"
     team.organisation.save()

@@ -25,10 +25,10 @@ PAGES = [
     (
         "emails tab",
         "team_member",
-        lambda t: reverse("candidates:emails", args=[t.candidate_on_my_posting.pk]),
+        lambda t: reverse("mailsync:emails", args=[t.candidate_on_my_posting.pk]),
     ),
-    ("my account", "team_member", lambda t: reverse("accounts:my_account")),
-    ("company settings", "super_admin", lambda t: reverse("accounts:company_settings")),
+    ("my account", "team_member", lambda t: reverse("mailsync:my_account")),
+    ("company settings", "super_admin", lambda t: reverse("inbound:company_settings")),
     ("admin index", "admin", lambda t: reverse("admin:index")),
     (
         "admin change form",
@@ -74,7 +74,7 @@ def test_form_action_admits_exactly_the_configured_providers_consent_pages(
     settings.GOOGLE_OAUTH_CLIENT_ID = ""
     settings.MICROSOFT_OAUTH_CLIENT_ID = ""
 
-    response = client_for(team.team_member).get(reverse("accounts:my_account"))
+    response = client_for(team.team_member).get(reverse("mailsync:my_account"))
 
     assert policy_of(response)["form-action"] == [
         "'self'",
@@ -101,12 +101,12 @@ def _message_with_remote_images(team, text: str):
 
 def test_emails_tab_holds_remote_images_back_behind_a_link(team, client_for):
     message = _message_with_remote_images(team, "banner")
-    emails = reverse("candidates:emails", args=[team.candidate_on_my_posting.pk])
+    emails = reverse("mailsync:emails", args=[team.candidate_on_my_posting.pk])
 
     body = client_for(team.team_member).get(emails).content.decode()
 
     load_url = reverse(
-        "candidates:emails_with_images", args=[team.candidate_on_my_posting.pk, message.pk]
+        "mailsync:emails_with_images", args=[team.candidate_on_my_posting.pk, message.pk]
     )
     assert f'href="{load_url}?page=1#message-{message.pk}"' in body
     assert "data-load-remote-images" not in body
@@ -119,9 +119,9 @@ def test_loading_a_messages_remote_images_admits_web_images_for_that_page_only(t
     client = client_for(team.team_member)
 
     response = client.get(
-        reverse("candidates:emails_with_images", args=[team.candidate_on_my_posting.pk, chosen.pk])
+        reverse("mailsync:emails_with_images", args=[team.candidate_on_my_posting.pk, chosen.pk])
     )
-    afterwards = client.get(reverse("candidates:emails", args=[team.candidate_on_my_posting.pk]))
+    afterwards = client.get(reverse("mailsync:emails", args=[team.candidate_on_my_posting.pk]))
 
     body = response.content.decode()
     assert response.status_code == 200
@@ -140,7 +140,7 @@ def test_remote_images_of_a_hidden_candidate_are_not_found(team, client_for):
     hidden = team.candidate_elsewhere
 
     response = client_for(team.limited).get(
-        reverse("candidates:emails_with_images", args=[hidden.pk, message.pk])
+        reverse("mailsync:emails_with_images", args=[hidden.pk, message.pk])
     )
 
     assert response.status_code == 404

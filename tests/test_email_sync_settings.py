@@ -8,7 +8,7 @@ from django.urls import reverse
 from accounts.models import Organisation
 from tests.factories import MailboxConnectionFactory
 
-SETTINGS = "accounts:company_settings"
+SETTINGS = "inbound:company_settings"
 
 
 def _enable_limited(client, **overrides):
@@ -92,7 +92,7 @@ def test_only_super_admins_change_the_sync_level(team, client_for, role):
 
 @pytest.mark.parametrize("role", ["admin", "team_member", "limited"])
 def test_only_super_admins_read_the_routing_instructions(team, client_for, role):
-    response = client_for(team.by_role(role)).get(reverse("accounts:routing_instructions"))
+    response = client_for(team.by_role(role)).get(reverse("inbound:routing_instructions"))
 
     assert response.status_code == 403
     assert team.organisation.inbound_address not in response.content.decode()
@@ -120,7 +120,7 @@ def test_an_on_premise_organisations_users_are_told_why_they_cannot_connect(team
     team.organisation.save()
 
     response = client_for(team.team_member).post(
-        reverse("accounts:my_account"), {"full_name": "T", "email": "on"}, follow=True
+        reverse("mailsync:my_account"), {"full_name": "T", "email": "on"}, follow=True
     )
 
     assert "on-premise Exchange server" in response.content.decode()
@@ -130,7 +130,7 @@ def test_google_routing_instructions_name_the_rule_to_copy(team, client_for, set
     settings.THREADLINE_MESSAGE_ID_DOMAIN = "mail.threadline.example"
     settings.THREADLINE_INBOUND_DOMAIN = "in.threadline.example"
 
-    page = client_for(team.super_admin).get(reverse("accounts:routing_instructions"))
+    page = client_for(team.super_admin).get(reverse("inbound:routing_instructions"))
 
     text = page.content.decode()
     address = f"{team.organisation.inbound_key}@in.threadline.example"
@@ -146,7 +146,7 @@ def test_exchange_routing_instructions_include_ready_powershell(team, client_for
     team.organisation.email_provider = "microsoft"
     team.organisation.save()
 
-    page = client_for(team.super_admin).get(reverse("accounts:routing_instructions"))
+    page = client_for(team.super_admin).get(reverse("inbound:routing_instructions"))
 
     powershell = page.context["rules"].powershell
     assert len(powershell) == 2
@@ -176,7 +176,7 @@ def test_the_google_rule_matches_replies_and_not_our_own_first_message():
 
 
 def test_the_sandbox_link_applies_the_rule_to_the_users_domain(team, client_for):
-    page = client_for(team.super_admin).get(reverse("accounts:routing_instructions"))
+    page = client_for(team.super_admin).get(reverse("inbound:routing_instructions"))
 
     link = page.context["sandbox_routing_url"]
     assert link.startswith(reverse("sandbox:routing"))

@@ -89,7 +89,7 @@ def threads(team):
 
 
 def emails_url(candidate):
-    return reverse("candidates:emails", args=[candidate.pk])
+    return reverse("mailsync:emails", args=[candidate.pk])
 
 
 def attachment_url(thread):
@@ -416,7 +416,7 @@ def _nothing_was_sent(team, addresses_before=1):
 
 def _compose(client, candidate, **data):
     fields = {"to": "ada@acme-candidates.test", "new_to": "", "subject": "Hi", "body_text": "Hello"}
-    return client.post(reverse("candidates:email_send", args=[candidate.pk]), fields | data)
+    return client.post(reverse("mailsync:email_send", args=[candidate.pk]), fields | data)
 
 
 @pytest.mark.parametrize(
@@ -461,7 +461,7 @@ def test_attachments_over_25_mb_in_total_are_refused(team, connected, client_for
 def test_invalid_reply_comes_back_open_on_its_thread(team, connected, client_for):
     thread = EmailThreadFactory(candidate=team.candidate_on_my_posting, owner=team.team_member)
     EmailMessageFactory(thread=thread)
-    url = reverse("candidates:email_reply", args=[thread.candidate_id, thread.pk])
+    url = reverse("mailsync:email_reply", args=[thread.candidate_id, thread.pk])
 
     response = client_for(team.team_member).post(
         url, {"to": "ada@acme-candidates.test", "body_text": ""}
@@ -483,10 +483,10 @@ def test_reply_to_a_thread_the_user_cannot_see_is_not_found(
     graces = threads["elsewhere"]
 
     hidden = client.post(
-        reverse("candidates:email_reply", args=[private.candidate_id, private.pk]), data
+        reverse("mailsync:email_reply", args=[private.candidate_id, private.pk]), data
     )
     wrong_candidate = client.post(
-        reverse("candidates:email_reply", args=[private.candidate_id, graces.pk]), data
+        reverse("mailsync:email_reply", args=[private.candidate_id, graces.pk]), data
     )
 
     assert hidden.status_code == 404
@@ -500,7 +500,7 @@ def test_compose_without_a_connected_mailbox_is_shown_disabled(team, client_for)
     html = body.content.decode()
     assert "<fieldset disabled>" in html
     assert "connect your mailbox under" in html
-    assert f'href="{reverse("accounts:my_account")}"' in html
+    assert f'href="{reverse("mailsync:my_account")}"' in html
 
 
 def test_compose_with_a_mailbox_needing_reauthorization_is_shown_disabled(team, client_for):
@@ -535,6 +535,6 @@ def test_sending_without_a_connected_mailbox_says_why_and_sends_nothing(team, cl
 
 
 def test_compose_only_accepts_posts(team, client_for):
-    url = reverse("candidates:email_send", args=[team.candidate_on_my_posting.pk])
+    url = reverse("mailsync:email_send", args=[team.candidate_on_my_posting.pk])
 
     assert client_for(team.team_member).get(url).status_code == 405

@@ -14,7 +14,7 @@ def test_other_organisations_profiles_are_not_found(team, other_team, client_for
 
     for candidate in (other_team.candidate_on_my_posting, other_team.candidate_elsewhere):
         assert client.get(reverse("candidates:detail", args=[candidate.pk])).status_code == 404
-        assert client.get(reverse("candidates:emails", args=[candidate.pk])).status_code == 404
+        assert client.get(reverse("mailsync:emails", args=[candidate.pk])).status_code == 404
         response = client.post(
             reverse("candidates:add_email", args=[candidate.pk]), {"email": "x@example.com"}
         )

@@ -142,7 +142,7 @@ def test_emails_tab_costs_the_same_for_1_or_25_threads_messages_and_attachments(
     client = client_for(team.team_member)
 
     with django_assert_max_num_queries(EMAILS_MAX_QUERIES):
-        tab = client.get(reverse("candidates:emails", args=[team.candidate_on_my_posting.pk]))
+        tab = client.get(reverse("mailsync:emails", args=[team.candidate_on_my_posting.pk]))
 
     content = tab.content.decode()
     assert tab.status_code == 200
@@ -168,7 +168,7 @@ def test_my_account_costs_the_same_for_1_or_25_colleagues_and_threads(
     client = client_for(user)
 
     with django_assert_max_num_queries(MY_ACCOUNT_MAX_QUERIES):
-        page = client.get(reverse("accounts:my_account"))
+        page = client.get(reverse("mailsync:my_account"))
 
     assert page.status_code == 200
     assert user.email in page.content.decode()
@@ -204,7 +204,7 @@ def test_company_settings_cost_the_same_for_1_or_25_changes_and_tallies(
     client = client_for(team.super_admin)
 
     with django_assert_max_num_queries(COMPANY_MAX_QUERIES):
-        page = client.get(reverse("accounts:company_settings"))
+        page = client.get(reverse("inbound:company_settings"))
 
     assert page.status_code == 200
     assert f"Acme renamed {size - 1}" in page.content.decode()

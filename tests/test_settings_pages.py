@@ -13,7 +13,7 @@ def _states(user) -> dict[str, str]:
 
 
 def test_my_account_shows_the_three_permission_boxes_unticked(team, client_for):
-    response = client_for(team.team_member).get(reverse("accounts:my_account"))
+    response = client_for(team.team_member).get(reverse("mailsync:my_account"))
 
     body = response.content.decode()
     for name in ("email", "calendar", "contacts"):
@@ -26,7 +26,7 @@ def test_ticking_email_sends_the_user_to_the_providers_consent_screen(team, clie
     client = client_for(team.team_member)
 
     response = client.post(
-        reverse("accounts:my_account"), {"full_name": "Riley Chen", "email": "on"}
+        reverse("mailsync:my_account"), {"full_name": "Riley Chen", "email": "on"}
     )
 
     location = urlsplit(response["Location"])
@@ -47,7 +47,7 @@ def test_ticking_email_sends_the_user_to_the_providers_consent_screen(team, clie
         "calendar": State.OFF,
         "contacts": State.OFF,
     }
-    page = client.get(reverse("accounts:my_account")).content.decode()
+    page = client.get(reverse("mailsync:my_account")).content.decode()
     assert "Waiting for provider authorization" in page
     team.team_member.refresh_from_db()
     assert team.team_member.full_name == "Riley Chen"
@@ -59,7 +59,7 @@ def test_saving_again_keeps_a_connected_mailbox_connected(team, client_for):
     )
 
     client_for(team.team_member).post(
-        reverse("accounts:my_account"), {"full_name": "New Name", "email": "on"}
+        reverse("mailsync:my_account"), {"full_name": "New Name", "email": "on"}
     )
 
     assert _states(team.team_member)["email"] == State.CONNECTED
@@ -70,14 +70,14 @@ def test_unticking_email_turns_it_off(team, client_for):
         user=team.team_member, kind="email", enabled=True, state=State.CONNECTED
     )
 
-    client_for(team.team_member).post(reverse("accounts:my_account"), {"full_name": "N"})
+    client_for(team.team_member).post(reverse("mailsync:my_account"), {"full_name": "N"})
 
     assert _states(team.team_member)["email"] == State.OFF
 
 
 def test_my_account_without_a_name_shows_a_field_error_and_changes_nothing(team, client_for):
     response = client_for(team.team_member).post(
-        reverse("accounts:my_account"), {"full_name": "   ", "email": "on"}
+        reverse("mailsync:my_account"), {"full_name": "   ", "email": "on"}
     )
 
     assert response.status_code == 200
@@ -87,7 +87,7 @@ def test_my_account_without_a_name_shows_a_field_error_and_changes_nothing(team,
 
 def test_super_admin_renames_the_organisation_and_picks_its_provider(team, client_for):
     response = client_for(team.super_admin).post(
-        reverse("accounts:company_settings"),
+        reverse("inbound:company_settings"),
         {
             "name": "Acme Robotics",
             "email_provider": "microsoft",
@@ -103,7 +103,7 @@ def test_super_admin_renames_the_organisation_and_picks_its_provider(team, clien
 
 def test_company_settings_reject_an_unknown_provider_with_a_field_error(team, client_for):
     response = client_for(team.super_admin).post(
-        reverse("accounts:company_settings"), {"name": "Acme", "email_provider": "yahoo"}
+        reverse("inbound:company_settings"), {"name": "Acme", "email_provider": "yahoo"}
     )
 
     assert response.status_code == 200
@@ -114,7 +114,7 @@ def test_company_settings_reject_an_unknown_provider_with_a_field_error(team, cl
 
 def test_admin_cannot_post_company_settings(team, client_for):
     response = client_for(team.admin).post(
-        reverse("accounts:company_settings"),
+        reverse("inbound:company_settings"),
         {"name": "Hijacked", "email_provider": "google", "microsoft_authorization_mode": "users"},
     )
 

@@ -222,7 +222,7 @@ STORAGES = {
 # Scripts and styles only from our own static files: no inline <script>, no on*= handlers
 # (static/js/ wires behaviour through data attributes; htmx's own indicator style is off,
 # see base.html). Images only from us: a mail's remote images are admitted only on the page
-# the viewer opened to load them (candidates.views.candidate_emails_with_images).
+# the viewer opened to load them (mailsync.candidate_views.candidate_emails_with_images).
 # `form-action` also admits the providers' consent pages: core.middleware adds them.
 # Typed as django-csp types it (csp.utils.DIRECTIVES_T): its keys hold unlike values, and
 # development.py adds EXCLUDE_URL_PREFIXES, a list, beside DIRECTIVES, a dict.

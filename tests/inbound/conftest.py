@@ -124,4 +124,4 @@ def routed(team) -> Routed:
 
 @pytest.fixture
 def emails_tab(routed):
-    return reverse("candidates:emails", args=[routed.candidate.pk])
+    return reverse("mailsync:emails", args=[routed.candidate.pk])

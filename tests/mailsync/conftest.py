@@ -106,7 +106,7 @@ class MailWorld:
         """Tick Email on My account and allow access on the provider's consent screen."""
         return self._consent(
             self.client.post(
-                reverse("accounts:my_account"),
+                reverse("mailsync:my_account"),
                 {"full_name": self.recruiter.full_name, "email": "on"},
             )
         )
@@ -122,7 +122,7 @@ class MailWorld:
         back = self.client.post(consent_path, {**self.kit.consent, "address": self.recruiter.email})
         callback = urlsplit(back["Location"])
         done = self.client.get(f"{callback.path}?{callback.query}")
-        assert done["Location"] == reverse("accounts:my_account")
+        assert done["Location"] == reverse("mailsync:my_account")
         return MailboxConnection.objects.get(user=self.recruiter)
 
     def sync(self):

@@ -16,7 +16,7 @@ def _origin(url: str) -> str:
 
 
 def test_ticking_email_redirects_to_a_consent_page_the_form_action_admits(world):
-    my_account = reverse("accounts:my_account")
+    my_account = reverse("mailsync:my_account")
     admitted = policy_of(world.client.get(my_account))["form-action"]
 
     tick = world.client.post(my_account, {"full_name": world.recruiter.full_name, "email": "on"})
@@ -30,7 +30,7 @@ def test_ticking_email_redirects_to_a_consent_page_the_form_action_admits(world)
 
 def test_admin_consent_redirects_to_a_page_the_form_action_admits(outlook_world, client_for):
     admin = client_for(outlook_world.team.super_admin)
-    admitted = policy_of(admin.get(reverse("accounts:company_settings")))["form-action"]
+    admitted = policy_of(admin.get(reverse("inbound:company_settings")))["form-action"]
 
     start = admin.post(reverse("mailsync:admin_consent"))
 

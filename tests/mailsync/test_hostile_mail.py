@@ -94,7 +94,7 @@ def test_a_poisoned_reply_is_stored_and_never_stops_the_mailbox(world, poison):
     assert datetime(1970, 1, 1, tzinfo=UTC) < poisoned.sent_at
     assert poisoned.sent_at < datetime.now(UTC) + timedelta(days=2)
     assert (
-        world.client.get(reverse("candidates:emails", args=[world.candidate.pk])).status_code == 200
+        world.client.get(reverse("mailsync:emails", args=[world.candidate.pk])).status_code == 200
     )
 
 
@@ -124,7 +124,7 @@ def test_an_unreadable_reply_is_skipped_counted_and_shown_and_later_mail_still_a
     skipped = SkippedMessage.objects.get(mailbox=connection)
     assert "SECRET" not in skipped.reason and skipped.reason
     assert not _with_body(EmailMessage.objects, "SECRET")
-    health = world.client.get(reverse("accounts:my_account")).content.decode()
+    health = world.client.get(reverse("mailsync:my_account")).content.decode()
     assert "1 message could not be read" in health
     assert connection.state == MailboxConnection.State.CONNECTED
 
@@ -172,7 +172,7 @@ def test_a_reply_from_outside_naming_a_colleague_makes_them_neither_author_nor_p
     (forged,) = _with_body(thread.messages, "I am your colleague")
     assert forged.direction == EmailMessage.Direction.INBOUND
     assert forged.sender is None
-    page = client_for(colleague).get(reverse("candidates:emails", args=[world.candidate.pk]))
+    page = client_for(colleague).get(reverse("mailsync:emails", args=[world.candidate.pk]))
     assert "I am your colleague" not in page.content.decode()
     assert "Next steps" not in page.content.decode()
 
@@ -237,9 +237,9 @@ def test_a_reply_copied_to_a_colleague_stays_out_of_the_private_thread_it_cites(
     (answer,) = _with_body(private.messages, "Happy to help.")
     assert answer.sender == colleague
     assert not _with_body(owners_thread.messages, "Happy to help.")
-    owners_page = world.client.get(reverse("candidates:emails", args=[world.candidate.pk]))
+    owners_page = world.client.get(reverse("mailsync:emails", args=[world.candidate.pk]))
     assert "Happy to help." not in owners_page.content.decode()
-    colleagues_page = theirs.client.get(reverse("candidates:emails", args=[world.candidate.pk]))
+    colleagues_page = theirs.client.get(reverse("mailsync:emails", args=[world.candidate.pk]))
     assert "Happy to help." in colleagues_page.content.decode()
     assert "From the mailbox of" in colleagues_page.content.decode()
 
@@ -279,9 +279,9 @@ def test_a_copy_left_unlabelled_by_a_crash_is_labelled_by_the_next_round_even_wi
 def test_imported_messages_are_marked_labelled_and_the_next_round_writes_no_label(world):
     world.connect()
     world.write(world.candidate_box, world.recruiter.email, "Hello first", "I wrote first")
-    emails_tab = reverse("candidates:emails", args=[world.candidate.pk])
+    emails_tab = reverse("mailsync:emails", args=[world.candidate.pk])
 
-    world.client.post(reverse("candidates:email_import", args=[world.candidate.pk]))
+    world.client.post(reverse("mailsync:email_import", args=[world.candidate.pk]))
 
     connection = MailboxConnection.objects.get(user=world.recruiter)
     assert SyncedMessage.objects.filter(mailbox=connection).count() == 1
@@ -313,7 +313,7 @@ def test_import_skips_what_it_cannot_read_says_so_and_leaves_no_empty_thread(wor
         "Subject: Odd headers\r\n\r\nStill worth keeping.\r\n"
     ).encode()
     sandbox.message_deliver(mailbox=world.recruiter_box, raw=poisoned)
-    import_url = reverse("candidates:email_import", args=[world.candidate.pk])
+    import_url = reverse("mailsync:email_import", args=[world.candidate.pk])
 
     first = world.client.post(import_url, follow=True)
     second = world.client.post(import_url, follow=True)

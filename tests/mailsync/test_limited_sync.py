@@ -145,7 +145,7 @@ def test_routed_replies_reach_the_profile(world, settings, live_server):
     assert set(messages) == {"Yes, Tuesday works for me.", "Great, see you Tuesday."}
     assert messages["Yes, Tuesday works for me."].direction == EmailMessage.Direction.INBOUND
     assert messages["Great, see you Tuesday."].sender == world.recruiter
-    page = world.client.get(reverse("candidates:emails", args=[world.candidate.pk]))
+    page = world.client.get(reverse("mailsync:emails", args=[world.candidate.pk]))
     assert "Yes, Tuesday works for me." in page.content.decode()
     forwards = RequestLog.objects.filter(operation="mailgun.routes.forward")
     assert set(forwards.values_list("status", flat=True)) == {200}
@@ -178,7 +178,7 @@ def test_switching_to_limited_revokes_read_access_and_asks_users_to_reauthorize(
     super_admin = client_for(world.team.super_admin)
 
     response = super_admin.post(
-        reverse("accounts:company_settings"),
+        reverse("inbound:company_settings"),
         {
             "form": "email_sync",
             "level": "limited",
@@ -199,7 +199,7 @@ def test_switching_to_limited_revokes_read_access_and_asks_users_to_reauthorize(
     if world.kit.name == "google":
         # Google revokes the whole grant; Microsoft has no per-app revocation for users.
         assert Grant.objects.get(mailbox=world.recruiter_box).revoked_at is not None
-    banner = world.client.get(reverse("accounts:my_account")).content.decode()
+    banner = world.client.get(reverse("mailsync:my_account")).content.decode()
     assert "re-authorize" in banner.lower()
 
     renewed = world.reauthorize()

@@ -100,12 +100,12 @@ def test_a_revoked_grant_marks_the_connection_and_tells_the_user(world):
         IntegrationPermission.State.NEEDS_REAUTHORIZATION
     )
     assert "Re-authorize it" in page
-    settings_page = world.client.get(reverse("accounts:my_account")).content.decode()
+    settings_page = world.client.get(reverse("mailsync:my_account")).content.decode()
     assert "Needs re-authorization" in settings_page
 
 
 def test_denying_consent_brings_the_user_back_with_a_clear_message(world):
-    start = world.client.post(reverse("accounts:my_account"), {"full_name": "Riley", "email": "on"})
+    start = world.client.post(reverse("mailsync:my_account"), {"full_name": "Riley", "email": "on"})
     consent = start["Location"].split("://", 1)[1].split("/", 1)[1]
     declined = {"google": "deny", "microsoft": "cancel"}[world.kit.name]
 
@@ -122,7 +122,7 @@ def test_unticking_email_revokes_the_grant_at_google(gmail_world):
     connection = world.connect()
     refresh_token = json.loads(connection.credentials)["refresh_token"]
 
-    world.client.post(reverse("accounts:my_account"), {"full_name": "Riley"})
+    world.client.post(reverse("mailsync:my_account"), {"full_name": "Riley"})
 
     connection.refresh_from_db()
     assert connection.state == MailboxConnection.State.DISCONNECTED
@@ -213,7 +213,7 @@ def test_a_send_the_provider_refuses_shows_why_and_leaves_nothing_behind(world):
     sandbox.fault_set(mailbox=world.recruiter_box, count=1, status=503)
 
     response = world.client.post(
-        reverse("candidates:email_send", args=[world.candidate.pk]),
+        reverse("mailsync:email_send", args=[world.candidate.pk]),
         {"to": world.candidate_address, "subject": "Hello", "body_text": "Are you free?"},
     )
 

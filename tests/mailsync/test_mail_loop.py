@@ -28,10 +28,10 @@ def test_recruiter_connects_sends_and_sees_the_candidates_reply(world):
     assert connection.account_address == world.recruiter.email
     assert connection.state == MailboxConnection.State.CONNECTED
     assert world.kit.scopes <= set(connection.granted_scopes)
-    emails_tab = reverse("candidates:emails", args=[world.candidate.pk])
+    emails_tab = reverse("mailsync:emails", args=[world.candidate.pk])
 
     sent = world.client.post(
-        reverse("candidates:email_send", args=[world.candidate.pk]),
+        reverse("mailsync:email_send", args=[world.candidate.pk]),
         {
             "to": world.candidate_address,
             "subject": "Platform Engineer at Acme",
@@ -61,7 +61,7 @@ def test_recruiter_connects_sends_and_sees_the_candidates_reply(world):
     connection.refresh_from_db()
     assert connection.messages_synced == 1
     assert connection.last_synced_at is not None
-    health = world.client.get(reverse("accounts:my_account")).content.decode()
+    health = world.client.get(reverse("mailsync:my_account")).content.decode()
     assert world.recruiter.email in health
     assert "Messages synced</dt><dd>1<" in health
 

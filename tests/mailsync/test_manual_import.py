@@ -10,7 +10,7 @@ from sandbox.models import Message
 
 def _import(world):
     return world.client.post(
-        reverse("candidates:email_import", args=[world.candidate.pk]), follow=True
+        reverse("mailsync:email_import", args=[world.candidate.pk]), follow=True
     )
 
 
@@ -66,7 +66,7 @@ def test_import_is_disabled_with_the_reason_under_limited_sync(world):
     world.connect()
     world.write(world.candidate_box, world.recruiter.email, "Referral", "Hi, Bob referred me.")
 
-    tab = world.client.get(reverse("candidates:emails", args=[world.candidate.pk]))
+    tab = world.client.get(reverse("mailsync:emails", args=[world.candidate.pk]))
     response = _import(world)
 
     assert 'disabled aria-describedby="import-unavailable"' in tab.content.decode()

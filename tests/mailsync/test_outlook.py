@@ -56,7 +56,7 @@ def test_super_admin_grants_admin_consent_and_users_then_connect_without_a_conse
     assert organisation.microsoft_tenant_id
     assert organisation.microsoft_admin_consent_at is not None
     user_start = world.client.post(
-        reverse("accounts:my_account"), {"full_name": "Riley", "email": "on"}
+        reverse("mailsync:my_account"), {"full_name": "Riley", "email": "on"}
     )
     straight_back = world.client.get(_local(user_start["Location"]))
     assert straight_back.status_code == 302  # no consent screen for this user
@@ -83,7 +83,7 @@ def test_a_gcc_high_tenant_is_refused_with_a_clear_message(outlook_world, client
     sandbox.mailbox_create(address=government.email, provider="microsoft", gcc_high=True)
     client = client_for(government)
 
-    start = client.post(reverse("accounts:my_account"), {"full_name": "Gov", "email": "on"})
+    start = client.post(reverse("mailsync:my_account"), {"full_name": "Gov", "email": "on"})
     back = client.post(_local(start["Location"]), {"decision": "accept"})
     page = client.get(_local(back["Location"]), follow=True).content.decode()
 

@@ -124,7 +124,7 @@ def test_a_failed_reauthorization_leaves_the_mailbox_connected_and_says_so(world
     page = world.client.get(_path(fail(world)), follow=True)
 
     text = page.content.decode()
-    assert page.redirect_chain[-1][0] == reverse("accounts:my_account")
+    assert page.redirect_chain[-1][0] == reverse("mailsync:my_account")
     assert reason in text
     assert f"Your mailbox {world.recruiter.email} stays connected as before." in text
     assert "not connected" not in text
@@ -160,7 +160,7 @@ def test_declining_a_needed_reauthorization_leaves_it_needed(world):
 
 def test_a_first_authorization_that_fails_pkce_connects_nothing(world):
     world.client.post(
-        reverse("accounts:my_account"), {"full_name": world.recruiter.full_name, "email": "on"}
+        reverse("mailsync:my_account"), {"full_name": world.recruiter.full_name, "email": "on"}
     )
 
     page = world.client.get(_path(_code_fails_pkce(world)), follow=True)

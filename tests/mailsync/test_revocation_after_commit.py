@@ -27,7 +27,7 @@ LIMITED_SYNC = {
 
 def _switch_to_limited(client_for, team, **kwargs):
     return client_for(team.super_admin).post(
-        reverse("accounts:company_settings"), LIMITED_SYNC, **kwargs
+        reverse("inbound:company_settings"), LIMITED_SYNC, **kwargs
     )
 
 

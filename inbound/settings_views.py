@@ -1,3 +1,6 @@
+"""Company settings pages: they change the sync level through mailsync and show inbound
+mail's tallies and address, so they sit on top of both."""
+
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -7,56 +10,12 @@ from django.urls import reverse
 
 from accounts import policy, services
 from accounts.access import member_required, require
-from accounts.forms import CompanySettingsForm, EmailSyncForm, MyAccountForm
-from accounts.models import IntegrationPermission, Organisation
+from accounts.forms import CompanySettingsForm, EmailSyncForm
+from accounts.models import Organisation
 from accounts.routing import routing_rules_for
-from accounts.selectors import company_settings_history, integration_permissions_for
+from accounts.selectors import company_settings_history
 from inbound.selectors import inbound_summary
 from mailsync import services as mailsync_services
-from mailsync.selectors import mailbox_for
-
-
-@member_required
-def my_account(request):
-    permissions = integration_permissions_for(user=request.user)
-    initial = {"full_name": request.user.full_name}
-    initial.update({kind: p.enabled for kind, p in permissions.items()})
-    form = MyAccountForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        services.user_update_profile(user=request.user, full_name=form.cleaned_data["full_name"])
-        changed = services.integration_permissions_update(
-            user=request.user,
-            email=form.cleaned_data["email"],
-            calendar=form.cleaned_data["calendar"],
-            contacts=form.cleaned_data["contacts"],
-        )
-        email = next((p for p in changed if p.kind == IntegrationPermission.Kind.EMAIL), None)
-        if email is not None and email.enabled:
-            # Ticking Email hands over to the provider's consent screen.
-            callback = request.build_absolute_uri(reverse("mailsync:callback"))
-            try:
-                return redirect(
-                    mailsync_services.authorization_start(user=request.user, redirect_uri=callback)
-                )
-            except mailsync_services.AuthorizationFailed as failure:
-                services.integration_permissions_update(
-                    user=request.user,
-                    email=False,
-                    calendar=form.cleaned_data["calendar"],
-                    contacts=form.cleaned_data["contacts"],
-                )
-                messages.error(request, str(failure))
-                return redirect("accounts:my_account")
-        if email is not None:
-            mailsync_services.disconnect(user=request.user)
-        messages.success(request, "Your account settings were saved.")
-        return redirect("accounts:my_account")
-    context = {
-        "form": form,
-        "permissions": permissions.values(),
-        "mailbox": mailbox_for(user=request.user),
-    }
-    return render(request, "accounts/my_account.html", context)
 
 
 @member_required
@@ -81,7 +40,7 @@ def company_settings(request):
             form.add_error(None, str(refusal))
         else:
             messages.success(request, "Company settings were saved.")
-            return redirect("accounts:company_settings")
+            return redirect("inbound:company_settings")
     if posted == "email_sync" and sync_form.is_valid():
         level = sync_form.cleaned_data["level"]
         try:
@@ -96,7 +55,7 @@ def company_settings(request):
             sync_form.add_error(None, str(refusal))
         else:
             messages.success(request, _sync_level_message(level, asked))
-            return redirect("accounts:company_settings")
+            return redirect("inbound:company_settings")
     if posted:
         # A bound ModelForm wrote its (refused) values onto the instance; show what is saved.
         organisation.refresh_from_db()
