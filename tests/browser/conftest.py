@@ -7,6 +7,12 @@ from pathlib import Path
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+from candidates.models import Candidate
+from demo.seeding import DEMO_PASSWORD
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -59,3 +65,39 @@ def screenshot(tmp_path):
         return path
 
     return take
+
+
+def point_google_at_sandbox(settings, sandbox_base_url: str) -> None:
+    """Every Google endpoint Threadline calls, on this live server's sandbox."""
+    google = f"{sandbox_base_url}/sandbox/google/"
+    settings.GOOGLE_AUTH_URI = f"{google}o/oauth2/auth"
+    settings.GOOGLE_TOKEN_URI = f"{google}token"
+    settings.GOOGLE_REVOKE_URI = f"{google}revoke"
+    settings.GOOGLE_API_ROOT = google
+    settings.GOOGLE_USERINFO_URI = f"{google}oauth2/v3/userinfo"
+
+
+def sign_in(browser, base_url: str, email: str, password: str = DEMO_PASSWORD) -> None:
+    """The login form, filled in as a person would; waits for the candidate list."""
+    browser.delete_all_cookies()
+    browser.get(f"{base_url}/accounts/login/")
+    browser.find_element(By.NAME, "login").send_keys(email)
+    browser.find_element(By.NAME, "password").send_keys(password)
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    WebDriverWait(browser, 15).until(ec.url_contains("/candidates/"))
+
+
+def demo_with_mailboxes() -> tuple[Candidate, str]:
+    """`make run`'s demo data, with sandbox mailboxes for the recruiter and for a Data
+    Scientist candidate: that candidate and their address."""
+    from demo.seeding import seed_demo
+    from sandbox.demo import seed_mailboxes
+
+    seed_demo()
+    candidate = Candidate.objects.filter(applications__posting__title="Data Scientist").first()
+    assert candidate is not None
+    address = candidate.emails.get().address
+    seed_mailboxes(
+        users=[("recruiter@demo.test", "Riley Chen")], candidates=[(address, candidate.full_name)]
+    )
+    return candidate, address

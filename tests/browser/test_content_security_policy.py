@@ -8,6 +8,7 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from sandbox import services as sandbox
+from tests.browser.conftest import point_google_at_sandbox, sign_in
 from tests.factories import PASSWORD, EmailMessageFactory, EmailThreadFactory
 
 REMOTE_IMAGE = "https://images.invalid/banner.png"
@@ -22,25 +23,11 @@ def _violations(browser) -> list[str]:
     ]
 
 
-def _sign_in(browser, base: str, email: str, wait) -> None:
-    browser.delete_all_cookies()
-    browser.get(f"{base}/accounts/login/")
-    browser.find_element(By.NAME, "login").send_keys(email)
-    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    wait.until(ec.url_contains("/candidates/"))
-
-
 def test_pages_work_without_a_policy_violation(browser, live_server, team, settings):
     base = live_server.url
     # The consent screen on another origin than ours, as Google's is: the form post's
     # redirect there is held to form-action.
-    google = f"{base.replace('localhost', '127.0.0.1')}/sandbox/google/"
-    settings.GOOGLE_AUTH_URI = f"{google}o/oauth2/auth"
-    settings.GOOGLE_TOKEN_URI = f"{google}token"
-    settings.GOOGLE_REVOKE_URI = f"{google}revoke"
-    settings.GOOGLE_API_ROOT = google
-    settings.GOOGLE_USERINFO_URI = f"{google}oauth2/v3/userinfo"
+    point_google_at_sandbox(settings, base.replace("localhost", "127.0.0.1"))
     recruiter, candidate = team.team_member, team.candidate_on_my_posting
     sandbox.mailbox_create(address=recruiter.email, display_name=recruiter.full_name)
     sandbox.mailbox_create(address=candidate.emails.get().address)
@@ -51,7 +38,7 @@ def test_pages_work_without_a_policy_violation(browser, live_server, team, setti
     wait = WebDriverWait(browser, 15)
     browser.get_log("browser")  # whatever earlier tests left
 
-    _sign_in(browser, base, recruiter.email, wait)
+    sign_in(browser, base, recruiter.email, PASSWORD)
     browser.get(f"{base}/settings/account/")
     browser.find_element(By.NAME, "email").click()
     browser.find_element(By.CSS_SELECTOR, "form button.primary").click()
@@ -93,7 +80,7 @@ def test_pages_work_without_a_policy_violation(browser, live_server, team, setti
     wait.until(lambda _: any("img-src" in message for message in _violations(browser)))
 
     # Django admin under the same policy.
-    _sign_in(browser, base, team.admin.email, wait)
+    sign_in(browser, base, team.admin.email, PASSWORD)
     browser.get(f"{base}/admin/")
     assert browser.find_element(By.ID, "site-name").is_displayed()
     browser.get(f"{base}/admin/accounts/organisation/{team.organisation.pk}/change/")

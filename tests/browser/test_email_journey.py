@@ -5,28 +5,17 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from candidates.models import Candidate
-from demo.seeding import DEMO_PASSWORD, seed_demo
+from demo.seeding import DEMO_PASSWORD
 from mailsync.models import MailboxConnection
 from mailsync.services import mailbox_sync
-from sandbox.demo import seed_mailboxes
+from tests.browser.conftest import demo_with_mailboxes, point_google_at_sandbox
 
 
 def test_recruiter_emails_a_candidate_and_reads_the_reply(
     browser, live_server, transactional_db, settings, screenshot
 ):
-    google = f"{live_server.url}/sandbox/google/"
-    settings.GOOGLE_AUTH_URI = f"{google}o/oauth2/auth"
-    settings.GOOGLE_TOKEN_URI = f"{google}token"
-    settings.GOOGLE_REVOKE_URI = f"{google}revoke"
-    settings.GOOGLE_API_ROOT = google
-    settings.GOOGLE_USERINFO_URI = f"{google}oauth2/v3/userinfo"
-    seed_demo()
-    candidate = Candidate.objects.filter(applications__posting__title="Data Scientist").first()
-    address = candidate.emails.get().address
-    seed_mailboxes(
-        users=[("recruiter@demo.test", "Riley Chen")], candidates=[(address, candidate.full_name)]
-    )
+    point_google_at_sandbox(settings, live_server.url)
+    candidate, address = demo_with_mailboxes()
     wait = WebDriverWait(browser, 15)
 
     browser.delete_all_cookies()

@@ -9,42 +9,21 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from candidates.models import Candidate
-from demo.seeding import DEMO_PASSWORD, seed_demo
 from mailsync.models import MailboxConnection
 from mailsync.sending import Draft
 from mailsync.services import mailbox_sync, message_send
 from sandbox import services as sandbox
-from sandbox.demo import seed_mailboxes
 from sandbox.models import Mailbox
-
-
-def _sign_in(browser, live_server, login: str) -> None:
-    browser.delete_all_cookies()
-    browser.get(f"{live_server.url}/accounts/login/")
-    browser.find_element(By.NAME, "login").send_keys(login)
-    browser.find_element(By.NAME, "password").send_keys(DEMO_PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    WebDriverWait(browser, 15).until(ec.url_contains("/candidates/"))
+from tests.browser.conftest import demo_with_mailboxes, point_google_at_sandbox, sign_in
 
 
 def test_unreadable_and_overly_nested_replies_are_shown_for_what_they_are(
     browser, live_server, transactional_db, settings, screenshot
 ):
-    google = f"{live_server.url}/sandbox/google/"
-    settings.GOOGLE_AUTH_URI = f"{google}o/oauth2/auth"
-    settings.GOOGLE_TOKEN_URI = f"{google}token"
-    settings.GOOGLE_REVOKE_URI = f"{google}revoke"
-    settings.GOOGLE_API_ROOT = google
-    settings.GOOGLE_USERINFO_URI = f"{google}oauth2/v3/userinfo"
-    seed_demo()
-    candidate = Candidate.objects.filter(applications__posting__title="Data Scientist").first()
-    address = candidate.emails.get().address
-    seed_mailboxes(
-        users=[("recruiter@demo.test", "Riley Chen")], candidates=[(address, candidate.full_name)]
-    )
+    point_google_at_sandbox(settings, live_server.url)
+    candidate, address = demo_with_mailboxes()
     wait = WebDriverWait(browser, 15)
-    _sign_in(browser, live_server, "recruiter@demo.test")
+    sign_in(browser, live_server.url, "recruiter@demo.test")
     browser.get(f"{live_server.url}/settings/account/")
     browser.find_element(By.NAME, "email").click()
     browser.find_element(By.CSS_SELECTOR, "form button.primary").click()
@@ -94,7 +73,7 @@ def test_unreadable_and_overly_nested_replies_are_shown_for_what_they_are(
     assert "Thursday works for me." in browser.page_source
     screenshot(browser, "candidate-emails-complex-html")
 
-    _sign_in(browser, live_server, "admin@demo.test")
+    sign_in(browser, live_server.url, "admin@demo.test")
     browser.get(f"{live_server.url}/admin/mailsync/mailboxconnection/")
     row = browser.find_element(By.CSS_SELECTOR, "#result_list tbody tr")
     assert "recruiter@demo.test" in row.text

@@ -8,41 +8,21 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from accounts.models import Organisation
-from candidates.models import Candidate
-from demo.seeding import DEMO_PASSWORD, seed_demo
+from demo.seeding import seed_demo
 from mailsync.models import MailboxConnection
-from sandbox.demo import seed_mailboxes
-
-
-def _sign_in(browser, live_server, wait, email: str) -> None:
-    browser.delete_all_cookies()
-    browser.get(f"{live_server.url}/accounts/login/")
-    browser.find_element(By.NAME, "login").send_keys(email)
-    browser.find_element(By.NAME, "password").send_keys(DEMO_PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    wait.until(ec.url_contains("/candidates/"))
+from tests.browser.conftest import demo_with_mailboxes, point_google_at_sandbox, sign_in
 
 
 def test_a_routed_reply_reaches_the_profile_under_limited_sync(
     browser, live_server, transactional_db, settings, screenshot
 ):
-    google = f"{live_server.url}/sandbox/google/"
-    settings.GOOGLE_AUTH_URI = f"{google}o/oauth2/auth"
-    settings.GOOGLE_TOKEN_URI = f"{google}token"
-    settings.GOOGLE_REVOKE_URI = f"{google}revoke"
-    settings.GOOGLE_API_ROOT = google
-    settings.GOOGLE_USERINFO_URI = f"{google}oauth2/v3/userinfo"
+    point_google_at_sandbox(settings, live_server.url)
     settings.SANDBOX_MAILGUN_WEBHOOK_URL = f"{live_server.url}/anymail/mailgun/inbound_mime/"
-    seed_demo()
-    candidate = Candidate.objects.filter(applications__posting__title="Data Scientist").first()
-    address = candidate.emails.get().address
-    seed_mailboxes(
-        users=[("recruiter@demo.test", "Riley Chen")], candidates=[(address, candidate.full_name)]
-    )
+    candidate, address = demo_with_mailboxes()
     wait = WebDriverWait(browser, 15)
 
     # The Super Admin switches to limited sync and has the routing rule applied.
-    _sign_in(browser, live_server, wait, "superadmin@demo.test")
+    sign_in(browser, live_server.url, "superadmin@demo.test")
     browser.get(f"{live_server.url}/settings/company/")
     browser.find_element(By.CSS_SELECTOR, "input[name=level][value=limited]").click()
     browser.find_element(By.CSS_SELECTOR, "#email-sync button.primary").click()
@@ -72,7 +52,7 @@ def test_a_routed_reply_reaches_the_profile_under_limited_sync(
     wait.until(ec.url_to_be(f"{live_server.url}/sandbox/"))
 
     # The recruiter connects with send-only access and writes to the candidate.
-    _sign_in(browser, live_server, wait, "recruiter@demo.test")
+    sign_in(browser, live_server.url, "recruiter@demo.test")
     browser.get(f"{live_server.url}/settings/account/")
     browser.find_element(By.NAME, "email").click()
     browser.find_element(By.CSS_SELECTOR, "form button.primary").click()
@@ -101,7 +81,7 @@ def test_a_routed_reply_reaches_the_profile_under_limited_sync(
     browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
     wait.until(ec.url_changes(message_page))  # the reply is sent: its own page
 
-    _sign_in(browser, live_server, wait, "recruiter@demo.test")
+    sign_in(browser, live_server.url, "recruiter@demo.test")
     browser.get(f"{live_server.url}/candidates/{candidate.pk}/emails/")
     assert "Thursday at ten works for me." in browser.page_source
     assert "Import is unavailable" in browser.page_source
@@ -112,8 +92,7 @@ def test_a_microsoft_organisation_reads_its_exchange_rules(
     browser, live_server, transactional_db, screenshot
 ):
     seed_demo()
-    wait = WebDriverWait(browser, 15)
-    _sign_in(browser, live_server, wait, "superadmin@contoso.test")
+    sign_in(browser, live_server.url, "superadmin@contoso.test")
 
     browser.get(f"{live_server.url}/settings/company/routing/")
 

@@ -6,7 +6,8 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from candidates.models import Candidate
-from demo.seeding import DEMO_PASSWORD, seed_demo
+from demo.seeding import seed_demo
+from tests.browser.conftest import sign_in
 
 
 @pytest.fixture
@@ -14,21 +15,12 @@ def demo(transactional_db):
     return seed_demo()
 
 
-def _sign_in(browser, live_server, email: str) -> None:
-    browser.delete_all_cookies()
-    browser.get(f"{live_server.url}/accounts/login/")
-    browser.find_element(By.NAME, "login").send_keys(email)
-    browser.find_element(By.NAME, "password").send_keys(DEMO_PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    WebDriverWait(browser, 10).until(ec.url_contains("/candidates/"))
-
-
 def test_super_admin_signs_in_searches_and_opens_a_profile(browser, live_server, demo, screenshot):
     browser.get(f"{live_server.url}/accounts/login/")
     assert browser.find_element(By.NAME, "login").is_displayed()
     screenshot(browser, "login")
 
-    _sign_in(browser, live_server, "superadmin@demo.test")
+    sign_in(browser, live_server.url, "superadmin@demo.test")
     assert "50 candidates" in browser.find_element(By.CSS_SELECTOR, ".count").text
     screenshot(browser, "candidate-list")
 
@@ -54,7 +46,7 @@ def test_super_admin_signs_in_searches_and_opens_a_profile(browser, live_server,
 
 
 def test_limited_member_sees_only_their_postings_candidates(browser, live_server, demo):
-    _sign_in(browser, live_server, "limited@demo.test")
+    sign_in(browser, live_server.url, "limited@demo.test")
 
     count_text = browser.find_element(By.CSS_SELECTOR, ".count").text
     rows = browser.find_elements(By.CSS_SELECTOR, "table.list tbody tr")
@@ -66,7 +58,7 @@ def test_limited_member_sees_only_their_postings_candidates(browser, live_server
 
 
 def test_recruiter_adds_an_address_and_sees_the_field_error_inline(browser, live_server, demo):
-    _sign_in(browser, live_server, "recruiter@demo.test")
+    sign_in(browser, live_server.url, "recruiter@demo.test")
     candidate = Candidate.objects.filter(organisation__slug="demo").order_by("full_name").first()
     browser.get(f"{live_server.url}/candidates/{candidate.pk}/")
 
