@@ -19,7 +19,12 @@ from django.utils import timezone
 
 from accounts.models import IntegrationPermission, Organisation, User
 from accounts.policy import can_manage_company_settings
-from accounts.services import organisation_record_admin_consent, organisation_set_sync_level
+from accounts.services import (
+    integration_permissions_update,
+    organisation_record_admin_consent,
+    organisation_set_sync_level,
+    user_update_profile,
+)
 from candidates.models import Candidate, EmailMessage, EmailThread
 from candidates.policy import can_edit_candidate
 from core.leases import Lease
@@ -270,6 +275,49 @@ def _store_authorization(
     mailbox.last_error, mailbox.last_error_at = "", None
     mailbox.save()
     return mailbox
+
+
+@dataclass(frozen=True)
+class AccountSaved:
+    """What saving My account leads to."""
+
+    # Email was ticked: the provider's consent page, where the user goes next.
+    consent_url: str = ""
+    # Email was ticked but its authorization cannot start (why); the rest was saved.
+    refusal: str = ""
+
+
+def my_account_save(
+    *,
+    user: User,
+    full_name: str,
+    email: bool,
+    calendar: bool,
+    contacts: bool,
+    redirect_uri: str,
+) -> AccountSaved:
+    """Save My account: the name and the permission boxes in one transaction. Ticking
+    Email then starts the mailbox's authorization, after that commit (building the
+    consent URL may call the provider, which no open transaction should wait on);
+    unticking it disconnects the mailbox (the provider revokes after the commit)."""
+    with transaction.atomic():
+        user_update_profile(user=user, full_name=full_name)
+        changed = integration_permissions_update(
+            user=user, email=email, calendar=calendar, contacts=contacts
+        )
+        email_change = next(
+            (p for p in changed if p.kind == IntegrationPermission.Kind.EMAIL), None
+        )
+        if email_change is not None and not email_change.enabled:
+            disconnect(user=user)
+    if email_change is None or not email_change.enabled:
+        return AccountSaved()
+    try:
+        return AccountSaved(consent_url=authorization_start(user=user, redirect_uri=redirect_uri))
+    except AuthorizationFailed as failure:
+        # The box goes back to unticked; the name and the other boxes stay saved.
+        email_permission_set(user, IntegrationPermission.State.OFF)
+        return AccountSaved(refusal=str(failure))
 
 
 def disconnect(*, user: User) -> None:

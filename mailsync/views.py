@@ -8,10 +8,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from accounts import services as accounts_services
 from accounts.access import MemberRequest, member_required
 from accounts.forms import MyAccountForm
-from accounts.models import IntegrationPermission
 from accounts.selectors import integration_permissions_for
 from accounts.services import AccountsError
 from mailsync import services as mailsync_services
@@ -117,35 +115,21 @@ def my_account(request: MemberRequest) -> HttpResponse:
     initial.update({kind: p.enabled for kind, p in permissions.items()})
     form = MyAccountForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        accounts_services.user_update_profile(
-            user=request.user, full_name=form.cleaned_data["full_name"]
-        )
-        changed = accounts_services.integration_permissions_update(
+        saved = mailsync_services.my_account_save(
             user=request.user,
+            full_name=form.cleaned_data["full_name"],
             email=form.cleaned_data["email"],
             calendar=form.cleaned_data["calendar"],
             contacts=form.cleaned_data["contacts"],
+            redirect_uri=_callback_uri(request),
         )
-        email = next((p for p in changed if p.kind == IntegrationPermission.Kind.EMAIL), None)
-        if email is not None and email.enabled:
+        if saved.consent_url:
             # Ticking Email hands over to the provider's consent screen.
-            callback = _callback_uri(request)
-            try:
-                return redirect(
-                    mailsync_services.authorization_start(user=request.user, redirect_uri=callback)
-                )
-            except mailsync_services.AuthorizationFailed as failure:
-                accounts_services.integration_permissions_update(
-                    user=request.user,
-                    email=False,
-                    calendar=form.cleaned_data["calendar"],
-                    contacts=form.cleaned_data["contacts"],
-                )
-                messages.error(request, str(failure))
-                return redirect("mailsync:my_account")
-        if email is not None:
-            mailsync_services.disconnect(user=request.user)
-        messages.success(request, "Your account settings were saved.")
+            return redirect(saved.consent_url)
+        if saved.refusal:
+            messages.error(request, saved.refusal)
+        else:
+            messages.success(request, "Your account settings were saved.")
         return redirect("mailsync:my_account")
     context = {
         "form": form,

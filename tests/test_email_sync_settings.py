@@ -5,7 +5,7 @@ import pytest
 from auditlog.models import LogEntry
 from django.urls import reverse
 
-from accounts.models import Organisation
+from accounts.models import IntegrationPermission, Organisation
 from tests.factories import MailboxConnectionFactory
 
 SETTINGS = "inbound:company_settings"
@@ -124,6 +124,11 @@ def test_an_on_premise_organisations_users_are_told_why_they_cannot_connect(team
     )
 
     assert "on-premise Exchange server" in response.content.decode()
+    # The rest of the form was saved; Email is left unticked, with nothing waiting.
+    team.team_member.refresh_from_db()
+    assert team.team_member.full_name == "T"
+    email = IntegrationPermission.objects.get(user=team.team_member, kind="email")
+    assert (email.enabled, email.state) == (False, IntegrationPermission.State.OFF)
 
 
 def test_google_routing_instructions_name_the_rule_to_copy(team, client_for, settings):
