@@ -313,10 +313,12 @@ MICROSOFT_GRAPH_URL = env_str("MICROSOFT_GRAPH_URL", "https://graph.microsoft.co
 # a domain whose MX points at Mailgun (or at a self-hosted MTA piping into `ingest_mail`).
 THREADLINE_INBOUND_DOMAIN = env_str("THREADLINE_INBOUND_DOMAIN", "inbound.threadline.localhost")
 INBOUND_MAX_MESSAGE_BYTES = env_int("INBOUND_MAX_MESSAGE_BYTES", 25 * 1024 * 1024)
-# The authserv-id of the relay that receives routed mail and records, in the topmost
-# Authentication-Results header, whether DKIM or SPF passed. A routed message From one of
-# our users counts as theirs only when that header says their domain passed.
-INBOUND_AUTHSERV_ID = env_str("INBOUND_AUTHSERV_ID", "mailgun.org")
+# The authserv-id of the relay that receives routed mail, removes Authentication-Results
+# headers claiming its id (RFC 8601 section 5) and adds its own on top, saying whether
+# DKIM or SPF passed. A routed message From one of our users counts as theirs only when
+# that header says their domain passed. Unset (the default): no routed message is
+# credited to a user; each is stored as received from its From address.
+INBOUND_AUTHSERV_ID = env_str("INBOUND_AUTHSERV_ID", "")
 # Mailgun signs every post; posts older than this, or whose token was seen, are refused.
 INBOUND_SIGNATURE_MAX_AGE_SECONDS = env_int("INBOUND_SIGNATURE_MAX_AGE_SECONDS", 5 * 60)
 ANYMAIL: dict[str, str | None] = {

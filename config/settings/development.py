@@ -65,6 +65,8 @@ if SANDBOX:
     SANDBOX_MAILGUN_WEBHOOK_URL = env_str(
         "SANDBOX_MAILGUN_WEBHOOK_URL", f"{SANDBOX_BASE_URL}/anymail/mailgun/inbound_mime/"
     )
+    # The sandbox's Mailgun verifies DKIM and stamps Authentication-Results as this relay.
+    INBOUND_AUTHSERV_ID = INBOUND_AUTHSERV_ID or "mx.mailgun.sandbox.localhost"  # noqa: F405
 # Public on purpose, like SECRET_KEY above: production requires its own.
 ANYMAIL["MAILGUN_WEBHOOK_SIGNING_KEY"] = (  # noqa: F405
     ANYMAIL["MAILGUN_WEBHOOK_SIGNING_KEY"] or "key-development-only-mailgun-signing"  # noqa: F405

@@ -78,6 +78,16 @@ def test_a_from_header_naming_a_user_does_not_make_them_its_author(routed, sign_
     assert reply.sender is None
 
 
+def test_without_a_trusted_relay_no_routed_message_counts_as_a_users(routed, settings):
+    raw = dkim_sign(_users_reply(routed), domain=routed.recruiter.email.split("@")[1])
+    settings.INBOUND_AUTHSERV_ID = ""  # production's default: no relay configured
+
+    assert routed.post(raw).status_code == 200
+
+    reply = routed.stored().get()
+    assert (reply.direction, reply.sender) == (EmailMessage.Direction.INBOUND, None)
+
+
 def test_an_authentication_result_written_by_the_sender_proves_nothing(routed, settings):
     forged = (
         f"Authentication-Results: {settings.INBOUND_AUTHSERV_ID}; "
