@@ -12,6 +12,7 @@ from mailsync.models import MailboxConnection
 CONNECT_TO_SEND = "Connect your mailbox under Settings › My account to send email."
 CONNECT_TO_READ = "Connect your mailbox under Settings › My account to import email."
 REAUTHORIZE = "Your mailbox needs re-authorization under Settings › My account."
+OWNER_DEACTIVATED = "Its owner's account is deactivated: Threadline neither reads nor sends."
 LIMITED_SYNC_NO_READING = (
     "Your organisation uses limited sync: Threadline has no permission to read mailboxes, "
     "so replies reach profiles through your mail admin's routing rule instead."
@@ -34,6 +35,9 @@ def mailbox_status(mailbox: MailboxConnection | None) -> MailboxStatus:
     asks every user to re-authorize, and reading stops at once, before they have)."""
     if mailbox is None or mailbox.state == MailboxConnection.State.DISCONNECTED:
         return MailboxStatus(False, False, CONNECT_TO_SEND, CONNECT_TO_READ)
+    if not mailbox.user.is_active:
+        # Someone who left: their mailbox is theirs, not the organisation's to keep reading.
+        return MailboxStatus(False, False, OWNER_DEACTIVATED, OWNER_DEACTIVATED)
     if mailbox.state == MailboxConnection.State.NEEDS_REAUTHORIZATION:
         return MailboxStatus(False, False, REAUTHORIZE, REAUTHORIZE)
     full = Organisation.SyncLevel.FULL

@@ -5,7 +5,9 @@ from mailsync.models import MailboxConnection, SkippedMessage, SyncedMessage
 def mailbox_for(*, user: User) -> MailboxConnection | None:
     if not getattr(user, "is_authenticated", False):
         return None
-    return MailboxConnection.objects.select_related("organisation").filter(user=user).first()
+    return (
+        MailboxConnection.objects.select_related("organisation", "user").filter(user=user).first()
+    )
 
 
 def mailboxes_to_sync(*, user_email: str = "") -> list[int]:
@@ -13,6 +15,7 @@ def mailboxes_to_sync(*, user_email: str = "") -> list[int]:
     full = Organisation.SyncLevel.FULL
     mailboxes = MailboxConnection.objects.filter(
         state=MailboxConnection.State.CONNECTED,
+        user__is_active=True,
         sync_level=full,
         organisation__email_sync_level=full,
     )

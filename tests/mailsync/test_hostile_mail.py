@@ -14,6 +14,7 @@ from django.urls import reverse
 from accounts.models import Role
 from candidates.models import EmailMessage, EmailThread
 from mailsync.models import MailboxConnection, MailboxThread, SkippedMessage, SyncedMessage
+from mailsync.selectors import mailboxes_to_sync
 from mailsync.sending import Draft
 from mailsync.services import message_send
 from sandbox import services as sandbox
@@ -325,3 +326,18 @@ def test_import_skips_what_it_cannot_read_says_so_and_leaves_no_empty_thread(wor
     bodies = {m.body_text.strip() for m in EmailMessage.objects.filter(thread__in=threads)}
     assert bodies == {"I wrote first", "Still worth keeping."}
     assert SkippedMessage.objects.filter(mailbox__user=world.recruiter).count() == 2
+
+
+def test_the_mailbox_of_a_deactivated_user_is_neither_read_nor_listed_for_sync(world):
+    _started_thread(world)
+    world.reply(world.candidate_box, world.recruiter.email, "Anyone there?")
+    world.recruiter.is_active = False
+    world.recruiter.save(update_fields=["is_active"])
+    calls_before = world.log().count()
+
+    report = world.sync()
+
+    assert report.status == "not_connected"
+    assert world.log().count() == calls_before
+    assert mailboxes_to_sync() == []
+    assert not _with_body(EmailMessage.objects, "Anyone there?")
