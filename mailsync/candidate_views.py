@@ -126,9 +126,10 @@ def email_import(request: MemberRequest, candidate_id: UUID) -> HttpResponse:
             f"({report.found} found in your mailbox)."
         )
         if report.skipped:
+            one = report.skipped == 1
             text += (
-                f" {report.skipped} message{'s' if report.skipped != 1 else ''} could not be "
-                "read and were skipped (see My account)."
+                f" {report.skipped} message{'' if one else 's'} could not be read and "
+                f"{'was' if one else 'were'} skipped (see My account)."
             )
         if report.truncated:
             text += " Only the most recent ones were imported; run it again for more."

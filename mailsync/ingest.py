@@ -4,11 +4,11 @@ manual import, or inbound routing. Sending records its own messages (`sending.py
 Two rules live here and nowhere else:
 - who wrote a message is decided by where it was found, never by its From header: the
   caller passes the `author` (the mailbox owner when the provider filed it as sent);
-- a mailbox writes only into threads its owner may see (`thread_for_mailbox`).
+- a mailbox writes only into threads its owner may see (`threads_visible_to`; the
+  callers send the rest to `private_thread_for`).
 """
 
 import base64
-import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,8 +25,6 @@ from candidates.rendering import clean_attachment_name, prepare_html_for_storage
 from mailsync.mime import ParsedMessage
 from mailsync.models import MailboxConnection, MailboxThread, SyncedMessage
 from mailsync.threadref import message_id_digest, thread_from_headers
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from accounts.models import User
 from candidates.models import Candidate, EmailThread
 from mailsync.ingest import thread_for_references, threads_visible_to
 from mailsync.mime import MalformedMessage, ParsedMessage, parse_message, reference_headers
-from mailsync.models import MailboxConnection, MailboxThread, SyncedMessage
+from mailsync.models import MailboxConnection, MailboxThread
 from mailsync.providers.base import MessageRef, ProviderError, RawMessage
 from mailsync.selectors import messages_already_handled
-from mailsync.sync import ensure_own_label, message_store_guarded
+from mailsync.sync import labels_apply, message_store_guarded
 from mailsync.tokens import open_session
 
 logger = logging.getLogger(__name__)
@@ -78,14 +78,10 @@ def import_messages(mailbox: MailboxConnection, actor: User, candidate: Candidat
     report.threads = len({thread.pk for thread in threads.values()})
     if imported_ids:
         try:
-            session.apply_label(ensure_own_label(mailbox, session), imported_ids)
+            labels_apply(mailbox, session, imported_ids)
         except ProviderError as failure:
             # Still marked unlabelled: the next sync round labels them.
             logger.info("Labelling imported messages deferred: %s", failure)
-        else:
-            SyncedMessage.objects.filter(
-                mailbox=mailbox, provider_message_id__in=imported_ids
-            ).update(labelled=True)
     return report
 
 

@@ -21,7 +21,7 @@ from mailsync.ingest import activity_advance, attachments_store
 from mailsync.mime import SNIPPET_LENGTH, OutgoingAttachment
 from mailsync.models import MailboxConnection, MailboxThread, SyncedMessage
 from mailsync.providers.base import ProviderError
-from mailsync.sync import ensure_own_label
+from mailsync.sync import labels_apply
 from mailsync.threadref import message_id_digest
 from mailsync.tokens import mark_needs_reauthorization, open_session
 
@@ -133,10 +133,7 @@ def outgoing_deliver(
         # No label: it needs more than send permission, and nothing syncs this mailbox.
         return
     try:
-        session.apply_label(ensure_own_label(mailbox, session), [sent.id])
-        SyncedMessage.objects.filter(mailbox=mailbox, provider_message_id=sent.id).update(
-            labelled=True
-        )
+        labels_apply(mailbox, session, [sent.id])
     except ProviderError as failure:
         # The next sync labels whatever is still unlabelled.
         logger.info("Labelling sent message %s deferred: %s", message.pk, failure)

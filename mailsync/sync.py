@@ -55,9 +55,6 @@ class SyncReport:
     stored_ids: list[int] = field(default_factory=list)
 
 
-# --- the lease --------------------------------------------------------------------------
-
-
 # --- the run ----------------------------------------------------------------------------
 
 
@@ -265,15 +262,23 @@ def _label_pending(mailbox: MailboxConnection, session: MailboxSession) -> None:
     if not pending:
         return
     try:
-        session.apply_label(ensure_own_label(mailbox, session), pending)
+        labels_apply(mailbox, session, pending)
     except ProviderError as failure:
         if failure.permanent and failure.needs_reauthorization:
             raise
         logger.info("Mailbox %s: labelling deferred: %s", mailbox.pk, failure)
-        return
-    SyncedMessage.objects.filter(mailbox=mailbox, provider_message_id__in=pending).update(
-        labelled=True
-    )
+
+
+def labels_apply(
+    mailbox: MailboxConnection, session: MailboxSession, provider_message_ids: list[str]
+) -> None:
+    """Our label on these stored copies, in one provider write, and marked as labelled
+    once it is there. Raises ProviderError; whatever stays unlabelled, the next sync round
+    labels."""
+    session.apply_label(ensure_own_label(mailbox, session), provider_message_ids)
+    SyncedMessage.objects.filter(
+        mailbox=mailbox, provider_message_id__in=provider_message_ids
+    ).update(labelled=True)
 
 
 def ensure_own_label(mailbox: MailboxConnection, session: MailboxSession) -> str:
