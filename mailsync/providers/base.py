@@ -4,7 +4,6 @@ Adapters turn every failure into `ProviderError`, which says whether trying agai
 help (`permanent`), so that the sync engine's rules are written once for both providers.
 """
 
-import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -12,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
