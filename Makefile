@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 PORT ?= 8000
 
-.PHONY: install run test test-fast lint typecheck format screenshots bench bench-inbound clean
+.PHONY: install run test test-fast lint typecheck format screenshots bench bench-import bench-ingestion bench-inbound bench-pages bench-calendar clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,18 @@ MESSAGES ?= 100000
 bench: install
 	$(BIN)/python bench/mail_sync.py --provider $(PROVIDER) --messages $(MESSAGES)
 
+# Import candidate email as the background job runs it: a candidate with 2,000 messages
+# in a mailbox of MESSAGES, the provider's own limits in force.
+bench-import: install
+	$(BIN)/python bench/import_candidate.py --provider $(PROVIDER) --messages $(MESSAGES) \
+	  --candidate-messages 2000
+
+# Automatic ingestion: a mailbox of MESSAGES, 3,000 of them one-on-one with candidates in
+# the last year, the provider's own limits in force. QUICK=1: 10,000 and 300.
+bench-ingestion: install
+	$(BIN)/python bench/auto_ingestion.py --provider $(PROVIDER) --messages $(MESSAGES) \
+	  --one-on-one 3000 $(if $(QUICK),--quick)
+
 # Inbound mail (limited sync) through gunicorn under locust; locust is installed here only.
 # The database is created and dropped by the run: SQLite in var/ unless DATABASE_URL is
 # given on the command line (an exported DATABASE_URL is ignored), e.g.
@@ -70,6 +82,23 @@ bench-inbound: install
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	$(BIN)/python bench/inbound.py --duration $(DURATION) --users $(USERS) --prebuilt $(PREBUILT) \
 	  $(if $(filter command line,$(origin DATABASE_URL)),--database-url $(DATABASE_URL))
+
+# The candidate list and a profile's Emails tab with many threads: queries and milliseconds
+# through Django's test client on a fresh SQLite database.
+THREADS ?= 500
+RUNS ?= 9
+bench-pages: install
+	$(BIN)/python bench/workspace_pages.py --threads $(THREADS) --runs $(RUNS)
+
+# Calendar sync of CALENDARS connected calendars of EVENTS events, INTERVIEWS of them ours,
+# three rounds of calendar_sync_all on each provider (CAL_PROVIDER=google|microsoft|both).
+CALENDARS ?= 1000
+EVENTS ?= 200
+INTERVIEWS ?= 5
+CAL_PROVIDER ?= both
+bench-calendar: install
+	$(BIN)/python bench/calendar_sync.py --provider $(CAL_PROVIDER) --calendars $(CALENDARS) \
+	  --events $(EVENTS) --interviews $(INTERVIEWS)
 
 clean:
 	rm -rf $(VENV) var staticfiles

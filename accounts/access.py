@@ -10,6 +10,7 @@ from functools import wraps
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
+from django_htmx.middleware import HtmxDetails
 
 from accounts import policy
 from accounts.models import User
@@ -21,6 +22,7 @@ class MemberRequest(HttpRequest):
     annotations use it; Django still passes a plain HttpRequest."""
 
     user: User
+    htmx: HtmxDetails  # set by django-htmx's middleware on every request
 
 
 def member_required(view: Callable) -> Callable:

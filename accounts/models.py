@@ -5,6 +5,7 @@ from auditlog.registry import auditlog
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -24,15 +25,23 @@ class Organisation(models.Model):
         EXCHANGE_ON_PREMISE = "exchange_on_premise", "Exchange Server (on-premise)"
 
     class SyncLevel(models.TextChoices):
-        FULL = "full", "Full sync"
-        LIMITED = "limited", "Limited sync"
+        """The email access level (LinkedIn's four), from least to most. The two middle
+        values keep their first names: "limited" is Send only, "full" is
+        Send & view."""
+
+        OFF = "off", "Off"
+        VIEW = "view", "View only"
+        LIMITED = "limited", "Send only"
+        FULL = "full", "Send & view"
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
     email_provider = models.CharField(
         max_length=20,
         choices=EmailProvider.choices,
-        default=EmailProvider.GOOGLE,
+        blank=True,
+        # Empty until a Super Admin chooses: nobody may authorize a mailbox before that.
+        default="",
         help_text="Where this organisation's mailboxes live; users connect their own.",
     )
 
@@ -51,12 +60,25 @@ class Organisation(models.Model):
         max_length=16,
         choices=SyncLevel.choices,
         default=SyncLevel.FULL,
-        help_text="Full: send and read (default-deny). Limited: send only; replies arrive "
-        "through the mail admin's routing rule.",
+        help_text="Send & view: send and read (default-deny). View only: read, never send. "
+        "Send only: replies arrive through the mail admin's routing rule. Off: no email.",
+    )
+    # Automatic ingestion (LinkedIn's rule): on authorization, a year of one-on-one mail
+    # with the organisation's candidates, in threads active in the last six months.
+    auto_ingestion_enabled = models.BooleanField("Automatic ingestion", default=False)
+    # Retention: threads with no message either way for this many months are removed.
+    retention_months = models.PositiveSmallIntegerField(
+        "Remove threads inactive for (months)",
+        default=6,
+        validators=[MinValueValidator(1), MaxValueValidator(120)],
     )
     # The Super Admin's confirmation, when enabling limited sync, that the mail admin set
     # up the routing rule; kept so the settings page can show who said so and when.
     routing_confirmed_at = models.DateTimeField(null=True, blank=True)
+    # The company's own On/Off for the Calendar and Contacts boxes (LinkedIn's rule): Off
+    # stops the feature for everyone at once and revokes nothing, so On resumes it.
+    calendar_enabled = models.BooleanField("Calendar on", default=True)
+    contacts_enabled = models.BooleanField("Contacts on", default=True)
     inbound_key = models.CharField(
         max_length=64,
         unique=True,
@@ -78,6 +100,11 @@ class Organisation(models.Model):
     @property
     def offers_limited_sync(self) -> bool:
         return self.email_provider != self.EmailProvider.EXCHANGE_ON_PREMISE
+
+    @property
+    def offers_auto_ingestion(self) -> bool:
+        """Automatic ingestion reads mailboxes: only the levels that may read offer it."""
+        return self.email_sync_level in (self.SyncLevel.VIEW, self.SyncLevel.FULL)
 
 
 class Role(models.TextChoices):
@@ -201,5 +228,10 @@ EMAIL_SETTINGS_FIELDS = (
     "microsoft_admin_consent_at",
     "email_sync_level",
     "routing_confirmed_at",
+    "auto_ingestion_enabled",
+    "retention_months",
 )
-auditlog.register(Organisation, include_fields=["name", *EMAIL_SETTINGS_FIELDS])
+INTEGRATION_SETTINGS_FIELDS = ("calendar_enabled", "contacts_enabled")
+auditlog.register(
+    Organisation, include_fields=["name", *EMAIL_SETTINGS_FIELDS, *INTEGRATION_SETTINGS_FIELDS]
+)

@@ -77,6 +77,52 @@ def organisation_update_settings(
     return organisation
 
 
+def organisation_set_integrations(
+    *, actor: User, organisation: Organisation, calendar: bool, contacts: bool
+) -> Organisation:
+    """The company's Calendar and Contacts switches. Off stops the feature for every user
+    at once (the mailbox policy asks the switch on each use) and revokes nothing, so On
+    resumes it without anyone consenting again (LinkedIn's rule)."""
+    _require_super_admin(actor, organisation)
+    organisation.calendar_enabled = calendar
+    organisation.contacts_enabled = contacts
+    # save() rather than update(): django-auditlog records the change and its author.
+    organisation.save(update_fields=["calendar_enabled", "contacts_enabled"])
+    return organisation
+
+
+def organisation_set_auto_ingestion(
+    *, actor: User, organisation: Organisation, enabled: bool
+) -> bool:
+    """The company's Automatic ingestion switch; True if it changed. It is offered only at
+    the levels that read mailboxes (View only, Send & view), so turning it on at another
+    level is refused; turning it off always works. What the mailboxes do about a change
+    (starting ingestion for connected users) belongs to mailsync, which calls this."""
+    _require_super_admin(actor, organisation)
+    if enabled and not organisation.offers_auto_ingestion:
+        raise AccountsError(
+            "Automatic ingestion reads mailboxes: it is offered only at the View only and "
+            "Send & view email access levels."
+        )
+    if organisation.auto_ingestion_enabled == enabled:
+        return False
+    organisation.auto_ingestion_enabled = enabled
+    # save() rather than update(): django-auditlog records the change and its author.
+    organisation.save(update_fields=["auto_ingestion_enabled"])
+    return True
+
+
+def organisation_set_retention(*, actor: User, organisation: Organisation, months: int) -> None:
+    """How many months a thread may go without a message sent or received before the daily
+    retention run removes it (mailsync's retention_sweep)."""
+    _require_super_admin(actor, organisation)
+    if not 1 <= months <= 120:
+        raise AccountsError("Retention is between 1 and 120 months.")
+    organisation.retention_months = months
+    # save() rather than update(): django-auditlog records the change and its author.
+    organisation.save(update_fields=["retention_months"])
+
+
 def organisation_record_admin_consent(
     *, actor: User, organisation: Organisation, tenant_id: str
 ) -> Organisation:
@@ -104,13 +150,13 @@ def organisation_set_sync_level(
     commit together or not at all."""
     _require_super_admin(actor, organisation)
     if level not in Organisation.SyncLevel.values:
-        raise AccountsError("Choose full sync or limited sync.")
+        raise AccountsError("Choose an email access level.")
     is_limited = level == Organisation.SyncLevel.LIMITED
     if is_limited and not organisation.offers_limited_sync:
-        raise AccountsError("Limited sync is not available with on-premise Exchange.")
+        raise AccountsError("Send only is not available with on-premise Exchange.")
     if is_limited and not routing_confirmed:
         raise AccountsError(
-            "Limited sync needs your mail admin's routing rule first: confirm it is set up."
+            "Send only needs your mail admin's routing rule first: confirm it is set up."
         )
     changed = organisation.email_sync_level != level
     fields = ["email_sync_level", "routing_confirmed_at", "microsoft_authorization_mode"]

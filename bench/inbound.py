@@ -210,7 +210,10 @@ def seed(*, threads: int) -> dict:
     from mailsync.threadref import new_message_id, thread_ref
 
     organisation = Organisation.objects.create(
-        name="Bench Co", slug="bench-co", email_sync_level=Organisation.SyncLevel.LIMITED
+        name="Bench Co",
+        slug="bench-co",
+        email_provider="google",
+        email_sync_level=Organisation.SyncLevel.LIMITED,
     )
     recruiters, team = [], {"organisation": organisation, "role": Role.TEAM_MEMBER}
     for name in RECRUITERS:  # with no password: nobody signs in

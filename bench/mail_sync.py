@@ -20,7 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -142,14 +143,12 @@ def _run_sync(env, scenario, *, new_messages: int) -> dict:
     return figures
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--provider", choices=["google", "microsoft"], default="google")
-    parser.add_argument("--messages", type=int, default=100_000)
-    parser.add_argument("--interest-share", type=float, default=0.01)
-    args = parser.parse_args()
-
-    workdir = Path(tempfile.mkdtemp(prefix="threadline-bench-"))
+@contextmanager
+def sandbox_served(*, prefix: str) -> Iterator[dict[str, str]]:
+    """A fresh SQLite database in a temporary folder, migrated, with the sandbox served by
+    gunicorn over HTTP and (for Microsoft) HTTPS; yields the environment for child
+    processes (this process is set up with it too)."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
     port, tls_port = _free_port(), _free_port()
     env = _environment(workdir, port, tls_port)
 
@@ -161,14 +160,27 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     env["REQUESTS_CA_BUNDLE"] = os.environ["REQUESTS_CA_BUNDLE"]  # set by the settings
-    tls = [
-        "--certfile",
-        str(settings.SANDBOX_TLS.certificate),
-        "--keyfile",
-        str(settings.SANDBOX_TLS.key),
-    ]
+    tls = ["--certfile", str(settings.SANDBOX_TLS.certificate)]
+    tls += ["--keyfile", str(settings.SANDBOX_TLS.key)]
     servers = [_serve(env, port), _serve(env, tls_port, tls)]
     try:
+        yield env
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--provider", choices=["google", "microsoft"], default="google")
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--interest-share", type=float, default=0.01)
+    args = parser.parse_args()
+
+    with sandbox_served(prefix="threadline-bench-") as env:
+        from django.db import connection
+
         from bench.scenario import Scenario
 
         scenario = Scenario.create(
@@ -176,7 +188,7 @@ def main() -> None:
         )
         print(
             f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
-            f"database {django.db.connection.vendor}"
+            f"database {connection.vendor}"
         )
         print(
             f"provider: {args.provider}; mailbox: {args.messages:,} new messages, "
@@ -197,10 +209,6 @@ def main() -> None:
 
         print("local pipeline (parse, match, encrypt, store):")
         print(json.dumps(scenario.local_pipeline(count=2_000), indent=2))
-    finally:
-        for server in servers:
-            server.terminate()
-            server.wait(timeout=30)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ child process stopped after --old-timeout seconds. Figures go to docs/benchmarks
 
 import argparse
 import multiprocessing
-import os
 import statistics
 import sys
 import tempfile
@@ -24,6 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.local_django import django_in  # noqa: E402 (after the path that finds it)
 
 NESTED_UNIT = "<div>lorem "
 SIZES = {"250 KB": 250 * 1024, "500 KB": 500 * 1024, "1 MB": 1024 * 1024, "2 MB": 2048 * 1024}
@@ -40,24 +41,6 @@ def newsletter_html(size: int) -> str:
         '<img src="https://cdn.example.com/logo.png" width="20"></td></tr>'
     )
     return "<html><body><table>" + row * (size // len(row)) + "</table></body></html>"
-
-
-def _setup_django(workdir: Path) -> None:
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "config.settings.development",
-            "THREADLINE_VAR_DIR": str(workdir),
-            "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
-            "DEBUG": "0",
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def _old_render(html: str) -> None:
@@ -84,10 +67,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--old-timeout", type=float, default=60.0)
     args = parser.parse_args()
-    _setup_django(Path(tempfile.mkdtemp(prefix="threadline-bench-html-")))
+    django_in(Path(tempfile.mkdtemp(prefix="threadline-bench-html-")))
 
     from django.test import Client
-    from django.test.utils import setup_test_environment
     from django.urls import reverse
 
     from accounts.models import Organisation, Role, User
@@ -96,8 +78,9 @@ def main() -> None:
     from mailsync.ingest import message_store
     from mailsync.mime import build_message, parse_message
 
-    setup_test_environment()  # the test client's host and response bookkeeping
-    organisation = Organisation.objects.create(name="Bench Co", slug="bench")
+    organisation = Organisation.objects.create(
+        name="Bench Co", slug="bench", email_provider="google"
+    )
     user = User.objects.create_user(
         "riley@bench.test", "x", organisation=organisation, role=Role.TEAM_MEMBER
     )

@@ -1,11 +1,19 @@
 import uuid
 
+from auditlog.registry import auditlog
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from encrypted_model_fields.fields import EncryptedCharField, EncryptedTextField
 
 from accounts.models import Organisation
+from candidates.audit import Event
+
+
+def _audit_data(candidate_id: uuid.UUID, event: Event) -> dict[str, str]:
+    """The additional data that lets a profile's history find an entry by its candidate
+    (candidates.audit.entries_for_candidate)."""
+    return {"candidate": str(candidate_id), "event": event.value}
 
 
 class Posting(models.Model):
@@ -63,6 +71,10 @@ class Candidate(models.Model):
     def __str__(self) -> str:
         return self.full_name
 
+    def get_additional_data(self) -> dict[str, str]:
+        """What django-auditlog stores with an entry about this candidate's fields."""
+        return _audit_data(self.pk, Event.PROFILE_CHANGED)
+
     @property
     def primary_email(self) -> "CandidateEmail | None":
         emails = list(self.emails.all())
@@ -90,6 +102,9 @@ class CandidateEmail(models.Model):
     def __str__(self) -> str:
         return self.address
 
+    def get_additional_data(self) -> dict[str, str]:
+        return _audit_data(self.candidate_id, Event.ADDRESSES_CHANGED)
+
 
 class Application(models.Model):
     """A candidate considered for a posting."""
@@ -116,6 +131,9 @@ class Application(models.Model):
     def __str__(self) -> str:
         return f"{self.candidate} → {self.posting}"
 
+    def get_additional_data(self) -> dict[str, str]:
+        return _audit_data(self.candidate_id, Event.STAGE_CHANGED)
+
 
 class EmailThread(models.Model):
     """A conversation with a candidate as Threadline shows it.
@@ -129,6 +147,7 @@ class EmailThread(models.Model):
     class Origin(models.TextChoices):
         THREADLINE = "threadline", "Started in Threadline"
         IMPORTED = "imported", "Imported from a mailbox"
+        INGESTED = "ingested", "Ingested automatically"
 
     class Visibility(models.TextChoices):
         PRIVATE = "private", "Private to me"
@@ -150,8 +169,25 @@ class EmailThread(models.Model):
     visibility = models.CharField(
         max_length=16, choices=Visibility.choices, default=Visibility.PRIVATE
     )
+    # Secrecy is set by one user (who keeps seeing the thread and may lift it) and, when
+    # lifted, gives the thread back the visibility it had before.
+    made_secret_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Who made the thread secret.",
+    )
+    visibility_before_secret = models.CharField(
+        max_length=16, choices=Visibility.choices, blank=True
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     last_message_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # The newest message each way, kept with last_message_at, so that the candidate list
+    # can say "replied, awaiting our answer" without reading messages.
+    last_inbound_at = models.DateTimeField(null=True, blank=True)
+    last_outbound_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-last_message_at"]
@@ -233,3 +269,27 @@ class EmailAttachment(models.Model):
 
     def __str__(self) -> str:
         return f"Attachment {self.pk} ({self.size} bytes)"
+
+
+class ThreadSeen(models.Model):
+    """When a user last opened a thread: a newer reply from the candidate is unread."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    thread = models.ForeignKey(EmailThread, on_delete=models.CASCADE, related_name="seen_by")
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "thread"], name="one_seen_mark_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.thread_id} seen by {self.user_id} at {self.seen_at:%Y-%m-%d %H:%M}"
+
+
+# Changes to what the profile shows, by whom and when (django-auditlog's middleware records
+# the actor). These fields are the candidate's own details, not mail content; creating a
+# candidate is logged too, so a profile's history starts with who added them.
+auditlog.register(Candidate, include_fields=["full_name", "headline", "location"])
+auditlog.register(CandidateEmail, include_fields=["address", "is_primary"])
+auditlog.register(Application, include_fields=["posting", "stage"])

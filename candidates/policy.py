@@ -8,6 +8,7 @@ single-object lookups share one definition of "what this user may see".
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from django.db.models import Q, QuerySet
@@ -61,7 +62,18 @@ def can_create_candidate(user: User) -> bool:
 
 
 def can_edit_candidate(user: User, candidate: Candidate) -> bool:
+    """Everyone who may see a candidate may change their name, headline, location and
+    addresses; a Limited Team Member only those on their postings."""
     return visible_candidates(user).filter(pk=candidate.pk).exists()
+
+
+def can_change_application_stage(user: User, application: Application) -> bool:
+    """A stage belongs to a posting's pipeline: changed by those who see both the
+    candidate and the posting (a Limited Team Member: only on their own postings)."""
+    return (
+        visible_postings(user).filter(pk=application.posting_id).exists()
+        and visible_candidates(user).filter(pk=application.candidate_id).exists()
+    )
 
 
 # --- Email threads ----------------------------------------------------------------------
@@ -72,23 +84,24 @@ def visible_threads(user: User) -> QuerySet[EmailThread]:
 
     - private threads: their owner only;
     - team threads: everyone who can see the candidate;
-    - secret threads: the owner, Super Admins, Admins and participants.
+    - secret threads: the owner, the user who made it secret, participants, Admins and
+      Super Admins. For anyone else a secret thread does not exist.
 
-    Participants are the users who sent a message on the thread. Who else appears in a
-    message's From/To/Cc cannot be asked of the database, because those headers are
-    encrypted at rest. Lists, counts, single lookups and attachment downloads all start
-    from this queryset.
+    Participants are the users who sent a message on the thread (`EmailMessage.sender`).
+    Who else appears in a message's From/To/Cc cannot be asked of the database, because
+    those headers are encrypted at rest, and a header is no proof of who wrote it anyway.
+    Lists, counts, single lookups and attachment downloads all start from this queryset.
     """
     if not can_use_app(user):
         return EmailThread.objects.none()
     visibility = EmailThread.Visibility
-    # A subquery rather than a join on messages, so that a thread appears once however
-    # many of its messages the user wrote.
-    wrote_in = EmailMessage.objects.filter(sender=user)
     if has_role(user, *ADMIN_ROLES):
         secret_ok = Q(visibility=visibility.SECRET)
     else:
-        secret_ok = Q(visibility=visibility.SECRET, pk__in=wrote_in.values("thread_id"))
+        # A subquery rather than a join on messages, so that a thread appears once however
+        # many of its messages the user wrote.
+        wrote_in = EmailMessage.objects.filter(sender=user).values("thread_id")
+        secret_ok = Q(visibility=visibility.SECRET) & (Q(made_secret_by=user) | Q(pk__in=wrote_in))
     return EmailThread.objects.filter(
         Q(owner=user) | Q(visibility=visibility.TEAM) | secret_ok,
         # can_use_app() admits members only, whose organisation_id is set.
@@ -101,11 +114,99 @@ def visible_attachments(user: User) -> QuerySet[EmailAttachment]:
     return EmailAttachment.objects.filter(message__thread__in=visible_threads(user))
 
 
+def participates_in(user: User, thread: EmailThread) -> bool:
+    """Whether `user` sent a message on `thread`. Reads the thread's messages, so the
+    Emails tab, which has them prefetched, asks no query per thread."""
+    return any(message.sender_id == user.pk for message in thread.messages.all())
+
+
+def _in_thread_organisation(user: User, thread: EmailThread) -> bool:
+    return is_member(user) and thread.organisation_id == user.organisation_id
+
+
 def can_change_thread_visibility(user: User, thread: EmailThread) -> bool:
-    """Only a thread's owner decides who else sees it. Callers pass a thread they found
-    through `visible_threads`, so the owner is still allowed to see its candidate."""
+    """Share with team / Make private: only a thread's owner decides who else sees it.
+    Callers pass a thread they found through `visible_threads`, so the owner is still
+    allowed to see its candidate. While a thread is secret neither is offered (see
+    `thread_actions`): it must be made not secret first."""
+    return _in_thread_organisation(user, thread) and thread.owner_id == user.pk
+
+
+def can_make_thread_secret(user: User, thread: EmailThread) -> bool:
+    """The owner, a participant, an Admin or a Super Admin may hide a thread they see
+    from everyone else: the people in the conversation, and those who answer for the
+    organisation. A colleague who merely reads a shared thread may not."""
+    return _in_thread_organisation(user, thread) and (
+        thread.owner_id == user.pk or has_role(user, *ADMIN_ROLES) or participates_in(user, thread)
+    )
+
+
+def can_make_thread_not_secret(user: User, thread: EmailThread) -> bool:
+    """Only whoever made the thread secret, an Admin or a Super Admin lifts secrecy: the
+    owner and the other participants may not overrule the person who asked for it."""
+    return _in_thread_organisation(user, thread) and (
+        (thread.made_secret_by_id is not None and thread.made_secret_by_id == user.pk)
+        or has_role(user, *ADMIN_ROLES)
+    )
+
+
+class ThreadAction(StrEnum):
+    """The actions of a thread's ⋯ menu (templates/candidates/_thread_menu*.html)."""
+
+    SHARE = "share"
+    MAKE_PRIVATE = "make_private"
+    MAKE_SECRET = "make_secret"  # noqa: S105 (an action name)
+    MAKE_NOT_SECRET = "make_not_secret"  # noqa: S105 (an action name)
+    REMOVE = "remove"
+
+
+def thread_actions(user: User, thread: EmailThread) -> frozenset[ThreadAction]:
+    """What `user` may do to `thread` now, one ThreadAction each: the ⋯ menu offers these
+    and is left out altogether when there are none. Share / Make private are hidden while
+    the thread is secret: secrecy decides who sees it until it is lifted, which gives
+    the thread back the visibility it had."""
+    visibility = EmailThread.Visibility
+    actions: set[ThreadAction] = set()
+    if can_remove_from_threadline(user, thread):
+        actions.add(ThreadAction.REMOVE)
+    if thread.visibility == visibility.SECRET:
+        if can_make_thread_not_secret(user, thread):
+            actions.add(ThreadAction.MAKE_NOT_SECRET)
+        return frozenset(actions)
+    if can_change_thread_visibility(user, thread):
+        actions.add(
+            ThreadAction.MAKE_PRIVATE
+            if thread.visibility == visibility.TEAM
+            else ThreadAction.SHARE
+        )
+    if can_make_thread_secret(user, thread):
+        actions.add(ThreadAction.MAKE_SECRET)
+    return frozenset(actions)
+
+
+def message_actions(user: User, message: EmailMessage) -> frozenset[ThreadAction]:
+    """What `user` may do to one message, for its ⋯ menu (left out when empty): remove it,
+    for who may remove its thread. Secrecy is a thread's, never a single message's."""
+    if can_remove_from_threadline(user, message.thread):
+        return frozenset({ThreadAction.REMOVE})
+    return frozenset()
+
+
+# --- Profile history --------------------------------------------------------------------
+
+
+def can_see_profile_history(user: User, candidate: Candidate) -> bool:
+    """Admins and Super Admins read what was done on a profile they can see (who made
+    which thread secret, shared, removed, imported); nobody else learns it exists."""
     return (
-        is_member(user)
-        and thread.owner_id == user.pk
-        and thread.organisation_id == user.organisation_id
+        has_role(user, *ADMIN_ROLES) and visible_candidates(user).filter(pk=candidate.pk).exists()
+    )
+
+
+def can_remove_from_threadline(user: User, thread: EmailThread) -> bool:
+    """Remove thread / Remove email from Threadline: the thread's owner, its participants
+    (users who sent a message on it), Admins and Super Admins. Callers pass threads they
+    found through `visible_threads`: nobody removes what they cannot see."""
+    return _in_thread_organisation(user, thread) and (
+        thread.owner_id == user.pk or has_role(user, *ADMIN_ROLES) or participates_in(user, thread)
     )

@@ -14,6 +14,7 @@ urlpatterns = [
     # mailsync's and inbound's pages sit under /mailbox/, /settings/ and a candidate's path.
     path("", include("mailsync.urls")),
     path("", include("inbound.urls")),
+    path("", include("interviews.urls")),
     path("admin/", admin.site.urls),
     # Mailgun route forward() targets, at the paths django-anymail documents.
     path(

@@ -38,3 +38,11 @@ class Lease:
         self.model._default_manager.filter(pk=pk, **{self.claim_field: token}).update(
             **{self.until_field: None, self.claim_field: ""}
         )
+
+    def renew(self, pk: object, token: str, *, seconds: float) -> bool:
+        """Hold the lease `seconds` longer if it is still ours; False when it was lost (it
+        ran out and another worker took the row), so the holder must stop."""
+        renewed = self.model._default_manager.filter(pk=pk, **{self.claim_field: token}).update(
+            **{self.until_field: timezone.now() + timedelta(seconds=seconds)}
+        )
+        return bool(renewed)

@@ -3,14 +3,18 @@ Content-Security-Policy of every response."""
 
 import logging
 from collections.abc import Callable
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
+from django.utils.http import url_has_allowed_host_and_scheme
 
 logger = logging.getLogger(__name__)
 INBOUND_PATH_PREFIX = "/anymail/"
+SANDBOX_PATH_PREFIX = "/sandbox/"
+# Set on the page an oversized upload came from, which then says why nothing was sent.
+UPLOAD_TOO_LARGE_PARAMETER = "upload-too-large"
 
 
 class RequestSizeLimits:
@@ -36,11 +40,35 @@ class RequestSizeLimits:
                     content_type="text/plain",
                 )
             return self.get_response(request)
+        if settings.SANDBOX and request.path.startswith(SANDBOX_PATH_PREFIX):
+            # The provider emulation enforces the providers' own limits and answers.
+            return self.get_response(request)
         is_upload = request.content_type == "multipart/form-data"
         limit = settings.UPLOAD_POST_MAX_BYTES if is_upload else settings.FORM_POST_MAX_BYTES
         if length > limit:
+            if is_upload:
+                return _back_to_the_form(request)
             return HttpResponse("Request too large.", status=413, content_type="text/plain")
         return self.get_response(request)
+
+
+def _back_to_the_form(request: HttpRequest) -> HttpResponse:
+    """An upload too large to read: back (303, unread) to the page whose form sent it,
+    flagged, so that page says why; the browser restores what was typed. Without a
+    same-site page to go back to, a plain refusal."""
+    referer = request.headers.get("Referer", "")
+    if not url_has_allowed_host_and_scheme(
+        referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return HttpResponse(
+            "The files attached are larger than Threadline accepts.",
+            status=413,
+            content_type="text/plain",
+        )
+    parts = urlsplit(referer)
+    query = "&".join(p for p in parts.query.split("&") if p and p != UPLOAD_TOO_LARGE_PARAMETER)
+    query = f"{query}&{UPLOAD_TOO_LARGE_PARAMETER}" if query else UPLOAD_TOO_LARGE_PARAMETER
+    return HttpResponseRedirect(urlunsplit(parts._replace(query=query)), status=303)
 
 
 # "Sign in with Google / Microsoft" (allauth) sends the browser to these, when configured.

@@ -51,6 +51,8 @@ class DemoOrganisation:
     hiring_teams: dict[str, list[str]]
     candidates: int
     seed: int
+    # Where the organisation works: its sandbox users' demo meetings are in this zone.
+    time_zone: str = "UTC"
 
 
 DEMO_ORGANISATIONS = [
@@ -63,6 +65,7 @@ DEMO_ORGANISATIONS = [
         hiring_teams=HIRING_TEAMS,
         candidates=CANDIDATE_COUNT,
         seed=2026,
+        time_zone="Europe/Berlin",
     ),
     # The same story on Microsoft 365, for the Outlook side of the sandbox.
     DemoOrganisation(
@@ -77,6 +80,7 @@ DEMO_ORGANISATIONS = [
         hiring_teams={"Clinical Data Manager": ["recruiter@contoso.test"]},
         candidates=20,
         seed=365,
+        time_zone="Europe/Zurich",
     ),
 ]
 
@@ -145,6 +149,7 @@ def _seed(demo: DemoOrganisation) -> dict:
             )
     return {
         "organisation": organisation,
+        "time_zone": demo.time_zone,
         "users": list(users.values()),
         "candidates": Candidate.objects.filter(organisation=organisation).count(),
     }

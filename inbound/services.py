@@ -20,6 +20,7 @@ from candidates.models import EmailMessage
 from inbound.authentication import relay_passed_for
 from inbound.models import DailyTally, WebhookToken
 from mailsync.ingest import (
+    MessageRemoved,
     member_by_address,
     message_store,
     own_thread_continued,
@@ -123,6 +124,9 @@ def _receive(organisation: Organisation | None, raw: bytes, replay_token: str) -
             stored = message_store(thread=thread, parsed=parsed, author=author)
     except ReplayedPost:
         return Received(Outcome.REFUSED, "replayed post", http_status=406)
+    except MessageRemoved:
+        # Someone removed it from Threadline: a routed copy does not bring it back.
+        return Received(Outcome.DROPPED, "removed from Threadline")
     except Exception as error:  # any failure to store: answered, never a 500 to the relay
         # The type only: the exception's text may quote the message.
         logger.error(

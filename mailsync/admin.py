@@ -1,11 +1,22 @@
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 
+from accounts.admin import OrganisationAdmin, UserAdmin
 from accounts.admin_site import PolicyModelAdmin
+from accounts.models import Organisation, User
 from mailsync.models import MailboxConnection
+from mailsync.policy import can_purge_mailbox_data
+from mailsync.services import (
+    SeatRefused,
+    organisation_purge_mailbox_data,
+    user_deactivate,
+    user_seat_release,
+)
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -31,6 +42,11 @@ _SHOWN: tuple[str, ...] = (
     "unreadable",
     "last_error",
     "last_error_at",
+    "uses_email",
+    "uses_calendar",
+    "uses_contacts",
+    "calendar_synced_at",
+    "calendar_last_error",
 )
 
 
@@ -78,3 +94,101 @@ class MailboxAdmin(PolicyModelAdmin):
         self, request: HttpRequest, obj: MailboxConnection | None = None
     ) -> bool:
         return False
+
+
+# --- Seats and suspension: actions on accounts' users and organisations -----------------
+# accounts sits below mailsync and cannot call its services, so the two admins are
+# registered again here with the actions that release a seat and purge mailbox data.
+
+
+@admin.action(description="Deactivate and revoke mailbox", permissions=["change"])
+def deactivate_and_revoke(
+    model_admin: "UserWithSeatAdmin", request: HttpRequest, queryset: QuerySet[User]
+) -> None:
+    done, refused = 0, []
+    for user in queryset:
+        try:
+            user_deactivate(actor=request.user, user=user)  # type: ignore[arg-type]  # admin pages are for signed-in users
+        except SeatRefused as refusal:
+            refused.append(str(refusal))
+        else:
+            done += 1
+    if done:
+        model_admin.message_user(
+            request, f"Deactivated {done} user(s); their mailbox access was revoked."
+        )
+    for reason in refused:
+        model_admin.message_user(request, reason, level=messages.ERROR)
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class UserWithSeatAdmin(UserAdmin):
+    """Users, with seats released whichever way a user stops holding one: the action,
+    "Active" unticked on the form, or (operators) the user moved out of the organisation."""
+
+    actions = [deactivate_and_revoke]
+
+    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+        # Django admin saves inside a transaction: the revocation waits for its commit.
+        left = change and (
+            ("is_active" in form.changed_data and not obj.is_active)
+            # Moved out of an organisation (an operator joining one holds no seat yet).
+            or ("organisation" in form.changed_data and form.initial.get("organisation"))
+        )
+        # UserAdmin (accounts) is not under the strict settings: its save_model is untyped.
+        super().save_model(request, obj, form, change)  # type: ignore[no-untyped-call]
+        if left:
+            user_seat_release(user=obj)
+
+
+PURGE_CONFIRMATION = "mailsync/admin_purge_confirmation.html"
+
+
+@admin.action(
+    description="Suspend: purge mailbox and calendar data (cannot be undone)",
+    permissions=["purge"],
+)
+def purge_mailbox_data(
+    model_admin: "OrganisationWithPurgeAdmin",
+    request: HttpRequest,
+    queryset: QuerySet[Organisation],
+) -> TemplateResponse | None:
+    if request.POST.get("confirmed") != "yes":
+        # Django's own delete action asks first too: this page posts the action again.
+        return TemplateResponse(
+            request,
+            PURGE_CONFIRMATION,
+            {
+                **model_admin.admin_site.each_context(request),
+                "title": "Purge mailbox data?",
+                "organisations": queryset,
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+                "opts": model_admin.model._meta,
+            },
+        )
+    for organisation in queryset:
+        counts = organisation_purge_mailbox_data(
+            actor=request.user,  # type: ignore[arg-type]  # admin pages are for signed-in users
+            organisation=organisation,
+            via="Django admin",
+        )
+        model_admin.message_user(
+            request,
+            f"{organisation}: mailbox data purged "
+            f"({sum(counts.values())} records); tokens are being revoked.",
+        )
+    return None
+
+
+admin.site.unregister(Organisation)
+
+
+@admin.register(Organisation)
+class OrganisationWithPurgeAdmin(OrganisationAdmin):
+    actions = [purge_mailbox_data]
+
+    def has_purge_permission(self, request: HttpRequest) -> bool:
+        return can_purge_mailbox_data(request.user)  # type: ignore[arg-type]  # admin pages are for signed-in users

@@ -6,22 +6,41 @@ from uuid import UUID
 
 from csp.decorators import csp_update
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
+from django_htmx.http import retarget
 
-from accounts.access import MemberRequest, member_required
+from accounts.access import MemberRequest, member_required, require
 from candidates import policy as candidates_policy
 from candidates import selectors as candidates_selectors
-from candidates.models import Candidate, EmailThread
-from candidates.views import profile_context, render_profile
-from mailsync.forms import ComposeForm, ReplyForm
+from candidates import services as candidates_services
+from candidates.models import Candidate, EmailMessage, EmailThread
+from candidates.views import emails_tab_url, profile_context, render_profile
+from core.middleware import UPLOAD_TOO_LARGE_PARAMETER
+from mailsync.forms import ComposeForm, ImportForm, ReplyForm
 from mailsync.manual_import import ImportRefused
+from mailsync.models import ImportJob
 from mailsync.policy import mailbox_status
-from mailsync.selectors import mailbox_for
-from mailsync.sending import SendError
-from mailsync.services import candidate_mail_import, message_send
+from mailsync.removal import REMOVAL_REFUSED, RemovalRefused
+from mailsync.selectors import (
+    draft_attachments_for,
+    import_job_get,
+    import_job_shown,
+    mailbox_for,
+    removed_count_for,
+)
+from mailsync.sending import SendError, send_token_claim, send_token_release
+from mailsync.services import (
+    candidate_import_cancel,
+    candidate_import_start,
+    draft_attachments_keep,
+    message_send,
+)
+from mailsync.services import message_remove as message_remove_service
+from mailsync.services import thread_remove as thread_remove_service
 
 THREADS_PER_PAGE = 10
 
@@ -32,31 +51,46 @@ def _emails_context(
     *,
     sent_form: ComposeForm | None = None,
     sent_thread: EmailThread | None = None,
+    import_form: ImportForm | None = None,
 ) -> dict[str, Any]:
     """What the Emails tab shows. `sent_form` is a compose (or, with `sent_thread`, reply)
-    form coming back with errors."""
+    form coming back with errors; `import_form` the import form, likewise."""
     context: dict[str, Any] = profile_context(request, candidate, "emails")
     threads = candidates_selectors.thread_list(user=request.user, candidate=candidate)
     page = Paginator(threads, THREADS_PER_PAGE).get_page(request.GET.get("page"))
     addresses = [email.address for email in candidate.emails.all()]
     for thread in page:
         # Display-only attributes for the template, set on this page's instances.
-        may_change = candidates_policy.can_change_thread_visibility(request.user, thread)
-        thread.can_change_visibility = may_change  # type: ignore[attr-defined]
         thread.reply_form = (  # type: ignore[attr-defined]
             sent_form
             if sent_thread is not None and thread.pk == sent_thread.pk
-            else ReplyForm(addresses=addresses, thread=thread)
+            else ReplyForm(addresses=addresses, thread=thread, candidate_name=candidate.full_name)
         )
+    candidates_services.threads_mark_seen(user=request.user, threads=page.object_list)
     compose_form = sent_form if sent_thread is None else None
     mailbox = mailbox_for(user=request.user)
     status = mailbox_status(mailbox)
-    return context | {
-        "threads": page,
-        "mailbox": mailbox if status.may_send else None,
-        "compose_form": compose_form or ComposeForm(addresses=addresses),
-        "import_unavailable": status.why_not_read,
-    }
+    removed = (
+        removed_count_for(mailbox=mailbox, candidate_id=candidate.pk)
+        if mailbox is not None and status.may_read
+        else 0
+    )
+    job = import_job_shown(user=request.user, candidate=candidate)
+    return (
+        context
+        | {
+            "threads": page,
+            "mailbox": mailbox if status.may_send else None,
+            "compose_form": compose_form
+            or ComposeForm(addresses=addresses, candidate_name=candidate.full_name),
+            "import_unavailable": status.why_not_read,
+            # core.middleware.RequestSizeLimits sends an oversized compose post back here.
+            "upload_too_large": UPLOAD_TOO_LARGE_PARAMETER in request.GET,
+            "import_form": import_form or ImportForm(),
+            "removed_count": removed,
+        }
+        | _import_panel(candidate, job)
+    )
 
 
 @member_required
@@ -85,53 +119,187 @@ def candidate_emails_with_images(
 def email_send(
     request: MemberRequest, candidate_id: UUID, thread_id: UUID | None = None
 ) -> HttpResponse:
-    """A new thread from the compose form, or a reply on `thread_id`."""
+    """A new thread from the compose form, or a reply on `thread_id`. Whatever is refused
+    comes back as the form, with its text and files (kept for the next try)."""
     candidate = candidates_selectors.candidate_get(user=request.user, candidate_id=candidate_id)
     thread = None
     if thread_id is not None:
         thread = candidates_selectors.thread_get(
             user=request.user, candidate=candidate, thread_id=thread_id
         )
-    addresses = [email.address for email in candidate.emails.all()]
-    form: ComposeForm
-    if thread is None:
-        form = ComposeForm(request.POST, request.FILES, addresses=addresses)
-    else:
-        form = ReplyForm(request.POST, request.FILES, addresses=addresses, thread=thread)
+    form = _bound_send_form(request, candidate, thread)
     if form.is_valid():
+        token = form.cleaned_data["send_token"]
+        if not send_token_claim(request.user, token):
+            messages.info(request, "This form was already submitted: nothing was sent twice.")
+            return _to_emails_tab(request, candidate, page=request.GET.get("page"))
+        sent: EmailMessage | None = None
         try:
-            message_send(actor=request.user, candidate=candidate, draft=form.draft(), thread=thread)
+            sent = message_send(
+                actor=request.user, candidate=candidate, draft=form.draft(), thread=thread
+            )
         except SendError as error:
             form.add_error(error.field if error.field in form.fields else None, str(error))
-        else:
+        finally:
+            if sent is None:  # refused, or failed unexpectedly: the same form may try again
+                send_token_release(request.user, token)
+        if sent is not None:
             messages.success(request, f"Your email to {form.cleaned_data['to']} was sent.")
-            return redirect("mailsync:emails", candidate_id=candidate.pk)
+            # A reply keeps the reader's page; a new thread is the newest, on page 1.
+            page = request.GET.get("page") if thread is not None else None
+            return _to_emails_tab(request, candidate, page=page, thread_id=sent.thread_id)
+    form.keep_for_next_try(
+        draft_attachments_keep(actor=request.user, attachments=form.uploads_worth_keeping())
+    )
     context = _emails_context(request, candidate, sent_form=form, sent_thread=thread)
-    return render(request, "candidates/candidate_detail.html", context)
+    return render_profile(request, context)
+
+
+def _bound_send_form(
+    request: MemberRequest, candidate: Candidate, thread: EmailThread | None
+) -> ComposeForm:
+    options: dict[str, Any] = {
+        "addresses": [email.address for email in candidate.emails.all()],
+        "kept": draft_attachments_for(user=request.user, ids=request.POST.getlist("keep")),
+        "candidate_name": candidate.full_name,
+    }
+    if thread is None:
+        return ComposeForm(request.POST, request.FILES, **options)
+    return ReplyForm(request.POST, request.FILES, thread=thread, **options)
+
+
+def _to_emails_tab(
+    request: MemberRequest,
+    candidate: Candidate,
+    *,
+    page: str | None = None,
+    thread_id: UUID | None = None,
+) -> HttpResponse:
+    """After sending: the Emails tab at the reader's page, as a whole page (htmx follows
+    HX-Redirect), so the confirmation shows and the browser forgets the draft it kept."""
+    if request.headers.get("HX-Request") == "true":
+        # No #thread fragment here: htmx assigns the URL to the window, and a URL that
+        # differs from the page's only by its fragment scrolls instead of loading.
+        return HttpResponse(headers={"HX-Redirect": emails_tab_url(candidate.pk, page=page)})
+    return redirect(emails_tab_url(candidate.pk, page=page, thread_id=thread_id))
 
 
 @member_required
 @require_POST
 def email_import(request: MemberRequest, candidate_id: UUID) -> HttpResponse:
-    """Import candidate email: everything between me and this candidate in my mailbox."""
+    """Import candidate email (the Emails tab's button, or "Sync emails" by an address):
+    starts the background job, or finds the one running, and shows its progress."""
     candidate = candidates_selectors.candidate_get(user=request.user, candidate_id=candidate_id)
-    try:
-        report = candidate_mail_import(actor=request.user, candidate=candidate)
-    except ImportRefused as refusal:
-        messages.error(request, str(refusal))
-    else:
-        text = (
-            f"Imported {report.stored} new message{'s' if report.stored != 1 else ''} "
-            f"in {report.threads} thread{'s' if report.threads != 1 else ''} "
-            f"({report.found} found in your mailbox)."
-        )
-        if report.skipped:
-            one = report.skipped == 1
-            text += (
-                f" {report.skipped} message{'' if one else 's'} could not be read and "
-                f"{'was' if one else 'were'} skipped (see My account)."
+    form = ImportForm(request.POST)
+    if form.is_valid():
+        try:
+            candidate_import_start(
+                actor=request.user,
+                candidate=candidate,
+                include_removed=form.cleaned_data["include_removed"],
             )
-        if report.truncated:
-            text += " Only the most recent ones were imported; run it again for more."
-        messages.success(request, text)
+        except ImportRefused as refusal:
+            form.add_error(None, str(refusal))
+        else:
+            return redirect("mailsync:emails", candidate_id=candidate.pk)
+    context = _emails_context(request, candidate, import_form=form)
+    return render(request, "candidates/candidate_detail.html", context)
+
+
+@member_required
+def email_import_progress(request: MemberRequest, candidate_id: UUID, job_id: UUID) -> HttpResponse:
+    """The progress panel alone, which it polls every second while the job runs."""
+    candidate = candidates_selectors.candidate_get(user=request.user, candidate_id=candidate_id)
+    job = import_job_get(user=request.user, candidate=candidate, job_id=job_id)
+    return render(request, "candidates/_import_panel.html", _import_panel(candidate, job))
+
+
+@member_required
+@require_POST
+def email_import_cancel(request: MemberRequest, candidate_id: UUID, job_id: UUID) -> HttpResponse:
+    candidate = candidates_selectors.candidate_get(user=request.user, candidate_id=candidate_id)
+    job = import_job_get(user=request.user, candidate=candidate, job_id=job_id)
+    job = candidate_import_cancel(actor=request.user, job=job)
+    if request.headers.get("HX-Request") == "true":
+        return render(request, "candidates/_import_panel.html", _import_panel(candidate, job))
+    return redirect("mailsync:emails", candidate_id=candidate.pk)
+
+
+def _import_panel(candidate: Candidate, job: ImportJob | None) -> dict[str, Any]:
+    """What the progress panel shows of a job: its counts, how far it is, and whether it
+    still runs (the panel polls) or ended (a summary)."""
+    if job is None:
+        return {"candidate": candidate, "import_job": None}
+    checkpoint = job.checkpoint or {}
+    addresses = checkpoint.get("addresses") or []
+    done = job.imported + job.already_there + job.skipped + job.removed_kept_out
+    return {
+        "candidate": candidate,
+        "import_job": job,
+        "import_active": job.state in ImportJob.ACTIVE_STATES,
+        "import_searching": not addresses or checkpoint.get("address_index", 0) < len(addresses),
+        "import_done": done,
+        "import_remaining": max(job.found - done, 0),
+        "import_percent": round(100 * done / job.found) if job.found else 0,
+    }
+
+
+MAILBOX_UNCHANGED = "No mailbox was changed, and the next sync will not bring it back."
+
+
+@member_required
+@require_POST
+def thread_remove(request: MemberRequest, candidate_id: UUID, thread_id: UUID) -> HttpResponse:
+    """Remove thread from Threadline (never from a mailbox)."""
+    candidate = candidates_selectors.candidate_get(user=request.user, candidate_id=candidate_id)
+    thread = candidates_selectors.thread_get(
+        user=request.user, candidate=candidate, thread_id=thread_id
+    )
+    require(candidates_policy.can_remove_from_threadline(request.user, thread), REMOVAL_REFUSED)
+    try:
+        removed = thread_remove_service(actor=request.user, thread=thread)
+    except RemovalRefused as refusal:
+        raise PermissionDenied(str(refusal)) from None
+    note = (
+        f"The thread and its {removed} email{'s' if removed != 1 else ''} were removed "
+        f"from Threadline. {MAILBOX_UNCHANGED}"
+    )
+    return _removed(request, candidate, note)
+
+
+@member_required
+@require_POST
+def message_remove(request: MemberRequest, candidate_id: UUID, message_id: int) -> HttpResponse:
+    """Remove email from Threadline: one message (never from a mailbox)."""
+    candidate = candidates_selectors.candidate_get(user=request.user, candidate_id=candidate_id)
+    message = candidates_selectors.message_get(
+        user=request.user, candidate=candidate, message_id=message_id
+    )
+    thread = message.thread
+    require(candidates_policy.can_remove_from_threadline(request.user, thread), REMOVAL_REFUSED)
+    thread_element = f"#thread-{thread.pk}"  # the thread's id is gone once it is deleted
+    try:
+        thread_went = message_remove_service(actor=request.user, message=message)
+    except RemovalRefused as refusal:
+        raise PermissionDenied(str(refusal)) from None
+    if thread_went:
+        note = (
+            "The email, the thread's last, was removed from Threadline with its thread. "
+            + MAILBOX_UNCHANGED
+        )
+        return _removed(request, candidate, note, htmx_target=thread_element)
+    return _removed(
+        request, candidate, f"The email was removed from Threadline. {MAILBOX_UNCHANGED}"
+    )
+
+
+def _removed(
+    request: MemberRequest, candidate: Candidate, note: str, *, htmx_target: str = ""
+) -> HttpResponse:
+    """htmx: the note takes the removed thread's or message's place (`htmx_target` when it
+    is not the element that asked); without JavaScript, back to the Emails tab."""
+    if request.htmx:
+        response = render(request, "candidates/_removed_note.html", {"note": note})
+        return retarget(response, htmx_target) if htmx_target else response
+    messages.success(request, note)
     return redirect("mailsync:emails", candidate_id=candidate.pk)

@@ -2,13 +2,30 @@ from django.http import HttpRequest
 
 from accounts.models import User
 from mailsync.models import MailboxConnection
+from mailsync.policy import RAISED_TO_READ, RAISED_TO_SEND, mailbox_status
 from mailsync.selectors import mailbox_for
 
+RAISED = (RAISED_TO_READ, RAISED_TO_SEND)
 
-def mailbox_health(request: HttpRequest) -> dict[str, bool]:
-    """Tells the user on any page that their mailbox needs re-authorization."""
+
+def mailbox_health(request: HttpRequest) -> dict[str, bool | str]:
+    """Tells the user on any page that their mailbox needs re-authorization (or may be
+    re-authorized for more), and why reading it (adding a thread from it) is unavailable,
+    if it is."""
     # No user (a request that skipped the auth middleware) or an anonymous one: no mailbox.
     user = getattr(request, "user", None)
     mailbox = mailbox_for(user=user) if isinstance(user, User) else None
     needs = mailbox is not None and mailbox.state == MailboxConnection.State.NEEDS_REAUTHORIZATION
-    return {"mailbox_needs_reauthorization": needs}
+    status = mailbox_status(mailbox)
+    return {
+        "mailbox_needs_reauthorization": needs,
+        # What happened, when Threadline knows (a company change, a revoked grant).
+        "mailbox_reauthorization_reason": mailbox.last_error if needs and mailbox else "",
+        "mailbox_read_unavailable": status.why_not_read,
+        # The company raised its email access level: the mailbox keeps working with what
+        # it was granted, and its user is asked to re-authorize for the rest.
+        "mailbox_upgrade_available": next(
+            (why for why in (status.why_not_read, status.why_not_send) if why in RAISED),
+            "",
+        ),
+    }

@@ -5,7 +5,9 @@ Two rules live here and nowhere else:
 - who wrote a message is decided by where it was found, never by its From header: the
   caller passes the `author` (the mailbox owner when the provider filed it as sent);
 - a mailbox writes only into threads its owner may see (`threads_visible_to`; the
-  callers send the rest to `private_thread_for`).
+  callers send the rest to `private_thread_for`);
+- a message removed from a candidate's Threadline stays out (`MessageRemoved`), by
+  whichever of those ways a copy comes back.
 """
 
 import base64
@@ -16,14 +18,16 @@ from datetime import datetime
 from typing import Protocol
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 
 from accounts.models import User
 from candidates import policy
 from candidates.models import Candidate, EmailAttachment, EmailMessage, EmailThread
 from candidates.rendering import clean_attachment_name, prepare_html_for_storage
 from mailsync.mime import ParsedMessage
-from mailsync.models import MailboxConnection, MailboxThread, SyncedMessage
+from mailsync.models import MailboxConnection, MailboxThread, RemovedMessage, SyncedMessage
+from mailsync.retention import thread_revived
+from mailsync.selectors import removed_tombstone
 from mailsync.threadref import message_id_digest, thread_from_headers
 
 
@@ -33,12 +37,23 @@ class Stored:
     created: bool
 
 
+class MessageRemoved(Exception):
+    """A user removed this message from the candidate's Threadline: it is not stored
+    again. Not a failure: callers count it as handled (`tombstone` says who removed it)."""
+
+    def __init__(self, tombstone: RemovedMessage) -> None:
+        super().__init__("The message was removed from Threadline.")
+        self.tombstone = tombstone
+
+
 def thread_for_references(*, organisation_id: int, headers: list[str | None]) -> EmailThread | None:
-    """The Threadline thread a message's signed references name, within this organisation."""
+    """The Threadline thread a message's signed references name, within this organisation;
+    one that retention removed comes back, empty, to take the new message."""
     thread_id = thread_from_headers(headers)
     if thread_id is None:
         return None
-    return EmailThread.objects.filter(pk=thread_id, organisation_id=organisation_id).first()
+    thread = EmailThread.objects.filter(pk=thread_id, organisation_id=organisation_id).first()
+    return thread or thread_revived(organisation_id=organisation_id, thread_id=thread_id)
 
 
 def threads_visible_to(user: User, thread_ids: set[uuid.UUID]) -> set[uuid.UUID]:
@@ -108,6 +123,8 @@ def message_store(
     """Store `parsed` on `thread` once, however often it is seen, and remember which
     mailbox copy it came from. `author` is the user who wrote it, known from where it was
     found (None: someone outside, the candidate). Safe to call again after a crash.
+    Raises MessageRemoved, storing nothing, for a message removed from the candidate's
+    Threadline (any copy of it, by any way).
 
     The caller has already decided that the mailbox may write to `thread`."""
     message_id = parsed.message_id or f"<generated-{uuid.uuid4().hex}@threadline.invalid>"
@@ -115,7 +132,19 @@ def message_store(
     with transaction.atomic():
         existing = EmailMessage.objects.filter(thread=thread, message_id_digest=digest).first()
         created = existing is None
+        if created:
+            tombstone = removed_tombstone(
+                organisation_id=thread.organisation_id,
+                candidate_id=thread.candidate_id,
+                message_id_digest=digest,
+            )
+            if tombstone is not None:
+                raise MessageRemoved(tombstone)
         message = existing or _create_message(thread, parsed, message_id, digest, author)
+        if created and not thread.subject and parsed.subject:
+            # A thread brought back by retention starts without one: its first new message's.
+            thread.subject = parsed.subject[:998]
+            thread.save(update_fields=["subject"])
         if mailbox is not None and provider_message_id:
             SyncedMessage.objects.get_or_create(
                 mailbox=mailbox,
@@ -163,7 +192,7 @@ def _create_message(
         # Another worker stored the same Message-ID on this thread a moment ago.
         return EmailMessage.objects.get(thread=thread, message_id_digest=digest)
     attachments_store(message, parsed.attachments)
-    activity_advance(thread, parsed.sent_at)
+    activity_advance(thread, parsed.sent_at, direction=message.direction)
     return message
 
 
@@ -192,7 +221,27 @@ def attachments_store(message: EmailMessage, attachments: Iterable[_Attachment])
     )
 
 
-def activity_advance(thread: EmailThread, at: datetime) -> None:
+def activity_advance(thread: EmailThread, at: datetime, *, direction: str) -> None:
     """Activity only moves forward, whatever order messages arrive in."""
     EmailThread.objects.filter(pk=thread.pk, last_message_at__lt=at).update(last_message_at=at)
+    newest_each_way = (
+        "last_inbound_at" if direction == EmailMessage.Direction.INBOUND else "last_outbound_at"
+    )
+    EmailThread.objects.filter(
+        Q(**{f"{newest_each_way}__isnull": True}) | Q(**{f"{newest_each_way}__lt": at}),
+        pk=thread.pk,
+    ).update(**{newest_each_way: at})
     Candidate.objects.filter(pk=thread.candidate_id, updated_at__lt=at).update(updated_at=at)
+
+
+def activity_recompute(thread: EmailThread) -> None:
+    """Activity from the messages the thread still holds, after some were removed: the
+    one case where it moves back. The candidate's own activity time is left as it is."""
+    newest = thread.messages.aggregate(
+        last_message_at=Max("sent_at"),
+        last_inbound_at=Max("sent_at", filter=Q(direction=EmailMessage.Direction.INBOUND)),
+        last_outbound_at=Max("sent_at", filter=Q(direction=EmailMessage.Direction.OUTBOUND)),
+    )
+    if newest["last_message_at"] is None:
+        return  # no message left: the caller removes the thread
+    EmailThread.objects.filter(pk=thread.pk).update(**newest)

@@ -299,6 +299,8 @@ def build_message(
     from_address: str,
     from_name: str,
     to: list[str],
+    cc: list[str] | tuple[str, ...] = (),
+    bcc: list[str] | tuple[str, ...] = (),
     subject: str,
     body_text: str,
     body_html: str = "",
@@ -312,6 +314,12 @@ def build_message(
     message = MimeMessage(policy=email.policy.SMTP)
     message["From"] = email.utils.formataddr((from_name, from_address))
     message["To"] = ", ".join(to)
+    if cc:
+        message["Cc"] = ", ".join(cc)
+    if bcc:
+        # The provider delivers to Bcc and drops the header from every delivered copy;
+        # the sender's copy keeps it, as any mail client's does.
+        message["Bcc"] = ", ".join(bcc)
     message["Subject"] = subject
     message["Date"] = email.utils.format_datetime(sent_at or datetime.now(UTC))
     message["Message-ID"] = message_id

@@ -1,11 +1,17 @@
-"""Sending from a user's own mailbox, from the candidate profile."""
+"""Sending from a user's own mailbox, from the candidate profile: the draft, its
+recipients and attachments (kept between tries), and handing it to the provider."""
 
+import base64
 import html
 import logging
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.core.cache import cache
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import Organisation, User
 from candidates.addresses import normalise_email_address
@@ -19,14 +25,79 @@ from candidates.rendering import prepare_html_for_storage
 from candidates.services import CandidateError, candidate_add_email
 from mailsync.ingest import activity_advance, attachments_store
 from mailsync.mime import SNIPPET_LENGTH, OutgoingAttachment
-from mailsync.models import MailboxConnection, MailboxThread, SyncedMessage
+from mailsync.models import DraftAttachment, MailboxConnection, MailboxThread, SyncedMessage
 from mailsync.providers.base import ProviderError
 from mailsync.sync import labels_apply
 from mailsync.threadref import message_id_digest
 from mailsync.tokens import mark_needs_reauthorization, open_session
 
 logger = logging.getLogger(__name__)
+# Gmail's limit for the files of one message; Outlook's default (35 MB for the whole
+# message, encoded) admits as much.
 MAX_ATTACHMENTS_BYTES = 25 * 1024 * 1024
+# File types both providers refuse to carry (Gmail blocks them outright, Outlook on the
+# web withholds them from recipients): refused here, with a field error, before sending.
+BLOCKED_EXTENSIONS = frozenset(
+    [
+        "ade",
+        "adp",
+        "apk",
+        "appx",
+        "appxbundle",
+        "bat",
+        "cab",
+        "chm",
+        "cmd",
+        "com",
+        "cpl",
+        "diagcab",
+        "diagcfg",
+        "diagpack",
+        "dll",
+        "dmg",
+        "ex",
+        "ex_",
+        "exe",
+        "hta",
+        "img",
+        "ins",
+        "iso",
+        "isp",
+        "jar",
+        "jnlp",
+        "js",
+        "jse",
+        "lib",
+        "lnk",
+        "mde",
+        "msc",
+        "msi",
+        "msix",
+        "msixbundle",
+        "msp",
+        "mst",
+        "nsh",
+        "pif",
+        "ps1",
+        "scr",
+        "sct",
+        "shb",
+        "sys",
+        "vb",
+        "vbe",
+        "vbs",
+        "vhd",
+        "vxd",
+        "wsc",
+        "wsf",
+        "wsh",
+        "xll",
+    ]
+)
+# Files kept from a refused compose form wait this long for the next try.
+DRAFT_ATTACHMENT_LIFETIME = timedelta(days=1)
+# A compose form's one-time token is remembered this long after its message went out.
+SEND_TOKEN_SECONDS = 24 * 60 * 60
 
 
 class SendError(Exception):
@@ -43,6 +114,66 @@ class Draft:
     subject: str
     body_text: str
     attachments: tuple[OutgoingAttachment, ...] = ()
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()
+    # Files kept from an earlier, refused try (among `attachments`): gone once it is sent.
+    kept_attachment_ids: tuple[uuid.UUID, ...] = ()
+
+
+def blocked_extension(filename: str) -> str:
+    """The file's extension when it is one the providers refuse, else ""."""
+    _, dot, extension = filename.rpartition(".")
+    extension = extension.lower()
+    return extension if dot and extension in BLOCKED_EXTENSIONS else ""
+
+
+def draft_attachments_store(
+    *, user: User, attachments: Sequence[OutgoingAttachment]
+) -> list[DraftAttachment]:
+    """Keep files of a compose form the server refused, encrypted, for the next try."""
+    return [
+        DraftAttachment.objects.create(
+            user=user,
+            filename=attachment.filename[:255],
+            content_type=attachment.content_type[:255],
+            size=len(attachment.content),
+            content_b64=base64.b64encode(attachment.content).decode(),
+        )
+        for attachment in attachments
+    ]
+
+
+def draft_attachment_outgoing(kept: DraftAttachment) -> OutgoingAttachment:
+    return OutgoingAttachment(
+        filename=kept.filename,
+        content_type=kept.content_type,
+        content=base64.b64decode(kept.content_b64),
+    )
+
+
+def draft_attachments_expire(*, now: datetime | None = None) -> int:
+    """Remove kept files nobody came back for within a day."""
+    cutoff = (now or timezone.now()) - DRAFT_ATTACHMENT_LIFETIME
+    deleted, _ = DraftAttachment.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
+
+
+def _send_token_key(user: User, token: str) -> str:
+    return f"mailsync:send-token:{user.pk}:{token}"
+
+
+def send_token_claim(user: User, token: str) -> bool:
+    """True the first time a compose form's token is presented (cache.add is atomic on
+    every shared cache), so a double submit sends once. A form without one is not held."""
+    if not token:
+        return True
+    return bool(cache.add(_send_token_key(user, token), True, SEND_TOKEN_SECONDS))
+
+
+def send_token_release(user: User, token: str) -> None:
+    """The send failed: the same form may be submitted again."""
+    if token:
+        cache.delete(_send_token_key(user, token))
 
 
 def html_from_text(text: str) -> str:
@@ -85,6 +216,7 @@ def outgoing_record(
         sender=actor,
         from_header=from_header[:998],
         to_header=to,
+        cc_header=", ".join(draft.cc),
         subject=draft.subject[:998],
         body_text=draft.body_text,
         # Stored as every message is: cleaned once, here (ours is plain, but one rule).
@@ -93,7 +225,7 @@ def outgoing_record(
         sent_at=sent_at,
     )
     attachments_store(message, draft.attachments)
-    activity_advance(thread, sent_at)
+    activity_advance(thread, sent_at, direction=EmailMessage.Direction.OUTBOUND)
     return message
 
 
@@ -110,6 +242,13 @@ def outgoing_deliver(
             send_only=send_only,
         )
     except ProviderError as failure:
+        logger.warning("Sending message %s failed: %s", message.pk, failure)
+        if failure.status == 413 or failure.reason == "too_large":
+            raise SendError(
+                "The mail provider refused the message as too large; attach fewer or "
+                "smaller files.",
+                field="attachments",
+            ) from failure
         reason = (
             "Your mailbox needs re-authorization."
             if failure.needs_reauthorization
@@ -117,7 +256,6 @@ def outgoing_deliver(
         )
         if failure.needs_reauthorization:
             mark_needs_reauthorization(mailbox, failure)
-        logger.warning("Sending message %s failed: %s", message.pk, failure)
         raise SendError(reason) from failure
     with transaction.atomic():
         EmailMessage.objects.filter(pk=message.pk).update(status=EmailMessage.Status.SENT)

@@ -5,6 +5,10 @@ For each new message the provider reports:
 2. otherwise one batched headers-only fetch of the four reference headers; a validly
    signed reference → of interest; anything else is dropped and nothing of it is kept;
 3. only messages of interest are fetched whole, parsed and stored.
+Messages removed from Threadline are left out at step 1 by their provider id, and, when
+another copy of one turns up, where it is stored (by its Message-ID).
+Messages the provider reports deleted are looked up among this mailbox's stored copies
+first; only those are checked with the provider (mailsync.deletion says what goes).
 The cursor advances only after everything it covers is committed, so a crash at any
 point is followed by a run that redoes the missing work and skips what is stored.
 """
@@ -19,7 +23,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from candidates.models import EmailThread
+from mailsync.deletion import mailbox_deletions_apply
 from mailsync.ingest import (
+    MessageRemoved,
     Stored,
     message_store,
     private_thread_for,
@@ -28,6 +34,7 @@ from mailsync.ingest import (
 )
 from mailsync.mime import MalformedMessage, ParsedMessage, parse_message
 from mailsync.models import MailboxConnection, MailboxThread, SkippedMessage, SyncedMessage
+from mailsync.policy import may_label
 from mailsync.providers.base import (
     CursorExpired,
     MailboxSession,
@@ -35,11 +42,15 @@ from mailsync.providers.base import (
     ProviderError,
     RawMessage,
 )
+from mailsync.removal import tombstone_copy
+from mailsync.retention import retention_cutoff
 from mailsync.selectors import messages_already_handled
 from mailsync.tokens import mark_needs_reauthorization, open_session
 
 logger = logging.getLogger(__name__)
 SKIPPED_LABELS = {"DRAFT"}
+# Ids per database lookup (SQLite allows 999 query parameters in older builds).
+DELETION_CHUNK = 500
 
 
 @dataclass
@@ -50,6 +61,13 @@ class SyncReport:
     stored: int = 0
     header_checks: int = 0
     skipped: int = 0
+    # Copies of messages removed from Threadline, seen again and left out.
+    removed: int = 0
+    # Messages deleted in the mailbox that left Threadline (and the threads with them).
+    deleted: int = 0
+    threads_deleted: int = 0
+    # Listed, but older than the organisation's retention period: left unread.
+    past_retention: int = 0
     recovered: bool = False
     error: str = ""
     stored_ids: list[int] = field(default_factory=list)
@@ -109,14 +127,35 @@ def _apply_changes(mailbox: MailboxConnection, session: MailboxSession, report: 
     cursor = mailbox.cursor
     for page in session.changes_since(mailbox.cursor):
         _handle(mailbox, session, page.added, report)
+        _apply_deletions(mailbox, session, page.deleted, report)
         cursor = page.cursor or cursor
     return cursor
+
+
+def _apply_deletions(
+    mailbox: MailboxConnection, session: MailboxSession, ids: list[str], report: SyncReport
+) -> None:
+    """After the page's additions: the deletions it reports, for copies this mailbox
+    stored. Ids Threadline never stored are dropped here, before any provider call."""
+    stored: list[str] = []
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), DELETION_CHUNK):
+        stored += SyncedMessage.objects.filter(
+            mailbox=mailbox, provider_message_id__in=unique[start : start + DELETION_CHUNK]
+        ).values_list("provider_message_id", flat=True)
+    if not stored:
+        return
+    gone = session.messages_gone(stored)
+    if gone:
+        deleted = mailbox_deletions_apply(mailbox=mailbox, provider_message_ids=sorted(gone))
+        report.deleted += deleted.messages
+        report.threads_deleted += deleted.threads
 
 
 def _recover(mailbox: MailboxConnection, session: MailboxSession, report: SyncReport) -> str:
     """The cursor is older than the provider's history. Take a new cursor first (so that
     nothing arriving meanwhile is missed), then re-list the threads we know, newest first,
-    up to a bound."""
+    up to a bound; what those threads no longer hold may have been deleted meanwhile."""
     report.recovered = True
     cursor = session.current_cursor()
     known = (
@@ -124,9 +163,42 @@ def _recover(mailbox: MailboxConnection, session: MailboxSession, report: SyncRe
         .order_by("-thread__last_message_at")
         .values_list("provider_thread_id", flat=True)[: settings.MAILSYNC_RECOVERY_MAX_THREADS]
     )
+    listed: set[str] = set()
+    relisted: set[str] = set()
     for provider_thread_id in known:
-        _handle(mailbox, session, session.thread_messages(provider_thread_id), report)
+        refs = session.thread_messages(provider_thread_id)
+        listed.update(ref.id for ref in refs)
+        relisted.add(provider_thread_id)
+        _handle(mailbox, session, refs, report)
+    _deletions_missed(mailbox, session, relisted=relisted, listed=listed, report=report)
     return cursor
+
+
+def _deletions_missed(
+    mailbox: MailboxConnection,
+    session: MailboxSession,
+    *,
+    relisted: set[str],
+    listed: set[str],
+    report: SyncReport,
+) -> None:
+    """The deletions an expired cursor hid: copies stored on threads whose every provider
+    thread was just listed again, which no listing holds any more. Each is still asked
+    about by id before anything goes (a listing is not proof of a deletion)."""
+    by_thread: dict[uuid.UUID, set[str]] = {}
+    for thread_id, provider_thread_id in MailboxThread.objects.filter(mailbox=mailbox).values_list(
+        "thread_id", "provider_thread_id"
+    ):
+        by_thread.setdefault(thread_id, set()).add(provider_thread_id)
+    complete = [thread for thread, ids in by_thread.items() if ids <= relisted]
+    absent = [
+        provider_message_id
+        for provider_message_id in SyncedMessage.objects.filter(
+            mailbox=mailbox, message__thread_id__in=complete
+        ).values_list("provider_message_id", flat=True)
+        if provider_message_id not in listed
+    ]
+    _apply_deletions(mailbox, session, absent, report)
 
 
 def _handle(
@@ -141,6 +213,15 @@ def _handle(
         return
     done = messages_already_handled(mailbox=mailbox, provider_message_ids=[r.id for r in refs])
     refs = [ref for ref in refs if ref.id not in done]
+    # Mail older than the retention period is not read: retention removed it already, or
+    # would at its next run. So a conversation that goes on after retention removed it
+    # brings in only its new messages, even where the provider lists old ones again (a
+    # Graph delta reports a message read or categorised; a recovery lists whole threads).
+    oldest = retention_cutoff(months=mailbox.organisation.retention_months, now=timezone.now())
+    past = [ref for ref in refs if ref.received_at is not None and ref.received_at < oldest]
+    if past:
+        report.past_retention += len(past)
+        refs = [ref for ref in refs if ref.received_at is None or ref.received_at >= oldest]
     known_threads = dict(
         MailboxThread.objects.filter(
             mailbox=mailbox, provider_thread_id__in={r.thread_id for r in refs}
@@ -190,7 +271,13 @@ def _store(
         may_write = thread.pk in writable
         if not may_write and ref.thread_id in diverted:
             thread, may_write = diverted[ref.thread_id], True
-        stored = message_store_guarded(mailbox, ref, message, thread=thread, may_write=may_write)
+        try:
+            stored = message_store_guarded(
+                mailbox, ref, message, thread=thread, may_write=may_write
+            )
+        except MessageRemoved:
+            report.removed += 1
+            continue
         if stored is None:
             report.skipped += 1
             continue
@@ -215,7 +302,10 @@ def message_store_guarded(
     returned, so that it blocks neither the messages after it nor later rounds. Mail for a
     thread the owner may not see (`may_write` false) goes to a new private thread of theirs
     on the same candidate, so nothing is lost and nothing leaks. `parsed`: the message
-    already parsed by the caller, if it was."""
+    already parsed by the caller, if it was.
+
+    A copy of a message removed from Threadline raises MessageRemoved, after its provider
+    id is tombstoned too (so that it is not fetched again): handled, not skipped."""
     try:
         with transaction.atomic():
             if parsed is None:
@@ -233,6 +323,9 @@ def message_store_guarded(
                 provider_message_id=ref.id,
                 provider_thread_id=ref.thread_id,
             )
+    except MessageRemoved as removed:
+        tombstone_copy(tombstone=removed.tombstone, mailbox=mailbox, provider_message_id=ref.id)
+        raise
     except (OperationalError, InterfaceError):
         raise  # the database, not the message: the round fails and is tried again whole
     except Exception as problem:  # a stranger's mail: whatever it raises, skip just it
@@ -254,6 +347,8 @@ def _label_pending(mailbox: MailboxConnection, session: MailboxSession) -> None:
     """Put our label on every stored copy still without it, including copies a crashed
     run stored but did not get to label. Runs every round; a label that cannot be written
     now stays pending for the next one."""
+    if not may_label(mailbox):
+        return
     pending = list(
         SyncedMessage.objects.filter(mailbox=mailbox, labelled=False).values_list(
             "provider_message_id", flat=True
@@ -274,7 +369,10 @@ def labels_apply(
 ) -> None:
     """Our label on these stored copies, in one provider write, and marked as labelled
     once it is there. Raises ProviderError; whatever stays unlabelled, the next sync round
-    labels."""
+    labels. View only's read-only tokens label nothing: the copies stay pending, for the
+    day the organisation raises the level and the user re-authorizes."""
+    if not may_label(mailbox):
+        return
     session.apply_label(ensure_own_label(mailbox, session), provider_message_ids)
     SyncedMessage.objects.filter(
         mailbox=mailbox, provider_message_id__in=provider_message_ids

@@ -5,8 +5,16 @@ from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 
-from mailsync.selectors import mailboxes_to_sync
-from mailsync.services import mailbox_sync
+from mailsync.selectors import mailboxes_to_sync, organisations_for_retention
+from mailsync.services import (
+    candidate_import_run,
+    draft_attachments_clean_up,
+    import_jobs_resume,
+    ingestion_jobs_resume,
+    ingestion_run,
+    mailbox_sync,
+    retention_sweep,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -40,3 +48,64 @@ def sync_mailbox(mailbox_id: int) -> None:
         report.of_interest,
         report.stored,
     )
+
+
+@shared_task(ignore_result=True, time_limit=600)  # type: ignore[untyped-decorator]
+def clean_up_draft_attachments() -> int:
+    """Beat, daily: files kept from refused compose forms that nobody came back for."""
+    return draft_attachments_clean_up()
+
+
+@shared_task(  # type: ignore[untyped-decorator]
+    ignore_result=True,
+    # Acknowledged only once run: a worker killed mid-way leaves the message to be
+    # delivered again, and the job's checkpoint says where to go on.
+    acks_late=True,
+    soft_time_limit=settings.MAILSYNC_IMPORT_SLICE_SECONDS + settings.MAILSYNC_IMPORT_LEASE_SECONDS,
+    time_limit=settings.MAILSYNC_IMPORT_SLICE_SECONDS + 2 * settings.MAILSYNC_IMPORT_LEASE_SECONDS,
+)
+def run_import_job(job_id: str) -> None:
+    outcome = candidate_import_run(job_id=job_id)
+    if outcome.again_in is not None:
+        # A slice of time used up, or the provider asked to slow down: a fresh task goes on.
+        run_import_job.apply_async((job_id,), countdown=outcome.again_in)
+
+
+@shared_task(ignore_result=True)  # type: ignore[untyped-decorator]
+def resume_import_jobs() -> int:
+    """Beat's sweep for import jobs a killed worker left behind (its lease ran out)."""
+    return import_jobs_resume()
+
+
+@shared_task(ignore_result=True)  # type: ignore[untyped-decorator]
+def apply_retention_everywhere() -> int:
+    """Beat, daily at a quiet hour: one retention task per organisation."""
+    ids = organisations_for_retention()
+    for organisation_id in ids:
+        transaction.on_commit(partial(apply_retention.delay, organisation_id))
+    return len(ids)
+
+
+@shared_task(ignore_result=True, acks_late=True, time_limit=3600)  # type: ignore[untyped-decorator]
+def apply_retention(organisation_id: int) -> int:
+    # Batches commit one by one: a run cut short leaves the rest for the next (idempotent).
+    return retention_sweep(organisation_id=organisation_id).removed
+
+
+@shared_task(  # type: ignore[untyped-decorator]
+    ignore_result=True,
+    # As imports: acknowledged once run, the checkpoint says where to go on.
+    acks_late=True,
+    soft_time_limit=settings.MAILSYNC_IMPORT_SLICE_SECONDS + settings.MAILSYNC_IMPORT_LEASE_SECONDS,
+    time_limit=settings.MAILSYNC_IMPORT_SLICE_SECONDS + 2 * settings.MAILSYNC_IMPORT_LEASE_SECONDS,
+)
+def run_ingestion_job(job_id: int) -> None:
+    outcome = ingestion_run(job_id=job_id)
+    if outcome.again_in is not None:
+        run_ingestion_job.apply_async((job_id,), countdown=outcome.again_in)
+
+
+@shared_task(ignore_result=True)  # type: ignore[untyped-decorator]
+def resume_ingestion_jobs() -> int:
+    """Beat's sweep for ingestion jobs a killed worker left behind (its lease ran out)."""
+    return ingestion_jobs_resume()

@@ -14,7 +14,8 @@ from accounts.models import IntegrationPermission, User
 from core.leases import Lease
 from mailsync.models import MailboxConnection
 from mailsync.providers import get_provider
-from mailsync.providers.base import MailboxSession, ProviderError, TokenStore
+from mailsync.providers.base import ContactsSession, MailboxSession, ProviderError, TokenStore
+from mailsync.providers.calendar import CalendarSession
 
 logger = logging.getLogger(__name__)
 REFRESH_WAIT_SECONDS = 30
@@ -66,10 +67,35 @@ def open_session(mailbox: MailboxConnection) -> MailboxSession:
     )
 
 
-def email_permission_set(user: User, state: str) -> None:
+def open_contacts(mailbox: MailboxConnection) -> ContactsSession:
+    """The same grant's address book (the caller has asked `policy.feature_status`)."""
+    return get_provider(mailbox.provider).open_contacts(
+        json.loads(mailbox.credentials), store=MailboxTokenStore(mailbox.pk)
+    )
+
+
+def open_calendar(mailbox: MailboxConnection) -> CalendarSession:
+    """The same grant's calendar (the caller has asked `policy.feature_status`)."""
+    return get_provider(mailbox.provider).open_calendar(
+        json.loads(mailbox.credentials or "{}"), store=MailboxTokenStore(mailbox.pk)
+    )
+
+
+def connection_kinds(mailbox: MailboxConnection) -> list[str]:
+    """The boxes (IntegrationPermission kinds) this connection serves."""
+    uses = {
+        IntegrationPermission.Kind.EMAIL: mailbox.uses_email,
+        IntegrationPermission.Kind.CALENDAR: mailbox.uses_calendar,
+        IntegrationPermission.Kind.CONTACTS: mailbox.uses_contacts,
+    }
+    return [kind for kind, used in uses.items() if used]
+
+
+def permission_set(user: User, kind: str, state: str) -> None:
+    """Move one of the user's boxes on My account to `state` (OFF unticks it)."""
     IntegrationPermission.objects.update_or_create(
         user=user,
-        kind=IntegrationPermission.Kind.EMAIL,
+        kind=kind,
         defaults={
             "enabled": state != IntegrationPermission.State.OFF,
             "state": state,
@@ -88,5 +114,6 @@ def mark_needs_reauthorization(
     mailbox.last_error = reason
     mailbox.last_error_at = timezone.now()
     mailbox.save(update_fields=["state", "last_error", "last_error_at"])
-    email_permission_set(mailbox.user, IntegrationPermission.State.NEEDS_REAUTHORIZATION)
+    for kind in connection_kinds(mailbox):
+        permission_set(mailbox.user, kind, IntegrationPermission.State.NEEDS_REAUTHORIZATION)
     logger.info("Mailbox %s needs re-authorization: %s", mailbox.pk, failure or reason)

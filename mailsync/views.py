@@ -10,12 +10,15 @@ from django.views.decorators.http import require_POST
 
 from accounts.access import MemberRequest, member_required
 from accounts.forms import MyAccountForm
+from accounts.models import IntegrationPermission
 from accounts.selectors import integration_permissions_for
 from accounts.services import AccountsError
 from mailsync import services as mailsync_services
-from mailsync.policy import mailbox_status
+from mailsync.ingestion_views import my_account_ingestion
+from mailsync.policy import company_allows, company_off_reason, feature_status, mailbox_status
 from mailsync.selectors import mailbox_for
 from mailsync.tasks import sync_mailbox
+from mailsync.tokens import connection_kinds
 
 
 def _callback_uri(request: HttpRequest) -> str:
@@ -40,7 +43,7 @@ def connect(request: MemberRequest) -> HttpResponse:
 @member_required
 def callback(request: MemberRequest) -> HttpResponse:
     try:
-        mailbox = mailsync_services.authorization_complete(
+        done = mailsync_services.authorization_complete(
             user=request.user,
             callback_params=request.GET.dict(),
             redirect_uri=_callback_uri(request),
@@ -48,7 +51,22 @@ def callback(request: MemberRequest) -> HttpResponse:
     except mailsync_services.AuthorizationFailed as failure:
         messages.error(request, str(failure))
     else:
-        messages.success(request, f"Your mailbox {mailbox.account_address} is connected.")
+        mailbox = done.mailbox
+        others = " and ".join(
+            IntegrationPermission.Kind(k).label for k in connection_kinds(mailbox) if k != "email"
+        )
+        if mailbox.uses_email:
+            connected = f"Your mailbox {mailbox.account_address} is connected."
+            messages.success(request, f"{connected} {others} on." if others else connected)
+        else:
+            messages.success(request, f"{others} connected through {mailbox.account_address}.")
+        for kind in done.not_granted:
+            label = IntegrationPermission.Kind(kind).label
+            messages.warning(
+                request,
+                f"You did not allow {label} on the consent screen, so {label} stays off; "
+                f"tick it again to retry.",
+            )
     return redirect("mailsync:my_account")
 
 
@@ -56,7 +74,11 @@ def callback(request: MemberRequest) -> HttpResponse:
 @member_required
 def disconnect(request: MemberRequest) -> HttpResponse:
     mailsync_services.disconnect(user=request.user)
-    messages.success(request, "Your mailbox is disconnected; synced mail stays in Threadline.")
+    messages.success(
+        request,
+        "Your mailbox is disconnected: Threadline no longer uses your email, calendar or "
+        "contacts and revoked its access. Synced mail and interviews stay in Threadline.",
+    )
     return redirect("mailsync:my_account")
 
 
@@ -113,7 +135,12 @@ def my_account(request: MemberRequest) -> HttpResponse:
     permissions = integration_permissions_for(user=request.user)
     initial: dict[str, str | bool] = {"full_name": request.user.full_name}
     initial.update({kind: p.enabled for kind, p in permissions.items()})
-    form = MyAccountForm(request.POST or None, initial=initial)
+    company_off = {
+        kind: company_off_reason(request.user, kind)
+        for kind in IntegrationPermission.Kind.values
+        if not company_allows(request.user.organisation, kind)
+    }
+    form = MyAccountForm(request.POST or None, initial=initial, company_off=company_off)
     if request.method == "POST" and form.is_valid():
         saved = mailsync_services.my_account_save(
             user=request.user,
@@ -123,17 +150,38 @@ def my_account(request: MemberRequest) -> HttpResponse:
             contacts=form.cleaned_data["contacts"],
             redirect_uri=_callback_uri(request),
         )
+        for notice in saved.notices:
+            messages.info(request, notice)
         if saved.consent_url:
-            # Ticking Email hands over to the provider's consent screen.
+            # A newly ticked box hands over to the provider's consent screen.
             return redirect(saved.consent_url)
         if saved.refusal:
             messages.error(request, saved.refusal)
         else:
             messages.success(request, "Your account settings were saved.")
         return redirect("mailsync:my_account")
+    mailbox = mailbox_for(user=request.user)
+    # Why a connected Calendar or Contacts box does not work now (e.g. the company's
+    # switch), from the one mailbox policy.
+    blocked = {
+        kind: status.why_not
+        for kind in ("calendar", "contacts")
+        if permissions[kind].state == IntegrationPermission.State.CONNECTED
+        and not (status := feature_status(request.user, kind, mailbox)).allowed
+    }
     context = {
         "form": form,
-        "permissions": permissions.values(),
-        "mailbox": mailbox_for(user=request.user),
+        # The company's Off shows under the disabled box; other reasons beside the state.
+        "permissions": [
+            (p, "" if p.kind in company_off else blocked.get(p.kind, ""))
+            for p in permissions.values()
+        ],
+        "used_for": ", ".join(
+            IntegrationPermission.Kind(k).label for k in connection_kinds(mailbox)
+        )
+        if mailbox
+        else "",
+        "mailbox": mailbox,
+        **my_account_ingestion(request.user, mailbox),
     }
     return render(request, "accounts/my_account.html", context)

@@ -1,6 +1,9 @@
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from django import forms
 
-from sandbox.models import Provider
+from sandbox.calendars import ANSWERS
+from sandbox.models import Contact, Provider
 
 
 class MailboxForm(forms.Form):
@@ -36,3 +39,46 @@ class RoutingRuleForm(forms.Form):
         label="References or In-Reply-To contains @…>",
         help_text="Threadline's Message-ID domain",
     )
+
+
+class ContactForm(forms.Form):
+    display_name = forms.CharField(label="Name", max_length=300)
+    emails = forms.CharField(label="Email addresses", max_length=2000, help_text="Comma-separated")
+    job_title = forms.CharField(required=False, max_length=200)
+    company = forms.CharField(required=False, max_length=200)
+    kind = forms.ChoiceField(choices=Contact.Kind.choices, initial=Contact.Kind.CONTACT)
+
+    def clean_emails(self) -> list[str]:
+        addresses = [a.strip() for a in self.cleaned_data["emails"].split(",") if a.strip()]
+        if not addresses:
+            raise forms.ValidationError("Give at least one address.")
+        for address in addresses:
+            forms.EmailField().clean(address)
+        return addresses
+
+
+class CalendarWeekForm(forms.Form):
+    """Which week of a calendar to show, and in which time zone (GET parameters)."""
+
+    week = forms.DateField(required=False, help_text="Any day of the week, YYYY-MM-DD")
+    tz = forms.CharField(required=False, max_length=64, label="Time zone", initial="UTC")
+
+    def clean_tz(self) -> str:
+        name = self.cleaned_data["tz"].strip() or "UTC"
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise forms.ValidationError(f"Unknown time zone: {name}") from error
+        return name
+
+
+class AttendeeForm(forms.Form):
+    """Whose invitations to show: any address, a sandbox user's or not (a candidate's)."""
+
+    email = forms.EmailField(label="Attendee's email address")
+
+
+class InvitationAnswerForm(forms.Form):
+    email = forms.EmailField()
+    ical_uid = forms.CharField(max_length=255)
+    answer = forms.ChoiceField(choices=list(ANSWERS.items()))

@@ -30,3 +30,21 @@ def graph_immutable_id() -> str:
 
 def graph_conversation_id() -> str:
     return "AAQkA" + _b64(secrets.token_bytes(32))
+
+
+def google_event_id() -> str:
+    # Calendar event ids are base32hex (lowercase a-v and digits), 26 characters when
+    # Google picks them.
+    alphabet = "0123456789abcdefghijklmnopqrstuv"
+    return "".join(secrets.choice(alphabet) for _ in range(26))
+
+
+def google_meet_code() -> str:
+    """A Meet meeting code, "abc-defg-hij"."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    return "-".join("".join(secrets.choice(letters) for _ in range(n)) for n in (3, 4, 3))
+
+
+def b64_text(text: str) -> str:
+    """URL-safe base64 without padding, as Google writes the `eid` of an event link."""
+    return _b64(text.encode()).rstrip("=")

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import models
+from django.utils.timezone import now as timezone_now
 
 
 class Provider(models.TextChoices):
@@ -300,6 +301,8 @@ class RequestLog(models.Model):
     fields = models.CharField(max_length=2000, blank=True)
     # The size of the answer's body; a batch's own row counts its whole multipart.
     response_bytes = models.PositiveIntegerField(default=0)
+    # The size of the request's body (Graph refuses requests over 4 MB).
+    request_bytes = models.PositiveIntegerField(default=0)
     # The answer itself, kept only under SANDBOX_LOG_RESPONSE_BODIES (tests proving what
     # never left the sandbox); empty otherwise.
     response_body = models.TextField(blank=True)
@@ -367,3 +370,100 @@ class RoutingForward(models.Model):
 
     def __str__(self) -> str:
         return f"{self.message_id} → {self.rule.also_deliver_to} {self.status}"
+
+
+class UploadSession(models.Model):
+    """A Graph attachment upload session (attachment: createUploadSession): the bytes
+    received so far for one file of one draft. Its `token` is what the uploadUrl carries
+    instead of an Authorization header."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
+    token = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=255, default="application/octet-stream")
+    size = models.PositiveBigIntegerField()
+    is_inline = models.BooleanField(default=False)
+    content_id = models.CharField(max_length=255, blank=True)
+    received = models.BinaryField(default=b"")
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"Upload of {self.name} ({len(self.received)}/{self.size})"
+
+
+class CalendarEvent(models.Model):
+    """An event in a sandbox user's calendar, served as a Google Calendar v3 event or a
+    Graph event depending on the mailbox's provider. An attendee's copy of an invitation is
+    its own row in their calendar, sharing the organiser's `ical_uid`."""
+
+    class Status(models.TextChoices):
+        CONFIRMED = "confirmed", "Confirmed"
+        TENTATIVE = "tentative", "Tentative"
+        CANCELLED = "cancelled", "Cancelled"
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="events")
+    provider_id = models.CharField(max_length=200, unique=True)
+    ical_uid = models.CharField(max_length=255, db_index=True)
+    summary = models.CharField(max_length=1000, blank=True)
+    description = models.TextField(blank=True)
+    location = models.CharField(max_length=1000, blank=True)
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    time_zone = models.CharField(max_length=64, default="UTC")
+    all_day = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.CONFIRMED)
+    # Busy (opaque) or free (transparent) for free/busy and getSchedule.
+    transparent = models.BooleanField(default=False)
+    organizer_email = models.EmailField(blank=True)
+    # [{"email", "displayName", "responseStatus", "optional"}], Google's vocabulary; Graph's
+    # views translate (needsAction → none, accepted, declined, tentative → tentativelyAccepted).
+    attendees = models.JSONField(default=list, blank=True)
+    # Google extendedProperties.private / Graph single-value extended properties, as
+    # {name or property id: value}.
+    private_properties = models.JSONField(default=dict, blank=True)
+    # The online meeting: {"kind": "hangoutsMeet" | "teamsForBusiness", "url": ..., "id": ...}.
+    conference = models.JSONField(default=dict, blank=True)
+    sequence = models.PositiveIntegerField(default=0)
+    # When the event left its calendar (its owner deleted it, or an attendee declined and
+    # Outlook moved the invitation out). The row stays so a delta round can report the
+    # removal; every other read leaves it out.
+    removed_at = models.DateTimeField(null=True, blank=True)
+    # The mailbox's change counter when the event last changed: sync tokens and delta
+    # links are positions in it (Mailbox.history_id).
+    changed_seq = models.BigIntegerField(default=0, db_index=True)
+    created_at = models.DateTimeField(default=timezone_now)
+    updated_at = models.DateTimeField(default=timezone_now)
+
+    class Meta:
+        ordering = ["start", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.summary or '(no title)'} in {self.mailbox_id} at {self.start:%Y-%m-%d %H:%M}"
+
+
+class Contact(models.Model):
+    """A person in a sandbox user's address book: a saved contact, or one of Google's
+    "other contacts" / Microsoft's relevant people (someone the user wrote to)."""
+
+    class Kind(models.TextChoices):
+        CONTACT = "contact", "Saved contact"
+        OTHER = "other", "Other contact (people you wrote to)"
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="contacts")
+    provider_id = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CONTACT)
+    display_name = models.CharField(max_length=300, blank=True)
+    given_name = models.CharField(max_length=150, blank=True)
+    family_name = models.CharField(max_length=150, blank=True)
+    emails = models.JSONField(default=list, blank=True)
+    phones = models.JSONField(default=list, blank=True)
+    job_title = models.CharField(max_length=200, blank=True)
+    company = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone_now)
+    updated_at = models.DateTimeField(default=timezone_now)
+
+    class Meta:
+        ordering = ["display_name", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.display_name or '(no name)'} in {self.mailbox_id}"

@@ -65,9 +65,9 @@ def used(key: int, now: float | None = None) -> int:
 
 
 def forget(mailbox_pk: int) -> None:
-    """Drop every window of a mailbox (its Gmail and its Graph one)."""
+    """Drop every window of a mailbox (its Gmail, Calendar and Graph ones)."""
     with _lock:
-        for key in (mailbox_pk, ("graph", mailbox_pk)):
+        for key in (mailbox_pk, ("calendar", mailbox_pk), ("graph", mailbox_pk)):
             _windows.pop(key, None)
             _totals.pop(key, None)
 

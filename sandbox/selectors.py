@@ -3,10 +3,12 @@
 import base64
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
+from django.db.models.fields.json import KeyTransform
 
-from sandbox.models import HistoryEvent, Label, Mailbox, Message
+from sandbox.models import CalendarEvent, HistoryEvent, Label, Mailbox, Message
 from sandbox.services import SandboxError
 
 MESSAGE_LIST_FIELDS = ("id", "provider_id", "thread_id", "internal_date")
@@ -64,6 +66,21 @@ def messages_by_ids(*, mailbox: Mailbox, provider_ids: list[str]) -> list[Messag
     )
 
 
+def _listed(
+    mailbox: Mailbox, where: Q, label_ids: list[str], include_spam_trash: bool
+) -> QuerySet[Message]:
+    """The messages a list call matches: its query, every label asked for, and (unless
+    asked for) nothing in SPAM or TRASH."""
+    messages = Message.objects.filter(mailbox=mailbox).filter(where)
+    for label_id in label_ids:
+        messages = messages.filter(label_ids__contains=f" {label_id} ")
+    if not include_spam_trash:
+        for hidden in ("SPAM", "TRASH"):
+            if hidden not in label_ids:
+                messages = messages.exclude(label_ids__contains=f" {hidden} ")
+    return messages
+
+
 def message_page(
     *,
     mailbox: Mailbox,
@@ -75,13 +92,7 @@ def message_page(
 ) -> Page:
     """Newest first, keyset-paged on (internal_date, id) so page 200 costs what page 1 does.
     The size estimate is counted once, on the first page, and carried in the token."""
-    messages = Message.objects.filter(mailbox=mailbox).filter(where)
-    for label_id in label_ids:
-        messages = messages.filter(label_ids__contains=f" {label_id} ")
-    if not include_spam_trash:
-        for hidden in ("SPAM", "TRASH"):
-            if hidden not in label_ids:
-                messages = messages.exclude(label_ids__contains=f" {hidden} ")
+    messages = _listed(mailbox, where, label_ids, include_spam_trash)
     if page_token:
         cursor = decode_token(page_token)
         after_date, after_id = int(cursor.get("d", 0)), int(cursor.get("i", 0))
@@ -99,6 +110,54 @@ def message_page(
         rows = rows[:limit]
         last = rows[-1]
         next_token = encode_token({"d": last[3], "i": last[0], "n": estimate})
+    return Page(rows=rows, next_token=next_token, estimate=estimate)
+
+
+def thread_page(
+    *,
+    mailbox: Mailbox,
+    where: Q,
+    label_ids: list[str],
+    include_spam_trash: bool,
+    page_token: str,
+    limit: int,
+) -> Page:
+    """threads.list: the threads holding at least one matching message, the thread with the
+    newest message first, keyset-paged on (newest internal_date, thread id). Each row is
+    (thread id, newest message's snippet, the thread's highest history id)."""
+    threads = (
+        _listed(mailbox, where, label_ids, include_spam_trash)
+        .values("thread_id")
+        .annotate(newest=Max("internal_date"))
+    )
+    if page_token:
+        cursor = decode_token(page_token)
+        after_date, after_thread = int(cursor.get("d", 0)), str(cursor.get("t", ""))
+        estimate = int(cursor.get("n", 0))
+        threads = threads.filter(
+            Q(newest__lt=after_date) | Q(newest=after_date, thread_id__lt=after_thread)
+        )
+    else:
+        estimate = threads.count()
+    found = list(threads.order_by("-newest", "-thread_id")[: limit + 1])
+    next_token = ""
+    if len(found) > limit:
+        found = found[:limit]
+        last = found[-1]
+        next_token = encode_token({"d": last["newest"], "t": last["thread_id"], "n": estimate})
+    ids = [row["thread_id"] for row in found]
+    snippets: dict[str, str] = {}
+    history: dict[str, int] = {}
+    for thread_id, snippet, history_id in (
+        Message.objects.filter(mailbox=mailbox, thread_id__in=ids)
+        .order_by("internal_date", "id")
+        .values_list("thread_id", "snippet", "history_id")
+    ):
+        snippets[thread_id] = snippet  # the newest message's, as Gmail's thread snippet
+        history[thread_id] = max(history.get(thread_id, 0), history_id)
+    rows = [
+        (thread_id, snippets.get(thread_id, ""), history.get(thread_id, 0)) for thread_id in ids
+    ]
     return Page(rows=rows, next_token=next_token, estimate=estimate)
 
 
@@ -182,3 +241,71 @@ LIST_PAGE_FIELDS = (
     "label_ids",
     "internal_date",
 )
+
+
+# --- Calendars ---------------------------------------------------------------------------
+
+
+def calendar_event_get(*, mailbox: Mailbox, provider_id: str) -> CalendarEvent:
+    found = CalendarEvent.objects.filter(mailbox=mailbox, provider_id=provider_id)[:1]
+    event = next(iter(found), None)
+    if event is None:
+        raise SandboxError("not_found", "Not Found")
+    return event
+
+
+def calendar_events(
+    *,
+    mailbox: Mailbox,
+    private_properties: dict[str, str] | None = None,
+    time_min: datetime | None = None,
+    time_max: datetime | None = None,
+    show_deleted: bool = False,
+    changed_after: int | None = None,
+    ical_uid: str = "",
+) -> QuerySet[CalendarEvent]:
+    """A calendar's events matching every given constraint: each private property equal,
+    ending after `time_min`, starting before `time_max`, changed after a position of the
+    change counter (cancelled ones included then, as a sync must see deletions)."""
+    events = CalendarEvent.objects.filter(mailbox=mailbox)
+    for number, (name, value) in enumerate((private_properties or {}).items()):
+        alias = f"private_{number}"
+        events = events.alias(**{alias: KeyTransform(name, "private_properties")}).filter(
+            **{alias: value}
+        )
+    if time_min is not None:
+        events = events.filter(end__gt=time_min)
+    if time_max is not None:
+        events = events.filter(start__lt=time_max)
+    if ical_uid:
+        events = events.filter(ical_uid=ical_uid)
+    if changed_after is not None:
+        events = events.filter(changed_seq__gt=changed_after)
+    elif not show_deleted:
+        events = events.exclude(status=CalendarEvent.Status.CANCELLED)
+    return events
+
+
+def calendar_busy(
+    *, mailbox: Mailbox, time_min: datetime, time_max: datetime
+) -> list[tuple[datetime, datetime]]:
+    """The calendar's busy periods inside [time_min, time_max), merged: events that are
+    not cancelled, not marked free (transparent) and not declined by the owner."""
+    events = calendar_events(mailbox=mailbox, time_min=time_min, time_max=time_max).filter(
+        transparent=False
+    )
+    periods: list[tuple[datetime, datetime]] = []
+    for event in events.order_by("start", "end"):
+        declined = any(
+            str(a.get("email", "")).lower() == mailbox.address
+            and a.get("responseStatus") == "declined"
+            for a in event.attendees
+        )
+        if declined:
+            continue
+        start, end = max(event.start, time_min), min(event.end, time_max)
+        if periods and start <= periods[-1][1]:
+            periods[-1] = (periods[-1][0], max(periods[-1][1], end))
+        else:
+            periods.append((start, end))
+    return periods

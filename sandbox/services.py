@@ -5,13 +5,16 @@ Google and Microsoft modules map `SandboxError` to their providers' error bodies
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
 from sandbox import ids, mime, quota, routing
 from sandbox.models import (
     AdminConsent,
+    CalendarEvent,
     Category,
     HistoryEvent,
     Label,
@@ -56,7 +59,8 @@ INBOX_LABELS = ("INBOX", "UNREAD")
 
 
 class SandboxError(Exception):
-    """A request the sandbox refuses. `kind` is one of: invalid, not_found, conflict."""
+    """A request the sandbox refuses. `kind` is one of: invalid, not_found, conflict, gone
+    (the resource was deleted)."""
 
     def __init__(self, kind: str, message: str):
         super().__init__(message)
@@ -425,6 +429,16 @@ def message_move(*, message: Message, folder: str) -> Message:
     return message
 
 
+def message_file(*, message: Message, folder: str) -> Message:
+    """What a user's "move out of the inbox" does on each provider: Gmail archives
+    (INBOX off) and, for any other label than ARCHIVE, puts that label on; Microsoft moves
+    the message to that folder (one folder per message)."""
+    if message.mailbox.provider == Provider.MICROSOFT:
+        return message_move(message=message, folder=folder)
+    add = [] if folder == "ARCHIVE" else [folder]
+    return message_modify_labels(message=message, add=add, remove=["INBOX"])
+
+
 def message_rewrite(*, message: Message, raw: bytes) -> Message:
     """Replace a draft's content (a Graph PATCH). A draft that lost its threading headers
     leaves its conversation; one that gained them joins the conversation they name."""
@@ -608,3 +622,180 @@ def graph_limits_set(
     mailbox.save(update_fields=["requests_per_ten_minutes", "concurrent_requests"])
     quota.forget(mailbox.pk)
     return mailbox
+
+
+# --- Calendars ---------------------------------------------------------------------------
+# A sandbox user's calendar is their mailbox. An invitation reaches an attendee who is a
+# sandbox user as their own copy of the event (its own row and id, the organiser's
+# iCalUID), the way an invitation email adds it to their calendar; changes and
+# cancellations reach the copies the same way. Every change moves the mailbox's change
+# counter, so sync tokens and delta links are positions in it.
+
+RESPONSES = ("needsAction", "accepted", "declined", "tentative")
+# What changing these tells attendees the meeting moved: the iCalendar SEQUENCE goes up.
+_RESCHEDULING_FIELDS = {"start", "end", "all_day", "location"}
+# Fields an attendee's copy shares with the organiser's event.
+_SHARED_FIELDS = (
+    "summary",
+    "description",
+    "location",
+    "start",
+    "end",
+    "time_zone",
+    "all_day",
+    "attendees",
+    "conference",
+    "sequence",
+    "organizer_email",
+)
+
+
+def _calendar_change(mailbox: Mailbox) -> int:
+    return history_ids_allocate(mailbox, 1)
+
+
+def _invited_mailboxes(
+    organizer: Mailbox, attendees: list[dict[str, Any]], send_updates: str
+) -> list[Mailbox]:
+    """The sandbox users an update reaches: none without notifications, everyone with
+    "all", those on another provider with "externalOnly" (Google's vocabulary)."""
+    if send_updates not in ("all", "externalOnly"):
+        return []
+    addresses = {str(a.get("email", "")).lower() for a in attendees} - {organizer.address}
+    found = Mailbox.objects.filter(address__in=addresses)
+    if send_updates == "externalOnly":
+        found = found.exclude(provider=organizer.provider)
+    return list(found)
+
+
+def _copy_for(event: CalendarEvent, attendee: Mailbox, seq: int) -> CalendarEvent:
+    now = timezone.now()
+    return CalendarEvent(
+        mailbox=attendee,
+        provider_id=ids.google_event_id(),
+        ical_uid=event.ical_uid,
+        status=event.status,
+        transparent=event.transparent,
+        changed_seq=seq,
+        created_at=now,
+        updated_at=now,
+        **{name: getattr(event, name) for name in _SHARED_FIELDS},
+    )
+
+
+def _copies_refresh(event: CalendarEvent, send_updates: str) -> None:
+    """Bring attendees' copies in line with the organiser's event when the update is sent:
+    update the copies of attendees still invited, cancel those of attendees removed, and
+    create the copies of newly invited ones."""
+    if send_updates not in ("all", "externalOnly"):
+        return
+    listed = {str(a.get("email", "")).lower() for a in event.attendees}
+    reached = {m.pk: m for m in _invited_mailboxes(event.mailbox, event.attendees, send_updates)}
+    copies = CalendarEvent.objects.filter(ical_uid=event.ical_uid).exclude(pk=event.pk)
+    now = timezone.now()
+    for copy in copies.select_related("mailbox"):
+        reached.pop(copy.mailbox_id, None)
+        for name in _SHARED_FIELDS:
+            setattr(copy, name, getattr(event, name))
+        if copy.mailbox.address not in listed:
+            copy.status = CalendarEvent.Status.CANCELLED
+        else:
+            copy.status = event.status
+        copy.updated_at = now
+        copy.changed_seq = _calendar_change(copy.mailbox)
+        copy.save()
+    if event.status != CalendarEvent.Status.CANCELLED:
+        for attendee in reached.values():
+            _copy_for(event, attendee, _calendar_change(attendee)).save()
+
+
+def calendar_event_create(
+    *,
+    mailbox: Mailbox,
+    fields: dict[str, Any],
+    provider_id: str = "",
+    send_updates: str = "none",
+) -> CalendarEvent:
+    """Create an event in `mailbox`'s calendar (`fields` are CalendarEvent fields) and
+    deliver the invitation to the attendees `send_updates` reaches."""
+    provider_id = provider_id or ids.google_event_id()
+    if CalendarEvent.objects.filter(provider_id=provider_id).exists():
+        raise SandboxError("conflict", "The requested identifier already exists.")
+    with transaction.atomic():
+        now = timezone.now()
+        event = CalendarEvent(
+            mailbox=mailbox,
+            provider_id=provider_id,
+            ical_uid=fields.pop("ical_uid", "") or f"{provider_id}@google.com",
+            organizer_email=mailbox.address,
+            created_at=now,
+            updated_at=now,
+            **fields,
+        )
+        event.changed_seq = _calendar_change(mailbox)
+        event.save()
+        _copies_refresh(event, send_updates)
+    return event
+
+
+def calendar_event_update(
+    *, event: CalendarEvent, changes: dict[str, Any], send_updates: str = "none"
+) -> CalendarEvent:
+    """Apply `changes` (CalendarEvent fields) to an event; an organiser's change reaches
+    the attendees' copies when `send_updates` sends it."""
+    with transaction.atomic():
+        moved = any(
+            name in _RESCHEDULING_FIELDS and getattr(event, name) != value
+            for name, value in changes.items()
+        )
+        for name, value in changes.items():
+            setattr(event, name, value)
+        if moved:
+            event.sequence += 1
+        event.updated_at = timezone.now()
+        event.changed_seq = _calendar_change(event.mailbox)
+        event.save()
+        if event.organizer_email == event.mailbox.address:
+            _copies_refresh(event, send_updates)
+    return event
+
+
+def calendar_event_cancel(*, event: CalendarEvent, send_updates: str = "none") -> CalendarEvent:
+    if event.status == CalendarEvent.Status.CANCELLED:
+        raise SandboxError("gone", "Resource has been deleted")
+    return calendar_event_update(
+        event=event, changes={"status": CalendarEvent.Status.CANCELLED}, send_updates=send_updates
+    )
+
+
+def calendar_event_respond(*, mailbox: Mailbox, ical_uid: str, response: str) -> CalendarEvent:
+    """`mailbox`'s answer to an invitation ("accepted", "declined", "tentative" or back to
+    "needsAction"), recorded on their copy and on the organiser's event (where the
+    organiser's sync sees it). Returns the attendee's copy."""
+    if response not in RESPONSES:
+        raise SandboxError("invalid", f"Not a response: {response!r}")
+    with transaction.atomic():
+        events = list(
+            CalendarEvent.objects.select_for_update()
+            .select_related("mailbox")
+            .filter(ical_uid=ical_uid)
+            .order_by("pk")
+        )
+        own = next((e for e in events if e.mailbox_id == mailbox.pk), None)
+        if own is None or own.organizer_email == mailbox.address:
+            raise SandboxError("not_found", "No invitation with this iCalUID for this calendar")
+        now = timezone.now()
+        for event in events:
+            if event.status == CalendarEvent.Status.CANCELLED and event.pk != own.pk:
+                continue
+            answered = False
+            for attendee in event.attendees:
+                if str(attendee.get("email", "")).lower() == mailbox.address:
+                    attendee["responseStatus"] = response
+                    answered = True
+            if answered:
+                event.updated_at = now
+                event.changed_seq = _calendar_change(event.mailbox)
+                event.save(update_fields=["attendees", "updated_at", "changed_seq"])
+    own.refresh_from_db()
+    return own

@@ -127,6 +127,16 @@ def code_exchange(
     return IssuedTokens(access, grant.refresh_token, grant.scope_list, nonce=record.nonce)
 
 
+def scopes_granted(*, mailbox: Mailbox, client_id: str) -> list[str]:
+    """Every scope the mailbox's live grants give a client, in the order first granted
+    (what Google's incremental authorization adds a new request to)."""
+    granted: dict[str, None] = {}
+    live = Grant.objects.filter(mailbox=mailbox, client_id=client_id, revoked_at__isnull=True)
+    for grant in live.order_by("pk"):
+        granted.update(dict.fromkeys(grant.scope_list))
+    return list(granted)
+
+
 def grant_create(*, mailbox: Mailbox, client_id: str, scopes: list[str], offline: bool) -> Grant:
     return Grant.objects.create(
         mailbox=mailbox,

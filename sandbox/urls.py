@@ -11,6 +11,9 @@ urlpatterns = [
     path("routing/<int:rule_id>/delete", views.routing_delete, name="routing_delete"),
     path("mailboxes/<str:address>/", views.mailbox_detail, name="mailbox"),
     path("mailboxes/<str:address>/compose", views.compose, name="compose"),
+    path("mailboxes/<str:address>/contacts", views.mailbox_contacts, name="contacts"),
+    path("mailboxes/<str:address>/calendar", views.mailbox_calendar, name="calendar"),
+    path("invitations/", views.invitations, name="invitations"),
     path(
         "mailboxes/<str:address>/messages/<str:message_id>/", views.message_detail, name="message"
     ),

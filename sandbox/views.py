@@ -1,16 +1,31 @@
 """The sandbox's own web page: look into mailboxes, read, reply and compose as any of them.
 Development and test only, so no login: anyone who can reach it is the developer."""
 
+from datetime import date, timedelta
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from sandbox import mime, selectors, services
-from sandbox.forms import ComposeForm, MailboxForm, ReplyForm, RoutingRuleForm
-from sandbox.models import Mailbox, Message, Provider, RoutingForward, RoutingRule
+from sandbox import calendars, contacts, mime, selectors, services
+from sandbox.forms import (
+    AttendeeForm,
+    CalendarWeekForm,
+    ComposeForm,
+    ContactForm,
+    InvitationAnswerForm,
+    MailboxForm,
+    ReplyForm,
+    RoutingRuleForm,
+)
+from sandbox.models import CalendarEvent, Mailbox, Message, Provider, RoutingForward, RoutingRule
 from sandbox.routing import routing_rule_delete, routing_rule_enable, routing_rule_set
 
 PAGE_SIZE = 50
@@ -180,6 +195,142 @@ def compose(request: HttpRequest, address: str) -> HttpResponse:
             messages.success(request, "Message sent.")
             return redirect("sandbox:message", address=mailbox.address, message_id=sent.provider_id)
     return render(request, "sandbox/compose.html", {"mailbox": mailbox, "form": form})
+
+
+@require_http_methods(["GET", "POST"])
+def mailbox_contacts(request: HttpRequest, address: str) -> HttpResponse:
+    """A sandbox user's address book, and a form to add to it (what Google's People API
+    and Graph's contacts and people answers are made of)."""
+    mailbox = _mailbox_or_404(address)
+    form = ContactForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            contacts.contact_add(mailbox=mailbox, **form.cleaned_data)
+        except services.SandboxError as error:
+            form.add_error("emails", error.message)
+        else:
+            messages.success(request, "Contact added.")
+            return redirect("sandbox:contacts", address=mailbox.address)
+    context = {
+        "mailbox": mailbox,
+        "form": form,
+        "contacts": mailbox.contacts.order_by("kind", "display_name", "pk"),
+    }
+    return render(request, "sandbox/contacts.html", context, status=400 if form.is_bound else 200)
+
+
+def mailbox_calendar(request: HttpRequest, address: str) -> HttpResponse:
+    """A sandbox user's calendar, a week at a time: what the Calendar and Graph faces
+    serve, with each attendee's answer and the meeting link."""
+    mailbox = _mailbox_or_404(address)
+    form = CalendarWeekForm(request.GET or None)
+    if form.is_bound and not form.is_valid():
+        context = {"mailbox": mailbox, "form": form, "days": [], "week": None}
+        return render(request, "sandbox/calendar.html", context, status=400)
+    data = form.cleaned_data if form.is_bound else {}
+    zone = calendars.zone_or_error(data.get("tz") or "UTC")
+    first = calendars.week_start(data.get("week") or timezone.localdate(timezone=zone))
+    week = calendars.Week(first=first, zone=zone)
+    events = calendars.week_events(mailbox=mailbox, week=week)
+    organisers = dict(
+        Mailbox.objects.filter(address__in={e.organizer_email.lower() for e in events}).values_list(
+            "address", "display_name"
+        )
+    )
+    days = [
+        (
+            day,
+            [
+                _event_row(event, zone, organisers)
+                for event in events
+                if event.start.astimezone(zone).date() <= day <= _last_day(event, zone)
+            ],
+        )
+        for day in week.days
+    ]
+    context = {
+        "mailbox": mailbox,
+        "form": CalendarWeekForm(initial={"week": first, "tz": zone.key}),
+        "week": week,
+        "days": days,
+        "tz": zone.key,
+        "previous": first - timedelta(days=7),
+        "next": first + timedelta(days=7),
+    }
+    return render(request, "sandbox/calendar.html", context)
+
+
+def _last_day(event: CalendarEvent, zone: ZoneInfo) -> date:
+    # An event ending at midnight does not reach into the next day.
+    return (event.end.astimezone(zone) - timedelta(microseconds=1)).date()
+
+
+def _event_row(event: CalendarEvent, zone: ZoneInfo, organisers: dict[str, str]) -> dict:
+    organiser = event.organizer_email.lower()
+    return {
+        "event": event,
+        "starts": event.start.astimezone(zone),
+        "ends": event.end.astimezone(zone),
+        "organiser": organiser,
+        "organiser_name": organisers.get(organiser, ""),
+        "is_organiser": organiser == event.mailbox.address.lower(),
+        "meeting": event.conference or {},
+        "cancelled": event.status == CalendarEvent.Status.CANCELLED,
+    }
+
+
+@require_http_methods(["GET", "POST"])
+def invitations(request: HttpRequest) -> HttpResponse:
+    """Act as an attendee (a candidate's own address need not be a sandbox user): their
+    invitations across every sandbox calendar, and Accept / Maybe / Decline, recorded at
+    the organiser's event where the organiser's sync sees it."""
+    if request.method == "POST":
+        answer = InvitationAnswerForm(request.POST)
+        if answer.is_valid():
+            email = answer.cleaned_data["email"]
+            try:
+                event = calendars.invitation_answer(
+                    email=email,
+                    ical_uid=answer.cleaned_data["ical_uid"],
+                    answer=answer.cleaned_data["answer"],
+                )
+            except services.SandboxError as error:
+                return _invitations(request, AttendeeForm({"email": email}), error.message, 400)
+            said = calendars.ANSWERS[answer.cleaned_data["answer"]]
+            messages.success(request, f"{email}: {said} — {event.summary or '(no title)'}.")
+            return redirect(f"{reverse('sandbox:invitations')}?{urlencode({'email': email})}")
+        problems = "; ".join(
+            f"{name}: {' '.join(str(e) for e in errs)}" for name, errs in answer.errors.items()
+        )
+        form = AttendeeForm({"email": request.POST.get("email", "")})
+        return _invitations(request, form, problems, 400)
+    form = AttendeeForm(request.GET or None)
+    status = 400 if form.is_bound and not form.is_valid() else 200
+    return _invitations(request, form, "", status)
+
+
+def _invitations(
+    request: HttpRequest, form: AttendeeForm, problem: str, status: int
+) -> HttpResponse:
+    email = form.cleaned_data["email"] if form.is_valid() else ""
+    rows = [
+        {
+            "event": event,
+            "answer": calendars.own_answer(event, email),
+            "cancelled": event.status == CalendarEvent.Status.CANCELLED,
+            "meeting": event.conference or {},
+        }
+        for event in calendars.invitations_for(email)
+    ]
+    context = {
+        "form": form,
+        "email": email,
+        "rows": rows,
+        "problem": problem,
+        "answers": list(calendars.ANSWERS.items()),
+        "is_mailbox": bool(email) and selectors.mailbox_by_address(email) is not None,
+    }
+    return render(request, "sandbox/invitations.html", context, status=status)
 
 
 def _routing_prefill(request: HttpRequest) -> dict[str, str]:

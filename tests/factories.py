@@ -16,6 +16,7 @@ from candidates.models import (
 )
 from candidates.rendering import StoredHtml, prepare_html_for_storage
 from mailsync.models import MailboxConnection
+from mailsync.providers import get_provider
 
 PASSWORD = "correct horse battery staple"
 
@@ -27,6 +28,7 @@ class OrganisationFactory(DjangoModelFactory):
 
     name = factory.Sequence(lambda n: f"Organisation {n}")
     slug = factory.Sequence(lambda n: f"org-{n}")
+    email_provider = Organisation.EmailProvider.GOOGLE
 
 
 class UserFactory(DjangoModelFactory):
@@ -156,3 +158,8 @@ class MailboxConnectionFactory(DjangoModelFactory):
     provider = MailboxConnection.Provider.GOOGLE
     account_address = factory.SelfAttribute("user.email")
     credentials = "{}"
+    sync_level = Organisation.SyncLevel.FULL
+    # What the provider grants at the connection's level, as after a real consent.
+    granted_scopes = factory.LazyAttribute(
+        lambda connection: get_provider(connection.provider).scopes_for(connection.sync_level)
+    )

@@ -26,11 +26,58 @@ PAGES = [
         (200, 200, 200, 404),
     ),
     (
+        "interviews tab on my posting",
+        lambda t: reverse("interviews:list", args=[t.candidate_on_my_posting.pk]),
+        (200, 200, 200, 200),
+    ),
+    (
+        "interviews tab on another posting",
+        lambda t: reverse("interviews:list", args=[t.candidate_elsewhere.pk]),
+        (200, 200, 200, 404),
+    ),
+    (
+        # Nobody in this team has Calendar connected: the form is refused with the reason.
+        "schedule interview without a calendar",
+        lambda t: reverse("interviews:schedule", args=[t.candidate_on_my_posting.pk]),
+        (403, 403, 403, 403),
+    ),
+    (
+        "schedule interview on another posting",
+        lambda t: reverse("interviews:schedule", args=[t.candidate_elsewhere.pk]),
+        (403, 403, 403, 404),
+    ),
+    (
         "addresses on another posting",
         lambda t: reverse("candidates:add_email", args=[t.candidate_elsewhere.pk]),
         (200, 200, 200, 404),
     ),
+    (
+        "edit profile on my posting",
+        lambda t: reverse("candidates:edit", args=[t.candidate_on_my_posting.pk]),
+        (200, 200, 200, 200),
+    ),
+    (
+        "edit profile on another posting",
+        lambda t: reverse("candidates:edit", args=[t.candidate_elsewhere.pk]),
+        (200, 200, 200, 404),
+    ),
     ("my account", lambda t: reverse("mailsync:my_account"), (200, 200, 200, 200)),
+    ("add from mailbox", lambda t: reverse("mailsync:mailbox_threads"), (200, 200, 200, 200)),
+    (
+        "candidate typeahead",
+        lambda t: reverse("mailsync:mailbox_thread_candidates") + "?candidate_search=a",
+        (200, 200, 200, 200),
+    ),
+    (
+        "person suggestions for compose",
+        lambda t: reverse("mailsync:person_suggestions", args=["to"]) + "?to=ad",
+        (200, 200, 200, 200),
+    ),
+    (
+        "person suggestions for add candidate",
+        lambda t: reverse("mailsync:person_suggestions", args=["candidate"]) + "?full_name=ad",
+        (200, 200, 200, 403),
+    ),
     ("company settings", lambda t: reverse("inbound:company_settings"), (200, 403, 403, 403)),
     ("admin index", lambda t: reverse("admin:index"), (200, 200, 403, 403)),
     (

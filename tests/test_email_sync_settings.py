@@ -41,7 +41,7 @@ def test_the_confirmation_names_the_organisations_provider(team, client_for, pro
     page = client_for(team.super_admin).get(reverse(SETTINGS)).content.decode()
 
     assert label in page
-    assert "Enable limited sync" in page
+    assert "Save email access" in page
     # The General form has the field too; the Email sync form adds it for Microsoft only.
     expected = 2 if provider == "microsoft" else 1
     assert page.count('name="microsoft_authorization_mode"') == expected
@@ -189,21 +189,27 @@ def test_the_sandbox_link_applies_the_rule_to_the_users_domain(team, client_for)
     assert team.organisation.inbound_key in link
 
 
-def test_switching_back_to_full_asks_send_only_users_to_reauthorize(team, client_for):
+def test_switching_back_to_send_and_view_keeps_send_only_users_sending_and_asks_them_to_reauthorize(
+    team, client_for
+):
     team.organisation.email_sync_level = Organisation.SyncLevel.LIMITED
     team.organisation.save()
     connection = MailboxConnectionFactory(
-        user=team.team_member, sync_level=Organisation.SyncLevel.LIMITED, credentials="{}"
+        user=team.team_member, sync_level=Organisation.SyncLevel.LIMITED
     )
 
     response = client_for(team.super_admin).post(
         reverse(SETTINGS), {"form": "email_sync", "level": "full"}, follow=True
     )
 
-    assert "Full sync is on" in response.content.decode()
+    assert "Email access is Send &amp; view" in response.content.decode()
     connection.refresh_from_db()
-    assert connection.state == "needs_reauthorization"
-    assert "full sync" in connection.last_error
+    # Raising keeps what the user had: still connected, still sending.
+    assert connection.state == "connected"
+    page = client_for(team.team_member).get(reverse("mailsync:my_account")).content.decode()
+    assert 'id="upgrade-banner"' in page
+    assert "now lets Threadline read your mail" in page
+    assert "Re-authorize" in page
 
 
 def test_the_admin_shows_the_sync_level_but_does_not_change_it(team, client_for):
@@ -222,7 +228,7 @@ def test_the_admin_shows_the_sync_level_but_does_not_change_it(team, client_for)
         },
     )
 
-    assert '<div class="readonly">Full sync</div>' in shown
+    assert '<div class="readonly">Send &amp; view</div>' in shown
     # The form was accepted (so a refusal is not why the level stayed): the name changed.
     assert saved.status_code == 302
     team.organisation.refresh_from_db()
@@ -247,16 +253,29 @@ def test_inbound_counts_are_shown_to_the_super_admin(team, client_for):
     assert "<dt>Stored</dt><dd>7</dd>" in response.content.decode()
 
 
-def test_admin_consent_under_limited_sync_asks_only_to_send(team, client_for):
+@pytest.mark.parametrize(
+    ("calendar", "contacts", "extra"),
+    [
+        (False, False, set()),
+        (True, False, {"Calendars.ReadWrite"}),
+        (True, True, {"Calendars.ReadWrite", "Contacts.Read", "People.Read"}),
+    ],
+)
+def test_admin_consent_under_limited_sync_asks_only_to_send(
+    team, client_for, calendar, contacts, extra
+):
+    """Mail: send only. Calendar and Contacts, when the company has them on, too."""
     from urllib.parse import parse_qs, urlsplit
 
     organisation = team.organisation
     organisation.email_provider = "microsoft"
     organisation.microsoft_authorization_mode = "admin"
     organisation.email_sync_level = Organisation.SyncLevel.LIMITED
+    organisation.calendar_enabled = calendar
+    organisation.contacts_enabled = contacts
     organisation.save()
 
     response = client_for(team.super_admin).post(reverse("mailsync:admin_consent"))
 
     scopes = parse_qs(urlsplit(response["Location"]).query)["scope"][0].split()
-    assert {s.rsplit("/", 1)[1] for s in scopes} == {"User.Read", "Mail.Send"}
+    assert {s.rsplit("/", 1)[1] for s in scopes} == {"User.Read", "Mail.Send"} | extra

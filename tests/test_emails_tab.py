@@ -291,18 +291,18 @@ def test_emails_tab_reads_a_full_page_in_as_many_queries_as_one_thread(team, cli
 
     assert full_page == one_thread
     # Session, user, the candidate with addresses and postings (3), the layout's mailbox
-    # health, the sending mailbox, and threads: count, page, messages, attachments.
-    assert full_page <= 11
+    # health, the sending mailbox, the user's import job for the candidate and the removed
+    # mail it could bring back, threads: count, page, messages, attachments, and the
+    # viewer's seen marks on the page's threads.
+    assert full_page <= 13
 
 
 # --- Sharing ------------------------------------------------------------------------------
 
 
 def _set_visibility(client, thread, visibility):
-    return client.post(
-        reverse("candidates:thread_visibility", args=[thread.candidate_id, thread.pk]),
-        {"visibility": visibility},
-    )
+    action = {"team": "thread_share", "private": "thread_make_private"}[visibility]
+    return client.post(reverse(f"candidates:{action}", args=[thread.candidate_id, thread.pk]))
 
 
 def test_owner_shares_a_private_thread_and_then_a_colleague_sees_it(
@@ -313,7 +313,7 @@ def test_owner_shares_a_private_thread_and_then_a_colleague_sees_it(
     response = _set_visibility(client_for(people["owner"]), thread, "team")
 
     assert response.status_code == 302
-    assert response["Location"] == emails_url(team.candidate_on_my_posting)
+    assert response["Location"] == f"{emails_url(team.candidate_on_my_posting)}#thread-{thread.pk}"
     thread.refresh_from_db()
     assert thread.visibility == Visibility.TEAM
     tab = client_for(people["colleague"]).get(emails_url(team.candidate_on_my_posting))
@@ -348,11 +348,18 @@ def test_only_the_owner_changes_who_sees_a_thread(people, threads, client_for, w
     assert threads[key].visibility == before
 
 
-def test_unknown_visibility_changes_nothing(people, threads, client_for):
-    _set_visibility(client_for(people["owner"]), threads["team"], "everyone")
+def test_owner_cannot_share_a_secret_thread_until_it_is_made_not_secret(
+    team, people, threads, client_for
+):
+    owner = client_for(people["owner"])
 
-    threads["team"].refresh_from_db()
-    assert threads["team"].visibility == Visibility.TEAM
+    response = _set_visibility(owner, threads["secret"], "team")
+
+    assert response.status_code == 302
+    threads["secret"].refresh_from_db()
+    assert threads["secret"].visibility == Visibility.SECRET
+    page = owner.get(response["Location"]).content.decode()
+    assert "This thread is secret: make it not secret first." in page
 
 
 def test_only_the_owner_is_offered_the_sharing_buttons(team, people, threads, client_for):
@@ -415,17 +422,19 @@ def _nothing_was_sent(team, addresses_before=1):
 
 
 def _compose(client, candidate, **data):
-    fields = {"to": "ada@acme-candidates.test", "new_to": "", "subject": "Hi", "body_text": "Hello"}
+    fields = {"to": "ada@acme-candidates.test", "subject": "Hi", "body_text": "Hello"}
     return client.post(reverse("mailsync:email_send", args=[candidate.pk]), fields | data)
 
 
 @pytest.mark.parametrize(
     "data,field,message",
     [
-        ({"to": "", "new_to": "not an address"}, "new_to", "Enter a valid email address."),
-        ({"to": "", "new_to": "a@x.test, b@x.test"}, "new_to", "Enter a valid email address."),
-        ({"to": ""}, "to", "Choose one of the candidate's addresses or type another."),
-        ({"to": "grace@acme-candidates.test"}, "to", "Select a valid choice."),
+        ({"to": "not an address"}, "to", "Enter a valid email address."),
+        ({"to": "a@x.test, b@x.test"}, "to", "Enter a valid email address."),
+        ({"to": ""}, "to", "This field is required."),
+        ({"to": "grace@acme-candidates.test"}, "to", "Another candidate already has this address."),
+        ({"cc": "ok@x.test, not-one"}, "cc", "Not a valid email address: not-one."),
+        ({"bcc": "a@x.test;@x.test"}, "bcc", "Not a valid email address: @x.test."),
         ({"subject": "  "}, "subject", "This field is required."),
         ({"body_text": ""}, "body_text", "This field is required."),
     ],
@@ -522,9 +531,7 @@ def test_compose_with_a_connected_mailbox_names_the_sending_address(team, connec
 
 
 def test_sending_without_a_connected_mailbox_says_why_and_sends_nothing(team, client_for):
-    response = _compose(
-        client_for(team.team_member), team.candidate_on_my_posting, to="", new_to="new@x.test"
-    )
+    response = _compose(client_for(team.team_member), team.candidate_on_my_posting, to="new@x.test")
 
     assert response.status_code == 200
     assert response.context["compose_form"].non_field_errors() == [

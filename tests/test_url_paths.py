@@ -54,9 +54,9 @@ THREAD = uuid.UUID("6f1c0a52-0000-4000-8000-000000000002")
         ),
         ("mailsync:connect", {}, "/mailbox/connect/", "mailsync.views"),
         (
-            "candidates:thread_visibility",
+            "candidates:thread_make_secret",
             {"candidate_id": CANDIDATE, "thread_id": THREAD},
-            f"/candidates/{CANDIDATE}/emails/{THREAD}/visibility/",
+            f"/candidates/{CANDIDATE}/emails/{THREAD}/make-secret/",
             "candidates.views",
         ),
         (

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "candidates",
     "mailsync",
     "inbound",
+    "interviews",
 ]
 
 MIDDLEWARE = [
@@ -264,6 +265,14 @@ CANDIDATES_PER_PAGE = 25
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
 SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
 
+# --- Interviews ---------------------------------------------------------------------------
+# How often beat reads back the events Threadline created in connected calendars, and how
+# often a round reads all of them (the only way to notice one deleted without a trace).
+INTERVIEWS_CALENDAR_SYNC_SECONDS = env_int("INTERVIEWS_CALENDAR_SYNC_SECONDS", 300)
+INTERVIEWS_CALENDAR_FULL_READ_SECONDS = env_int("INTERVIEWS_CALENDAR_FULL_READ_SECONDS", 3600)
+# At most this many free slots are proposed per day, spread over the day.
+INTERVIEWS_SLOTS_PER_DAY = env_int("INTERVIEWS_SLOTS_PER_DAY", 8)
+
 # --- Mail sync ----------------------------------------------------------------------------
 # The domain in the Message-IDs we generate; customers' routing rules (limited sync) match it.
 THREADLINE_MESSAGE_ID_DOMAIN = env_str("THREADLINE_MESSAGE_ID_DOMAIN", "threadline.localhost")
@@ -282,8 +291,15 @@ MAILSYNC_HTTP_TIMEOUT = float(env_str("MAILSYNC_HTTP_TIMEOUT", "30"))
 MAILSYNC_LEASE_SECONDS = env_int("MAILSYNC_LEASE_SECONDS", 15 * 60)
 MAILSYNC_BATCH_SIZE = env_int("MAILSYNC_BATCH_SIZE", 50)
 MAILSYNC_LABEL_NAME = env_str("MAILSYNC_LABEL_NAME", "Threadline")
-# "Import candidate email" fetches at most this many messages per click, newest first.
-MAILSYNC_IMPORT_MAX_MESSAGES = env_int("MAILSYNC_IMPORT_MAX_MESSAGES", 500)
+# "Import candidate email" runs as a background job with no cap on messages; it spends at
+# most this much of the user's provider quota per second (Gmail units: Google allows 250;
+# Graph requests: Microsoft allows 10,000 per ten minutes), leaving the rest to sync.
+MAILSYNC_IMPORT_GMAIL_UNITS_PER_SECOND = env_int("MAILSYNC_IMPORT_GMAIL_UNITS_PER_SECOND", 200)
+MAILSYNC_IMPORT_GRAPH_REQUESTS_PER_SECOND = env_int("MAILSYNC_IMPORT_GRAPH_REQUESTS_PER_SECOND", 10)
+# A job's worker holds it this long between two progress saves (a killed worker's job is
+# resumed once it runs out), and hands over to a fresh task after a slice of this length.
+MAILSYNC_IMPORT_LEASE_SECONDS = env_int("MAILSYNC_IMPORT_LEASE_SECONDS", 120)
+MAILSYNC_IMPORT_SLICE_SECONDS = env_int("MAILSYNC_IMPORT_SLICE_SECONDS", 10 * 60)
 
 # Google (Gmail API + OAuth). Endpoints are settings so that the demo and the tests can
 # point the real client libraries at the local sandbox.

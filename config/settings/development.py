@@ -61,6 +61,8 @@ if SANDBOX:
     _public_cas = env_str("REQUESTS_CA_BUNDLE") or certifi.where()
     if not _public_cas.endswith("trust-bundle.pem"):  # child processes inherit ours
         os.environ["REQUESTS_CA_BUNDLE"] = str(SANDBOX_TLS.trust_bundle(_public_cas))
+    # Keep each API answer in the sandbox's request log (benchmarks proving what was sent).
+    SANDBOX_LOG_RESPONSE_BODIES = env_bool("SANDBOX_LOG_RESPONSE_BODIES", False)
     # The sandbox also plays Mailgun: routed replies are posted, signed, to our webhook.
     SANDBOX_MAILGUN_WEBHOOK_URL = env_str(
         "SANDBOX_MAILGUN_WEBHOOK_URL", f"{SANDBOX_BASE_URL}/anymail/mailgun/inbound_mime/"

@@ -1,51 +1,48 @@
 """Gmail through google-api-python-client and google-auth-oauthlib.
 
-The client is built from the discovery document the library ships, with its `rootUrl`
-replaced by GOOGLE_API_ROOT: `new_batch_http_request()` and media uploads read the
-document's root rather than `client_options.api_endpoint`, so patching the document is
-the one way to keep every call on the configured host (the sandbox in demo and tests).
+The client is built from the discovery document the library ships, its root replaced by
+GOOGLE_API_ROOT (mailsync.providers.google_api, shared with the Calendar client).
 """
 
 import base64
-import json
+import io
 import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from functools import cache
-from pathlib import Path
+from email.utils import getaddresses
 from typing import Any, TypeVar
 
-import google.auth.exceptions
-import google_auth_httplib2
-import googleapiclient
-import httplib2
 import requests
 from django.conf import settings
-from google.oauth2.credentials import Credentials
 from google_auth_oauthlib.flow import Flow
-from googleapiclient.discovery import build_from_document
-from googleapiclient.errors import HttpError
-from googleapiclient.http import HttpRequest
+from googleapiclient.errors import HttpError, MediaUploadSizeError
+from googleapiclient.http import HttpRequest, MediaIoBaseUpload
 
 from mailsync.providers.base import (
     Authorization,
     ChangePage,
+    ContactsSession,
     CursorExpired,
+    HeaderLines,
     MailboxSession,
     MailProvider,
+    MessageHeaders,
     MessageRef,
     NotFound,
     ProviderError,
+    QuotaCosts,
     RawMessage,
+    SearchPage,
     SentMessage,
+    ThreadSummary,
     TokenStore,
+    thread_summary_from,
 )
+from mailsync.providers.calendar import CalendarSession
+from mailsync.providers.google_api import GoogleClient, error_from_http, serialise, translate
 from mailsync.providers.http import (
-    error_for_status,
     pages,
-    retry_after_seconds,
     run_batches,
-    with_retries,
 )
 
 T = TypeVar("T")
@@ -54,13 +51,32 @@ BatchAnswer = dict[str, Any] | None
 
 SCOPE_SEND = "https://www.googleapis.com/auth/gmail.send"
 SCOPE_MODIFY = "https://www.googleapis.com/auth/gmail.modify"
+SCOPE_READONLY = "https://www.googleapis.com/auth/gmail.readonly"
 SCOPE_EMAIL = "https://www.googleapis.com/auth/userinfo.email"
 SCOPES_BY_LEVEL = {
+    # No email at all: nothing is asked for.
+    "off": [],
+    # Read only: headers, bodies and history. No label (that needs gmail.modify, which
+    # also lets an app send), so the mailbox is left exactly as it is.
+    "view": [SCOPE_READONLY],
     # Read headers and bodies, send, and add our own label (modify covers all three).
     "full": [SCOPE_MODIFY, SCOPE_SEND],
     # Send only. gmail.send cannot read even the mailbox's own address (getProfile), so
     # the address comes from the userinfo endpoint, which reads nothing of the mail.
     "limited": [SCOPE_SEND, SCOPE_EMAIL],
+}
+# The Calendar and Contacts boxes: each asked for on its own (incremental consent), on
+# top of what the user already granted. Free/busy is its own scope: calendar.events
+# does not read colleagues' busy times.
+SCOPES_BY_FEATURE = {
+    "calendar": [
+        "https://www.googleapis.com/auth/calendar.events",
+        "https://www.googleapis.com/auth/calendar.freebusy",
+    ],
+    "contacts": [
+        "https://www.googleapis.com/auth/contacts.readonly",
+        "https://www.googleapis.com/auth/contacts.other.readonly",
+    ],
 }
 # Gmail puts it on every message the mailbox's owner sent, and on no other.
 SENT_LABEL = "SENT"
@@ -68,30 +84,42 @@ REFERENCE_HEADERS = ["Message-ID", "In-Reply-To", "References", "X-Threadline-Re
 # Partial responses (Google's `fields` parameter): each call asks for what we read and no
 # more. For headers-only checks this is privacy, not thrift: format=metadata also carries
 # the message's `snippet`, a few words of the body of mail that is none of our business.
-FIELDS_HISTORY = "history/messagesAdded/message(id,threadId,labelIds),nextPageToken,historyId"
+# Deleted messages: their ids only (Gmail reports a message deleted for good, not one
+# moved to Trash, which is a label like any other).
+FIELDS_HISTORY = (
+    "history(messagesAdded/message(id,threadId,labelIds),messagesDeleted/message/id),"
+    "nextPageToken,historyId"
+)
 FIELDS_HEADERS = "payload/headers"
 # The labels say whether the owner sent it; internalDate backs up an impossible Date.
 FIELDS_RAW = "raw,labelIds,internalDate"
-FIELDS_REFS = "messages(id,threadId,labelIds)"
+FIELDS_REFS = "messages(id,threadId,labelIds,internalDate)"
+# Messages above this go as a media upload rather than base64 in a JSON body.
+MEDIA_UPLOAD_FROM_BYTES = 5 * 1024 * 1024
 FIELDS_LIST = "messages(id,threadId),nextPageToken"
 FIELDS_PROFILE = "emailAddress,historyId"
 FIELDS_IDS = "id,threadId"
 FIELDS_ID = "id"
 FIELDS_LABELS = "labels(id,name)"
+# A thread search lists ids, then reads each thread's summary headers. Without `fields`
+# both answers would carry the thread's and every message's snippet.
+FIELDS_THREAD_IDS = "threads/id"
+FIELDS_THREAD_HEADERS = "id,messages(labelIds,internalDate,payload/headers)"
+SUMMARY_HEADERS = ["Subject", "From", "To", "Cc"]
+# What automatic ingestion's rules read of each message of a conversation: who was on it
+# and the signed reference, never the subject (nor, thanks to `fields`, the snippet).
+INGESTION_HEADERS = [
+    *("From", "To", "Cc", "Bcc"),
+    *("Message-ID", "In-Reply-To", "References", "X-Threadline-Ref"),
+]
+FIELDS_CONVERSATION = "messages(id,threadId,labelIds,internalDate,payload/headers)"
+# Gmail's quota units for threads.get.
+THREAD_GET_UNITS = 10
+# Quota units: threads.list costs 10, threads.get 10 per thread; a search of 20 threads
+# costs 210 of the 15,000 a mailbox may spend per minute.
 # Gmail's quota units: modify costs 5 per message, batchModify 50 per call of up to
 # 1000 ids. Below 10 messages per-message modifies (in one HTTP batch) cost less.
 MODIFY_UNITS, BATCH_MODIFY_UNITS, BATCH_MODIFY_MAX_IDS = 5, 50, 1000
-_DISCOVERY = (
-    Path(googleapiclient.__file__).parent / "discovery_cache" / "documents" / "gmail.v1.json"
-)
-
-
-@cache
-def _discovery_document(root: str) -> str:
-    document = json.loads(_DISCOVERY.read_text())
-    root = root if root.endswith("/") else root + "/"
-    document["rootUrl"] = document["baseUrl"] = document["mtlsRootUrl"] = root
-    return json.dumps(document)
 
 
 def _client_config() -> dict[str, Any]:
@@ -114,41 +142,14 @@ def _allow_sandbox_transport() -> None:
     os.environ["OAUTHLIB_RELAX_TOKEN_SCOPE"] = "1"  # noqa: S105 (a flag, not a secret)
 
 
-def _error_from_http(error: HttpError) -> ProviderError:
-    try:
-        detail = json.loads(error.content or b"{}").get("error", {})
-    except (ValueError, AttributeError):
-        detail = {}
-    reasons = {e.get("reason", "") for e in detail.get("errors", []) if isinstance(e, dict)}
-    return error_for_status(
-        error.resp.status,
-        detail.get("message") or str(error),
-        reason=",".join(sorted(reasons)),
-        retry_after=retry_after_seconds(error.resp.get("retry-after")),
-        # Gmail answers some rate limits with 403 and says so in the reason.
-        throttled=bool(reasons & {"rateLimitExceeded", "userRateLimitExceeded"}),
-    )
-
-
-def _translate(call: Callable[[], T]) -> T:
-    try:
-        return call()
-    except HttpError as error:
-        raise _error_from_http(error) from error
-    except google.auth.exceptions.RefreshError as error:
-        text = str(error)
-        if "invalid_grant" in text or "invalid_client" in text:
-            raise ProviderError(text, permanent=True, reason="invalid_grant") from error
-        raise ProviderError(text, permanent=False, reason="refresh_failed") from error
-    except (TimeoutError, httplib2.HttpLib2Error, ConnectionError, OSError) as e:
-        raise ProviderError(f"Network error: {e}", permanent=False, reason="network") from e
-
-
 class GmailProvider(MailProvider):
     name = "google"
 
     def scopes_for(self, level: str) -> list[str]:
         return list(SCOPES_BY_LEVEL[level])
+
+    def scopes_for_feature(self, kind: str) -> list[str]:
+        return list(SCOPES_BY_FEATURE[kind])
 
     def _flow(self, scopes: list[str], redirect_uri: str, **kwargs: Any) -> Flow:
         _allow_sandbox_transport()
@@ -156,13 +157,31 @@ class GmailProvider(MailProvider):
             _client_config(), scopes=scopes, redirect_uri=redirect_uri, **kwargs
         )
 
+    def identity_scopes(self) -> list[str]:
+        return [SCOPE_EMAIL]
+
     def authorization_url(
-        self, *, redirect_uri: str, scopes: list[str], login_hint: str = ""
+        self,
+        *,
+        redirect_uri: str,
+        scopes: list[str],
+        login_hint: str = "",
+        held_scopes: list[str] | None = None,
     ) -> tuple[str, str, str]:
-        flow = self._flow(scopes, redirect_uri, autogenerate_code_verifier=True)
+        # Incremental authorization: a connected account is asked only for the new scopes
+        # and Google adds them to its grant (the new token holds both). Otherwise the
+        # grant is exactly what is asked, with nothing carried over from an old one.
+        missing = [s for s in scopes if s not in (held_scopes or [])]
+        incremental = bool(held_scopes) and bool(missing)
+        flow = self._flow(
+            missing if incremental else scopes, redirect_uri, autogenerate_code_verifier=True
+        )
         extra = {"login_hint": login_hint} if login_hint else {}
         url, state = flow.authorization_url(
-            access_type="offline", prompt="consent", include_granted_scopes="false", **extra
+            access_type="offline",
+            prompt="consent",
+            include_granted_scopes="true" if incremental else "false",
+            **extra,
         )
         return url, state, flow.code_verifier
 
@@ -185,8 +204,9 @@ class GmailProvider(MailProvider):
             ) from error
         credentials = flow.credentials
         granted = sorted(credentials.granted_scopes or flow.oauth2session.token.get("scope", []))
-        stored = _serialise(credentials)
-        if SCOPE_MODIFY not in granted:
+        stored = serialise(credentials)
+        if not {SCOPE_MODIFY, SCOPE_READONLY} & set(granted):
+            # Send only (or Calendar/Contacts alone): nothing that reads the mailbox.
             return Authorization(
                 account_address=_userinfo_address(credentials.token),
                 credentials=stored,
@@ -220,6 +240,20 @@ class GmailProvider(MailProvider):
     ) -> "GmailSession":
         return GmailSession(credentials, store=store)
 
+    def open_contacts(
+        self, credentials: dict[str, Any], *, store: TokenStore | None = None
+    ) -> ContactsSession:
+        from mailsync.providers.google_people import PeopleSession
+
+        return PeopleSession(credentials, store=store)
+
+    def open_calendar(
+        self, credentials: dict[str, Any], *, store: TokenStore | None = None
+    ) -> CalendarSession:
+        from mailsync.providers.google_calendar import GoogleCalendarSession
+
+        return GoogleCalendarSession(credentials, store=store)
+
 
 def _userinfo_address(token: str) -> str:
     try:
@@ -239,37 +273,15 @@ def _userinfo_address(token: str) -> str:
     return address.lower()
 
 
-def _serialise(credentials: Credentials) -> dict[str, Any]:
-    return {
-        "token": credentials.token,
-        "refresh_token": credentials.refresh_token,
-        "expiry": credentials.expiry.replace(tzinfo=UTC).isoformat()
-        if credentials.expiry
-        else None,
-        "scopes": list(credentials.scopes or []),
-    }
-
-
-def _credentials(stored: dict[str, Any]) -> Credentials:
-    expiry = stored.get("expiry")
-    return Credentials(  # type: ignore[no-untyped-call]  # google-auth leaves __init__ unannotated
-        token=stored.get("token"),
-        refresh_token=stored.get("refresh_token"),
-        token_uri=settings.GOOGLE_TOKEN_URI,
-        client_id=settings.GOOGLE_MAIL_CLIENT_ID,
-        client_secret=settings.GOOGLE_MAIL_CLIENT_SECRET,
-        scopes=stored.get("scopes") or None,
-        # google-auth compares expiry with a naive UTC clock.
-        expiry=datetime.fromisoformat(expiry).astimezone(UTC).replace(tzinfo=None)
-        if expiry
-        else None,
-    )
-
-
 def _ref(message: dict[str, Any]) -> MessageRef:
     labels = tuple(message.get("labelIds", []))
     return MessageRef(
-        id=message["id"], thread_id=message["threadId"], labels=labels, sent=SENT_LABEL in labels
+        id=message["id"],
+        thread_id=message["threadId"],
+        labels=labels,
+        sent=SENT_LABEL in labels,
+        # Listed with the thread (not in history, whose messages are all new).
+        received_at=_internal_date(message.get("internalDate")),
     )
 
 
@@ -281,34 +293,58 @@ def _internal_date(milliseconds: str | None) -> datetime | None:
         return None
 
 
+def _header_lines(message: dict[str, Any]) -> HeaderLines:
+    headers: dict[str, list[str]] = {}
+    for header in message.get("payload", {}).get("headers", []):
+        headers.setdefault(header["name"].lower(), []).append(header["value"])
+    people = getaddresses(headers.get("from", []) + headers.get("to", []) + headers.get("cc", []))
+    return HeaderLines(
+        subject=next(iter(headers.get("subject", [])), ""),
+        people=tuple((name, address.lower()) for name, address in people if "@" in address),
+        at=_internal_date(message.get("internalDate")),
+    )
+
+
+def _message_headers(message: dict[str, Any], thread_id: str) -> MessageHeaders:
+    headers: dict[str, list[str]] = {}
+    for header in message.get("payload", {}).get("headers", []):
+        headers.setdefault(header["name"].lower(), []).append(header["value"])
+    people = getaddresses(
+        headers.get("from", [])
+        + headers.get("to", [])
+        + headers.get("cc", [])
+        + headers.get("bcc", [])
+    )
+    references = [
+        value
+        for name in ("message-id", "in-reply-to", "references", "x-threadline-ref")
+        for value in headers.get(name, [])
+    ]
+    return MessageHeaders(
+        id=message.get("id", ""),
+        thread_id=message.get("threadId") or thread_id,
+        sent=SENT_LABEL in message.get("labelIds", []),
+        at=_internal_date(message.get("internalDate")),
+        addresses=tuple(
+            dict.fromkeys(address.lower() for _name, address in people if "@" in address)
+        ),
+        references=tuple(references),
+    )
+
+
 class GmailSession(MailboxSession):
     def __init__(self, stored: dict[str, Any], *, store: TokenStore | None) -> None:
-        self._credentials = _credentials(stored)
-        self._token = self._credentials.token
-        self._store = store
-        http = google_auth_httplib2.AuthorizedHttp(
-            self._credentials, http=httplib2.Http(timeout=settings.MAILSYNC_HTTP_TIMEOUT)
-        )
-        self._service = build_from_document(
-            _discovery_document(settings.GOOGLE_API_ROOT), http=http
-        )
+        self._google = GoogleClient("gmail.v1.json", stored, store=store)
+        self._service = self._google.service
         self._users = self._service.users()
 
     # -- plumbing -------------------------------------------------------------------------
 
     def _execute(self, request: HttpRequest, *, what: str) -> dict[str, Any]:
-        # Every Gmail method we call answers a JSON object.
-        result: dict[str, Any] = with_retries(lambda: _translate(request.execute), what=what)
-        self._persist_refresh()
-        return result
+        return self._google.execute(request, what=what)
 
     def _persist_refresh(self) -> None:
-        if self._credentials.token != self._token:
-            self._token = self._credentials.token
-            # Google hands out any number of valid access tokens, so refreshes need no
-            # lock here; the new one is simply kept for the next run.
-            if self._store is not None:
-                self._store.save(_serialise(self._credentials))
+        self._google.persist_refresh()
 
     def _batched(
         self, build: Callable[[str], HttpRequest], ids: list[str], *, what: str
@@ -336,7 +372,7 @@ class GmailSession(MailboxSession):
                 results[request_id] = response
                 return
             error = (
-                _error_from_http(exception)
+                error_from_http(exception)
                 if isinstance(exception, HttpError)
                 else (ProviderError(str(exception), permanent=False))
             )
@@ -348,7 +384,7 @@ class GmailSession(MailboxSession):
         batch = self._service.new_batch_http_request(callback=collect)
         for message_id in chunk:
             batch.add(build(message_id), request_id=message_id)
-        _translate(batch.execute)
+        translate(batch.execute)
         return failures
 
     # -- interface ------------------------------------------------------------------------
@@ -370,7 +406,7 @@ class GmailSession(MailboxSession):
             request = self._users.history().list(
                 userId="me",
                 startHistoryId=cursor,
-                historyTypes=["messageAdded"],
+                historyTypes=["messageAdded", "messageDeleted"],
                 maxResults=500,
                 pageToken=page_token,
                 fields=FIELDS_HISTORY,
@@ -386,9 +422,34 @@ class GmailSession(MailboxSession):
                 for record in response.get("history", [])
                 for item in record.get("messagesAdded", [])
             ]
+            deleted = [
+                str(item["message"]["id"])
+                for record in response.get("history", [])
+                for item in record.get("messagesDeleted", [])
+                if isinstance(item.get("message"), dict) and item["message"].get("id")
+            ]
             last = not response.get("nextPageToken")
             # The response's historyId covers every page; hand it out with the last one only.
-            yield ChangePage(added=added, cursor=str(response["historyId"]) if last else "")
+            yield ChangePage(
+                added=added, deleted=deleted, cursor=str(response["historyId"]) if last else ""
+            )
+
+    def messages_gone(self, message_ids: list[str]) -> set[str]:
+        """Asked by id, the answer holding the id alone: not found is deleted for good.
+        Gmail's history is the whole mailbox's and reports only such deletions (moves,
+        archiving and Trash are label changes), so after messagesDeleted this confirms;
+        after a recovery's listing it decides."""
+        unique = list(dict.fromkeys(message_ids))
+        if not unique:
+            return set()
+        found = self._batched(
+            lambda message_id: self._users.messages().get(
+                userId="me", id=message_id, format="minimal", fields=FIELDS_ID
+            ),
+            unique,
+            what="messages.get(exists)",
+        )
+        return {message_id for message_id in unique if found.get(message_id) is None}
 
     def reference_headers(self, message_ids: list[str]) -> dict[str, dict[str, str]]:
         responses = self._batched(
@@ -443,34 +504,142 @@ class GmailSession(MailboxSession):
             return []
         return [_ref(m) for m in thread.get("messages", [])]
 
-    def search_by_address(self, address: str) -> list[MessageRef]:
-        def fetch(page_token: str | None) -> dict[str, Any]:
-            return self._execute(
-                self._users.messages().list(
-                    userId="me",
-                    q=f"from:{address} OR to:{address} -in:draft",
-                    maxResults=500,
-                    pageToken=page_token,
-                    fields=FIELDS_LIST,
-                ),
-                what="messages.list",
-            )
+    def search_page(self, address: str, page_token: str = "") -> SearchPage:
+        return self._list_page(f"from:{address} OR to:{address} -in:draft", page_token)
 
-        return [
-            MessageRef(id=m["id"], thread_id=m["threadId"])
-            for response in pages(fetch, "nextPageToken")
-            for m in response.get("messages", [])
-        ]
+    def participants_search_page(
+        self, addresses: list[str], since: datetime, page_token: str = ""
+    ) -> SearchPage:
+        """Gmail's `{...}` OR-group over every address's from/to/cc/bcc, from `since` on
+        (`after:` takes epoch seconds)."""
+        group = " ".join(
+            f"{field}:{address}" for address in addresses for field in ("from", "to", "cc", "bcc")
+        )
+        return self._list_page(f"{{{group}}} after:{int(since.timestamp())} -in:draft", page_token)
+
+    def message_id_search_page(self, message_ids: list[str], page_token: str = "") -> SearchPage:
+        group = " ".join(f"rfc822msgid:{mid.strip().strip('<>')}" for mid in message_ids)
+        return self._list_page(f"{{{group}}} -in:draft", page_token)
+
+    def _list_page(self, query: str, page_token: str) -> SearchPage:
+        response = self._execute(
+            self._users.messages().list(
+                userId="me",
+                q=query,
+                maxResults=500,
+                pageToken=page_token or None,
+                fields=FIELDS_LIST,
+            ),
+            what="messages.list",
+        )
+        return SearchPage(
+            refs=[
+                MessageRef(id=m["id"], thread_id=m["threadId"])
+                for m in response.get("messages", [])
+            ],
+            next_token=response.get("nextPageToken", ""),
+        )
+
+    def conversation_headers(self, thread_ids: list[str]) -> dict[str, list[MessageHeaders]]:
+        answers = self._batched(
+            lambda thread_id: self._users.threads().get(
+                userId="me",
+                id=thread_id,
+                format="metadata",
+                metadataHeaders=INGESTION_HEADERS,
+                fields=FIELDS_CONVERSATION,
+            ),
+            list(dict.fromkeys(thread_ids)),
+            what="threads.get(metadata)",
+        )
+        found: dict[str, list[MessageHeaders]] = {}
+        for thread_id, answer in answers.items():
+            if not answer:
+                continue  # gone since it was listed
+            found[thread_id] = [
+                _message_headers(message, thread_id)
+                for message in answer.get("messages", [])
+                if "DRAFT" not in message.get("labelIds", [])
+            ]
+        return found
+
+    def quota_costs(self) -> QuotaCosts:
+        # Gmail's published costs: messages.list and messages.get 5 units, batchModify 50
+        # (for a whole batch). Google allows 250 units per user per second.
+        return QuotaCosts(
+            search_page=5,
+            fetch_per_message=5,
+            label_per_message=BATCH_MODIFY_UNITS / settings.MAILSYNC_BATCH_SIZE,
+            per_second=settings.MAILSYNC_IMPORT_GMAIL_UNITS_PER_SECOND,
+            fetch_batch=settings.MAILSYNC_BATCH_SIZE,
+            thread_headers=THREAD_GET_UNITS,
+        )
+
+    def search_threads(self, text: str, *, limit: int) -> list[ThreadSummary]:
+        """Gmail's own search (the `q` of its search box) over threads; drafts left out."""
+        found = self._execute(
+            self._users.threads().list(
+                userId="me", q=f"({text}) -in:draft", maxResults=limit, fields=FIELDS_THREAD_IDS
+            ),
+            what="threads.list",
+        )
+        return self._summaries([thread["id"] for thread in found.get("threads", [])][:limit])
+
+    def thread_summary(self, thread_id: str) -> ThreadSummary | None:
+        return next(iter(self._summaries([thread_id])), None)
+
+    def _summaries(self, thread_ids: list[str]) -> list[ThreadSummary]:
+        answers = self._batched(
+            lambda thread_id: self._users.threads().get(
+                userId="me",
+                id=thread_id,
+                format="metadata",
+                metadataHeaders=SUMMARY_HEADERS,
+                fields=FIELDS_THREAD_HEADERS,
+            ),
+            thread_ids,
+            what="threads.get(metadata)",
+        )
+        summaries = []
+        for thread_id in thread_ids:
+            answer = answers.get(thread_id)
+            if not answer:
+                continue  # gone since it was listed
+            lines = [
+                _header_lines(message)
+                for message in answer.get("messages", [])
+                if "DRAFT" not in message.get("labelIds", [])
+            ]
+            if lines:
+                summaries.append(thread_summary_from(thread_id, lines))
+        return summaries
 
     def send(self, raw: bytes, *, thread_id: str = "", send_only: bool = False) -> SentMessage:
-        # gmail.send answers with the sent copy's ids, so both levels send the same way.
-        body = {"raw": base64.urlsafe_b64encode(raw).decode()}
-        if thread_id:
-            body["threadId"] = thread_id
+        """gmail.send answers with the sent copy's ids, so both levels send the same way.
+        A large message goes as a media upload (a multipart upload of message/rfc822, as
+        Google advises), not base64 inside JSON; the library refuses one over the
+        discovery document's 35 MB before sending it."""
+        metadata = {"threadId": thread_id} if thread_id else {}
+        if len(raw) > MEDIA_UPLOAD_FROM_BYTES:
+            try:
+                request = self._users.messages().send(
+                    userId="me",
+                    body=metadata,
+                    fields=FIELDS_IDS,
+                    media_body=MediaIoBaseUpload(io.BytesIO(raw), mimetype="message/rfc822"),
+                )
+            except MediaUploadSizeError as error:
+                raise ProviderError(
+                    f"Gmail accepts messages of at most 35 MB: {error}",
+                    permanent=True,
+                    status=413,
+                    reason="too_large",
+                ) from error
+        else:
+            body = {"raw": base64.urlsafe_b64encode(raw).decode(), **metadata}
+            request = self._users.messages().send(userId="me", body=body, fields=FIELDS_IDS)
         # Not retried: a send that timed out may have gone out, and must not go out twice.
-        response = _translate(
-            self._users.messages().send(userId="me", body=body, fields=FIELDS_IDS).execute
-        )
+        response = translate(request.execute)
         self._persist_refresh()
         return SentMessage(id=response["id"], thread_id=response["threadId"])
 

@@ -10,10 +10,14 @@ has no method for (mail delta, MIME drafts, $batch) go through the connection's 
 
 import base64
 import contextlib
+import email
+import email.policy
 import json
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from typing import Any
 from urllib.parse import quote
 
@@ -27,16 +31,24 @@ from O365.utils.token import BaseTokenBackend
 from mailsync.providers.base import (
     Authorization,
     ChangePage,
+    ContactsSession,
     CursorExpired,
+    HeaderLines,
     MailboxSession,
     MailProvider,
+    MessageHeaders,
     MessageRef,
     NotFound,
     ProviderError,
+    QuotaCosts,
     RawMessage,
+    SearchPage,
     SentMessage,
+    ThreadSummary,
     TokenStore,
+    thread_summary_from,
 )
+from mailsync.providers.calendar import CalendarSession
 from mailsync.providers.http import (
     error_for_status,
     pages,
@@ -51,16 +63,112 @@ SCOPES_BY_LEVEL = {
     # category once (MailboxSettings); read the mailbox's own address (User.Read), which
     # is the only From we send as. MSAL adds offline_access, openid and profile itself.
     "full": ["User.Read", "Mail.Send", "Mail.ReadWrite", "MailboxSettings.ReadWrite"],
+    # Read only (no category: that needs Mail.ReadWrite), or nothing of mail at all.
+    "view": ["User.Read", "Mail.Read"],
+    "off": [],
     "limited": ["User.Read", "Mail.Send"],
 }
+# The Calendar and Contacts boxes. MSAL asks for everything the user keeps at once
+# (Microsoft's incremental consent adds what was not consented yet).
+SCOPES_BY_FEATURE = {
+    "calendar": ["Calendars.ReadWrite"],
+    "contacts": ["Contacts.Read", "People.Read"],
+}
 SENT_FOLDER = "sentitems"
+DELETED_FOLDER = "deleteditems"
 DELTA_FOLDERS = ("inbox", SENT_FOLDER)
+# Whether a message left the mailbox or only its folder: its id and folder, nothing else.
+EXISTS_SELECT = "id,parentFolderId"
+# One request per message, paced by O365 (MAILSYNC_GRAPH_REQUEST_GAP_MS): a few at a time
+# keeps an import's progress moving every second or so.
+GRAPH_IMPORT_FETCH_BATCH = 4
 HEADER_SELECT = "internetMessageHeaders,internetMessageId,conversationId"
 # What every delta round returns: Graph keeps the first request's options in its links.
-DELTA_SELECT = "id,conversationId,isDraft"
+DELTA_SELECT = "id,conversationId,isDraft,receivedDateTime"
 BATCH_LIMIT = 20  # Graph's JSON batching limit
 PAGE_SIZE = 500
 IMMUTABLE_IDS = 'IdType="ImmutableId"'
+# A thread search: ids of matching messages, then each conversation's header lines. No
+# body and no bodyPreview: a search shows headers only.
+SEARCH_SELECT = "id,conversationId,receivedDateTime"
+SUMMARY_SELECT = "id,subject,from,toRecipients,ccRecipients,receivedDateTime,isDraft"
+SEARCH_TOP = 100
+# Automatic ingestion: a search lists ids and dates; a conversation's rules read who was
+# on each message, where it is filed and its Message-ID (Threadline's signed reference
+# when we sent it), never the subject, body or bodyPreview.
+INGESTION_SEARCH_SELECT = "id,conversationId,receivedDateTime"
+INGESTION_HEADERS_SELECT = (
+    "id,conversationId,from,toRecipients,ccRecipients,bccRecipients,receivedDateTime,"
+    "internetMessageId,parentFolderId,isDraft"
+)
+CONVERSATION_TOP = 100
+
+# Graph refuses any request over 4 MB (413). A message whose MIME, base64-encoded, would
+# not fit is sent as a draft without its files, which are added one by one: under 3 MB
+# as a fileAttachment post (base64 in JSON, still under 4 MB), above through an upload
+# session, in ranges of at most 4 MB (a multiple of 320 KiB, as Microsoft advises).
+MAX_MIME_REQUEST_BYTES = 4_000_000
+UPLOAD_SESSION_THRESHOLD_BYTES = 3_000_000
+UPLOAD_RANGE_BYTES = 12 * 320 * 1024
+
+
+@dataclass(frozen=True)
+class OutgoingFile:
+    filename: str
+    content_type: str
+    content: bytes
+
+
+def without_attachments(raw: bytes) -> tuple[bytes, list[OutgoingFile]]:
+    """Our own MIME (built by mailsync.mime) without its attached files, and the files."""
+    message = email.message_from_bytes(raw, policy=email.policy.SMTP)
+    files: list[OutgoingFile] = []
+    if not message.is_multipart():
+        return raw, files
+    kept = []
+    for part in message.get_payload():
+        if isinstance(part, EmailMessage) and part.get_content_disposition() == "attachment":
+            content = part.get_payload(decode=True)
+            files.append(
+                OutgoingFile(
+                    filename=part.get_filename() or "attachment",
+                    content_type=part.get_content_type(),
+                    content=content if isinstance(content, bytes) else b"",
+                )
+            )
+        else:
+            kept.append(part)
+    message.set_payload(kept)
+    return message.as_bytes(policy=email.policy.SMTP), files
+
+
+def upload_range(upload_url: str, content: bytes) -> None:
+    """PUT the file to an upload session's URL, range by range. The URL carries its own
+    token: no Authorization header goes with it (Outlook refuses one), so these requests
+    go out on their own, not on O365's authorised session, with the same timeout and
+    bounded retries as every call."""
+    total = len(content)
+    for start in range(0, total, UPLOAD_RANGE_BYTES):
+        chunk = content[start : start + UPLOAD_RANGE_BYTES]
+        end = start + len(chunk) - 1
+
+        def put(chunk: bytes = chunk, start: int = start, end: int = end) -> requests.Response:
+            response = requests.put(
+                upload_url,
+                data=chunk,
+                headers={
+                    "Content-Type": "application/octet-stream",
+                    "Content-Range": f"bytes {start}-{end}/{total}",
+                },
+                timeout=settings.MAILSYNC_HTTP_TIMEOUT,
+            )
+            response.raise_for_status()
+            return response
+
+        def attempt(put: Callable[[], requests.Response] = put) -> requests.Response:
+            return _call(put, "uploadSession.put")
+
+        with_retries(attempt, what="uploadSession.put")
 
 
 class UnsupportedCloud(ProviderError):
@@ -151,9 +259,22 @@ class GraphProvider(MailProvider):
     def scopes_for(self, level: str) -> list[str]:
         return list(SCOPES_BY_LEVEL[level])
 
+    def scopes_for_feature(self, kind: str) -> list[str]:
+        return list(SCOPES_BY_FEATURE[kind])
+
+    def identity_scopes(self) -> list[str]:
+        return ["User.Read"]
+
     def authorization_url(
-        self, *, redirect_uri: str, scopes: list[str], login_hint: str = ""
+        self,
+        *,
+        redirect_uri: str,
+        scopes: list[str],
+        login_hint: str = "",
+        held_scopes: list[str] | None = None,
     ) -> tuple[str, str, str]:
+        # Microsoft's incremental consent: MSAL asks for everything the grant should hold,
+        # and the consent screen lists only what the user has not consented to yet.
         with warnings.catch_warnings():
             # MSAL recommends form_post; the callback needs the user's session cookie, which
             # browsers do not send on a cross-site POST (SameSite=Lax), and the code is
@@ -169,9 +290,15 @@ class GraphProvider(MailProvider):
         return flow["auth_uri"], flow["state"], json.dumps(flow)
 
     def admin_consent_url(
-        self, *, redirect_uri: str, state: str, level: str = "full", tenant: str = ""
+        self,
+        *,
+        redirect_uri: str,
+        state: str,
+        level: str = "full",
+        tenant: str = "",
+        extra_scopes: Sequence[str] = (),
     ) -> str:
-        scopes = " ".join(_full_scope(s) for s in SCOPES_BY_LEVEL[level])
+        scopes = " ".join(_full_scope(s) for s in [*SCOPES_BY_LEVEL[level], *extra_scopes])
         host = settings.MICROSOFT_LOGIN_PAGE_HOST or settings.MICROSOFT_AUTHORITY_HOST
         return (
             f"{host.rstrip('/')}/{tenant or settings.MICROSOFT_TENANT}/v2.0/adminconsent"
@@ -235,6 +362,20 @@ class GraphProvider(MailProvider):
         self, credentials: dict[str, Any], *, store: TokenStore | None = None
     ) -> "GraphSession":
         return GraphSession(credentials, store=store)
+
+    def open_contacts(
+        self, credentials: dict[str, Any], *, store: TokenStore | None = None
+    ) -> ContactsSession:
+        from mailsync.providers.graph_contacts import GraphContactsSession
+
+        return GraphContactsSession(credentials, store=store)
+
+    def open_calendar(
+        self, credentials: dict[str, Any], *, store: TokenStore | None = None
+    ) -> CalendarSession:
+        from mailsync.providers.graph_calendar import GraphCalendarSession
+
+        return GraphCalendarSession(credentials, store=store)
 
 
 class ConnectionTokenBackend(BaseTokenBackend):  # type: ignore[misc]  # O365 ships no types: its classes are Any
@@ -304,25 +445,118 @@ def o365_account(*, tenant: str, backend: ConnectionTokenBackend) -> Account:
     return account
 
 
-class GraphSession(MailboxSession):
+def _kql(text: str) -> str:
+    """The user's search as one KQL query: an address is looked for among the
+    participants (From, To, Cc), anything else in Graph's default properties (from,
+    subject, body). Double quotes would end the query, so they are dropped."""
+    words = " ".join(text.replace('"', " ").split())
+    if "@" in words and " " not in words:
+        return f'"participants:{words}"'
+    return f'"{words}"'
+
+
+def _odata_literal(value: str) -> str:
+    return value.replace("'", "''")
+
+
+def _header_lines(message: dict[str, Any]) -> HeaderLines:
+    recipients = [message.get("from") or {}]
+    recipients += message.get("toRecipients") or []
+    recipients += message.get("ccRecipients") or []
+    people = []
+    for recipient in recipients:
+        address = (recipient.get("emailAddress") or {}).get("address") or ""
+        name = (recipient.get("emailAddress") or {}).get("name") or ""
+        if "@" in address:
+            people.append((name if name.lower() != address.lower() else "", address.lower()))
+    at = _received_at(message)
+    return HeaderLines(subject=message.get("subject") or "", people=tuple(people), at=at)
+
+
+def _received_at(message: dict[str, Any]) -> datetime | None:
+    received = message.get("receivedDateTime") or ""
+    try:
+        return datetime.fromisoformat(str(received).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _graph_time(value: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat((value or "").replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _message_headers(
+    message: dict[str, Any], conversation: str, sent_folder: str
+) -> MessageHeaders:
+    people = [message.get("from") or {}]
+    for field in ("toRecipients", "ccRecipients", "bccRecipients"):
+        people += message.get(field) or []
+    addresses = [
+        ((person.get("emailAddress") or {}).get("address") or "").lower() for person in people
+    ]
+    return MessageHeaders(
+        id=message.get("id", ""),
+        thread_id=message.get("conversationId") or conversation,
+        sent=bool(sent_folder) and message.get("parentFolderId") == sent_folder,
+        at=_graph_time(message.get("receivedDateTime")),
+        addresses=tuple(dict.fromkeys(a for a in addresses if "@" in a)),
+        references=(message.get("internetMessageId") or "",),
+    )
+
+
+class GraphClient:
+    """One connection's Graph client, shared by mail (GraphSession) and calendar
+    (mailsync.providers.graph_calendar): O365's Connection on the configured hosts with the
+    connection's MSAL token cache, and requests with our retries and error translation."""
+
     def __init__(self, credentials: dict[str, Any], *, store: TokenStore | None) -> None:
         tenant = credentials.get("tenant") or settings.MICROSOFT_TENANT
-        self._backend = ConnectionTokenBackend(
+        self.backend = ConnectionTokenBackend(
             credentials.get("msal_cache", ""), store=store, tenant=tenant
         )
-        self._account = o365_account(tenant=tenant, backend=self._backend)
-        self._con: Connection = self._account.con
-        self._root: str = self._account.protocol.service_url
-        self._sent_folder: str | None = None
+        self.account = o365_account(tenant=tenant, backend=self.backend)
+        self.con: Connection = self.account.con
+        self.root: str = self.account.protocol.service_url
+
+    def url(self, path: str) -> str:
+        return path if path.startswith("http") else f"{self.root}{path.lstrip('/')}"
+
+    def _send(self, method: str, path: str, kwargs: dict[str, Any]) -> requests.Response:
+        # O365 writes its default headers into the dict it is given, appending its Prefer
+        # to ours: handed a caller's constant, that header grew by one value per call until
+        # servers refused it (431), so each attempt gets its own copy.
+        if kwargs.get("headers") is not None:
+            kwargs = {**kwargs, "headers": dict(kwargs["headers"])}
+        send = getattr(self.con, method)
+        return send(self.url(path), **kwargs)  # type: ignore[no-any-return]
+
+    def request(self, method: str, path: str, *, what: str, **kwargs: Any) -> requests.Response:
+        """One request, retried (429, 5xx, Retry-After) and translated. Only for requests
+        that may safely run twice: a create that must not be repeated uses `call_once`."""
+        return with_retries(
+            lambda: _call(lambda: self._send(method, path, kwargs), what), what=what
+        )
+
+    def call_once(self, method: str, path: str, *, what: str, **kwargs: Any) -> requests.Response:
+        return _call(lambda: self._send(method, path, kwargs), what)
+
+
+class GraphSession(MailboxSession):
+    def __init__(self, credentials: dict[str, Any], *, store: TokenStore | None) -> None:
+        self._graph = GraphClient(credentials, store=store)
+        self._con: Connection = self._graph.con
+        self._folder_ids: dict[str, str] = {}
 
     # -- plumbing -------------------------------------------------------------------------
 
     def _url(self, path: str) -> str:
-        return path if path.startswith("http") else f"{self._root}{path.lstrip('/')}"
+        return self._graph.url(path)
 
     def _request(self, method: str, path: str, *, what: str, **kwargs: Any) -> requests.Response:
-        send = getattr(self._con, method)
-        return with_retries(lambda: _call(lambda: send(self._url(path), **kwargs), what), what=what)
+        return self._graph.request(method, path, what=what, **kwargs)
 
     def _batch(self, parts: list[dict[str, Any]], *, what: str) -> dict[str, dict[str, Any]]:
         """Graph JSON batches of at most 20 requests, keyed by each part's id. Parts do not
@@ -398,18 +632,47 @@ class GraphSession(MailboxSession):
         new_links = dict(links)
         for folder in DELTA_FOLDERS:
             for page in self._delta_pages(links[folder]):
+                items = [item for item in page.get("value", []) if item.get("id")]
                 added = [
                     MessageRef(
                         id=item["id"],
                         thread_id=item.get("conversationId", ""),
                         sent=folder == SENT_FOLDER,
+                        # Delta lists changed messages too (read, categorised, moved),
+                        # however old: their age tells them from new mail.
+                        received_at=_received_at(item),
                     )
-                    for item in page.get("value", [])
+                    for item in items
                     if "@removed" not in item and not item.get("isDraft")
                 ]
+                # Graph marks a message deleted *or moved out of the folder* alike
+                # (`"@removed": {"reason": "deleted"}`; "changed" is for directory objects
+                # that may come back): whichever reason, messages_gone decides.
+                deleted = [str(item["id"]) for item in items if "@removed" in item]
                 new_links[folder] = page.get("@odata.deltaLink", new_links[folder])
                 last = folder == DELTA_FOLDERS[-1] and "@odata.deltaLink" in page
-                yield ChangePage(added=added, cursor=json.dumps(new_links) if last else "")
+                yield ChangePage(
+                    added=added, deleted=deleted, cursor=json.dumps(new_links) if last else ""
+                )
+
+    def messages_gone(self, message_ids: list[str]) -> set[str]:
+        """Ask for each message by its immutable id (kept across moves), its id and folder
+        only. Gone: not found (deleted for good), or now in Deleted Items, where Outlook's
+        Delete puts mail: a folder our deltas do not watch, so its purge would never be
+        seen. Anywhere else it was moved, and stays."""
+        parts = [
+            {"id": mid, "method": "GET", "url": f"/me/messages/{mid}?$select={EXISTS_SELECT}"}
+            for mid in dict.fromkeys(message_ids)
+        ]
+        if not parts:
+            return set()
+        found = self._batch(parts, what="messages.get(exists)")
+        deleted_items = self._folder_id(DELETED_FOLDER)
+        return {
+            mid
+            for mid in dict.fromkeys(message_ids)
+            if not found.get(mid) or found[mid].get("parentFolderId") == deleted_items
+        }
 
     def reference_headers(self, message_ids: list[str]) -> dict[str, dict[str, str]]:
         parts = [
@@ -442,16 +705,20 @@ class GraphSession(MailboxSession):
         return raws
 
     def _sent_folder_id(self) -> str:
-        if self._sent_folder is None:
+        return self._folder_id(SENT_FOLDER)
+
+    def _folder_id(self, well_known: str) -> str:
+        """A well-known folder's id (messages name their folder by id), asked once."""
+        if well_known not in self._folder_ids:
             folder = self._request(
-                "get", f"me/mailFolders/{SENT_FOLDER}?$select=id", what="mailFolders.get"
+                "get", f"me/mailFolders/{well_known}?$select=id", what="mailFolders.get"
             ).json()
-            self._sent_folder = folder.get("id", "")
-        return self._sent_folder
+            self._folder_ids[well_known] = folder.get("id", "")
+        return self._folder_ids[well_known]
 
     def thread_messages(self, thread_id: str) -> list[MessageRef]:
         url = (
-            "me/messages?$select=id,conversationId,parentFolderId&$top=100"
+            "me/messages?$select=id,conversationId,parentFolderId,receivedDateTime&$top=100"
             f"&$filter=conversationId eq '{thread_id.replace(chr(39), chr(39) * 2)}'"
         )
         return [
@@ -459,57 +726,247 @@ class GraphSession(MailboxSession):
                 id=m["id"],
                 thread_id=m["conversationId"],
                 sent=m.get("parentFolderId") == self._sent_folder_id(),
+                received_at=_received_at(m),
             )
             for page in self._pages(url, what="messages.list")
             for m in page["value"]
         ]
 
-    def search_by_address(self, address: str) -> list[MessageRef]:
-        """Inbox and Sent Items only: mail filed in sub-folders is not searched."""
-        refs = []
+    def search_page(self, address: str, page_token: str = "") -> SearchPage:
+        """Inbox and Sent Items only: mail filed in sub-folders is not searched. The token
+        names the folder and Graph's @odata.nextLink within it."""
+        try:
+            position = json.loads(page_token) if page_token else {}
+            folder_index = int(position.get("folder", 0))
+            link = str(position.get("link", ""))
+        except (ValueError, TypeError, AttributeError):
+            folder_index, link = 0, ""  # an unreadable token starts over; ids are deduplicated
+        folder = DELTA_FOLDERS[min(folder_index, len(DELTA_FOLDERS) - 1)]
+        url = link or (
+            f"me/mailFolders/{folder}/messages?$select=id,conversationId&$top=100"
+            f'&$search="participants:{address}"'
+        )
+        page = self._request("get", url, what="messages.search").json()
+        refs = [
+            MessageRef(
+                id=m["id"], thread_id=m.get("conversationId", ""), sent=folder == SENT_FOLDER
+            )
+            for m in page.get("value", [])
+        ]
+        if page.get("@odata.nextLink"):
+            next_token = json.dumps({"folder": folder_index, "link": page["@odata.nextLink"]})
+        elif folder_index + 1 < len(DELTA_FOLDERS):
+            next_token = json.dumps({"folder": folder_index + 1, "link": ""})
+        else:
+            next_token = ""
+        return SearchPage(refs=refs, next_token=next_token)
+
+    def participants_search_page(
+        self, addresses: list[str], since: datetime, page_token: str = ""
+    ) -> SearchPage:
+        """KQL `participants:` for each address, OR-ed, in Inbox and Sent Items. $search
+        takes no $filter, so the date is cut here: Graph lists search results newest
+        first, so a page reaching past `since` is the folder's last one."""
+        kql = " OR ".join(f"participants:{address.replace(chr(34), '')}" for address in addresses)
+        first = (
+            f"$select={INGESTION_SEARCH_SELECT}&$top={SEARCH_TOP}"
+            f"&$search={quote(chr(34) + kql + chr(34), safe='')}"
+        )
+        return self._folders_page(first, page_token, since=since)
+
+    def message_id_search_page(self, message_ids: list[str], page_token: str = "") -> SearchPage:
+        clause = " or ".join(
+            f"internetMessageId eq '{_odata_literal(mid.strip())}'" for mid in message_ids
+        )
+        first = f"$select={INGESTION_SEARCH_SELECT}&$top={SEARCH_TOP}&$filter={quote(clause)}"
+        return self._folders_page(first, page_token, since=None)
+
+    def _folders_page(self, query: str, page_token: str, *, since: datetime | None) -> SearchPage:
+        """One page of a listing in Inbox then Sent Items; the token names the folder and
+        Graph's @odata.nextLink within it."""
+        try:
+            position = json.loads(page_token) if page_token else {}
+            folder_index = int(position.get("folder", 0))
+            link = str(position.get("link", ""))
+        except (ValueError, TypeError, AttributeError):
+            folder_index, link = 0, ""  # an unreadable token starts over; ids are deduplicated
+        folder = DELTA_FOLDERS[min(folder_index, len(DELTA_FOLDERS) - 1)]
+        url = link or f"me/mailFolders/{folder}/messages?{query}"
+        page = self._request("get", url, what="messages.search").json()
+        refs, reached_since = [], False
+        for message in page.get("value", []):
+            at = _graph_time(message.get("receivedDateTime"))
+            if since is not None and at is not None and at < since:
+                reached_since = True
+                continue
+            refs.append(
+                MessageRef(
+                    id=message["id"],
+                    thread_id=message.get("conversationId", ""),
+                    sent=folder == SENT_FOLDER,
+                )
+            )
+        if page.get("@odata.nextLink") and not reached_since:
+            next_token = json.dumps({"folder": folder_index, "link": page["@odata.nextLink"]})
+        elif folder_index + 1 < len(DELTA_FOLDERS):
+            next_token = json.dumps({"folder": folder_index + 1, "link": ""})
+        else:
+            next_token = ""
+        return SearchPage(refs=refs, next_token=next_token)
+
+    def conversation_headers(self, thread_ids: list[str]) -> dict[str, list[MessageHeaders]]:
+        conversations = list(dict.fromkeys(thread_ids))
+        parts = [
+            {
+                "id": str(index),
+                "method": "GET",
+                "url": (
+                    f"/me/messages?$select={INGESTION_HEADERS_SELECT}&$top={CONVERSATION_TOP}"
+                    "&$filter="
+                    + quote(f"conversationId eq '{_odata_literal(conversation)}'", safe="'")
+                ),
+            }
+            for index, conversation in enumerate(conversations)
+        ]
+        answers = self._batch(parts, what="messages.list(conversation)") if parts else {}
+        sent_folder = self._sent_folder_id() if parts else ""
+        found: dict[str, list[MessageHeaders]] = {}
+        for index, conversation in enumerate(conversations):
+            messages = (answers.get(str(index)) or {}).get("value", [])
+            lines = [
+                _message_headers(m, conversation, sent_folder)
+                for m in messages
+                if not m.get("isDraft")
+            ]
+            if lines:
+                found[conversation] = lines
+        return found
+
+    def quota_costs(self) -> QuotaCosts:
+        # Graph counts requests: 10,000 per ten minutes per mailbox. Each message is one
+        # $value request; labelling reads and patches its categories (two batched parts).
+        return QuotaCosts(
+            search_page=1,
+            fetch_per_message=1,
+            label_per_message=2,
+            per_second=settings.MAILSYNC_IMPORT_GRAPH_REQUESTS_PER_SECOND,
+            fetch_batch=GRAPH_IMPORT_FETCH_BATCH,
+        )
+
+    def search_threads(self, text: str, *, limit: int) -> list[ThreadSummary]:
+        """Graph's $search (KQL) in Inbox and Sent Items, one page each, grouped by
+        conversation, newest first. $search takes neither $filter nor $orderby: Graph
+        orders its results by date itself."""
+        newest: dict[str, str] = {}
         for folder in DELTA_FOLDERS:
             url = (
-                f"me/mailFolders/{folder}/messages?$select=id,conversationId&$top=100"
-                f'&$search="participants:{address}"'
+                f"me/mailFolders/{folder}/messages?$select={SEARCH_SELECT}&$top={SEARCH_TOP}"
+                f"&$search={quote(_kql(text), safe='')}"
             )
-            refs += [
-                MessageRef(
-                    id=m["id"], thread_id=m.get("conversationId", ""), sent=folder == SENT_FOLDER
-                )
-                for page in self._pages(url, what="messages.search")
-                for m in page.get("value", [])
-            ]
-        return refs
+            page = self._request("get", url, what="messages.search").json()
+            for message in page.get("value", []):
+                conversation = message.get("conversationId", "")
+                at = message.get("receivedDateTime") or ""
+                if conversation and at >= newest.get(conversation, ""):
+                    newest[conversation] = at
+        chosen = sorted(newest, key=lambda c: newest[c], reverse=True)[:limit]
+        return self._summaries(chosen)
+
+    def thread_summary(self, thread_id: str) -> ThreadSummary | None:
+        return next(iter(self._summaries([thread_id])), None)
+
+    def _summaries(self, conversation_ids: list[str]) -> list[ThreadSummary]:
+        """Every message of each conversation, headers only, in $batch requests."""
+        parts = [
+            {
+                "id": str(index),
+                "method": "GET",
+                "url": (
+                    f"/me/messages?$select={SUMMARY_SELECT}&$top={CONVERSATION_TOP}&$filter="
+                    + quote(f"conversationId eq '{_odata_literal(conversation)}'", safe="'")
+                ),
+            }
+            for index, conversation in enumerate(conversation_ids)
+        ]
+        answers = self._batch(parts, what="messages.list(conversation)") if parts else {}
+        summaries = []
+        for index, conversation in enumerate(conversation_ids):
+            messages = (answers.get(str(index)) or {}).get("value", [])
+            lines = [_header_lines(m) for m in messages if not m.get("isDraft")]
+            if lines:
+                summaries.append(thread_summary_from(conversation, lines))
+        return summaries
 
     def send(self, raw: bytes, *, thread_id: str = "", send_only: bool = False) -> SentMessage:
         """Create a draft from our MIME (keeping our Message-ID and headers), learn its ids,
         then send it. Neither step is retried: a retried create can leave a second draft,
         a retried send a second message. Drafts need Mail.ReadWrite; with Mail.Send alone
-        the MIME goes to sendMail, which answers 202 with no ids."""
+        the MIME goes to sendMail, which answers 202 with no ids.
+
+        Graph refuses requests over 4 MB: a larger message's draft is created without its
+        files, which are then added one by one, each over 3 MB through an upload session
+        in ranges of at most 4 MB, before the draft is sent."""
         if send_only:
-            _call(
-                lambda: self._con.post(
-                    self._url("me/sendMail"),
-                    data=base64.b64encode(raw).decode(),
-                    headers={"Content-type": "text/plain"},
-                ),
-                "sendMail",
-            )
+            if len(base64.b64encode(raw)) > MAX_MIME_REQUEST_BYTES:
+                # Upload sessions need a draft, and drafts need Mail.ReadWrite.
+                raise ProviderError(
+                    "Under limited sync, Outlook can send messages of at most 3 MB.",
+                    permanent=True,
+                    status=413,
+                    reason="too_large",
+                )
+            self._post_mime("me/sendMail", raw, what="sendMail")
             return SentMessage(id="", thread_id="")
-        draft = _call(
-            lambda: self._con.post(
-                self._url("me/messages"),
-                data=base64.b64encode(raw).decode(),
-                headers={"Content-type": "text/plain"},
-            ),
-            "messages.create",
-        ).json()
+        files: list[OutgoingFile] = []
+        if len(base64.b64encode(raw)) > MAX_MIME_REQUEST_BYTES:
+            raw, files = without_attachments(raw)
+        draft = self._post_mime("me/messages", raw, what="messages.create").json()
         try:
+            for file in files:
+                self._attach_file(draft["id"], file)
             _call(lambda: self._con.post(self._url(f"me/messages/{draft['id']}/send")), "send")
         except ProviderError:
             self._withdraw_draft(draft["id"])
             raise
         return SentMessage(id=draft["id"], thread_id=draft.get("conversationId", ""))
+
+    def _post_mime(self, path: str, raw: bytes, *, what: str) -> requests.Response:
+        return _call(
+            lambda: self._con.post(
+                self._url(path),
+                data=base64.b64encode(raw).decode(),
+                headers={"Content-type": "text/plain"},
+            ),
+            what,
+        )
+
+    def _attach_file(self, draft_id: str, file: OutgoingFile) -> None:
+        """One file onto a draft: a fileAttachment post under 3 MB, an upload session above."""
+        attachments = f"me/messages/{draft_id}/attachments"
+        if len(file.content) < UPLOAD_SESSION_THRESHOLD_BYTES:
+            body = {
+                "@odata.type": "#microsoft.graph.fileAttachment",
+                "name": file.filename,
+                "contentType": file.content_type,
+                "contentBytes": base64.b64encode(file.content).decode(),
+            }
+            # Not retried: a retried post could attach the file twice.
+            _call(lambda: self._con.post(self._url(attachments), data=body), "attachments.create")
+            return
+        session = self._request(
+            "post",
+            f"{attachments}/createUploadSession",
+            what="attachments.createUploadSession",
+            data={
+                "AttachmentItem": {
+                    "attachmentType": "file",
+                    "name": file.filename,
+                    "size": len(file.content),
+                    "contentType": file.content_type,
+                }
+            },
+        ).json()
+        upload_range(session["uploadUrl"], file.content)
 
     def _withdraw_draft(self, draft_id: str) -> None:
         """The draft is ours and was never sent: leave the user's Drafts as we found them."""

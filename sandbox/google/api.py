@@ -35,7 +35,17 @@ QUOTA_UNITS = {
     "gmail.users.messages.batchModify": 50,
     "gmail.users.messages.send": 100,
     "gmail.users.threads.get": 10,
+    "gmail.users.threads.list": 10,
+    # The People API counts requests per minute rather than units; each is one here,
+    # charged to the same per-mailbox window as Gmail's.
+    "people.people.searchContacts": 1,
+    "people.people.connections.list": 1,
+    "people.otherContacts.search": 1,
+    "people.otherContacts.list": 1,
 }
+# Calendar counts requests, not units: 600 per user per minute over a sliding window
+# (developers.google.com/workspace/calendar/api/guides/quota), each call costing one.
+CALENDAR_REQUESTS_PER_MINUTE = 600
 
 
 @dataclass
@@ -175,7 +185,27 @@ def _apply_fault(mailbox: Mailbox) -> None:
         raise errors.injected(fault.status)
 
 
+def _charge_calendar(mailbox: Mailbox) -> int:
+    """One request against the user's Calendar window (the mailbox's quota override, when
+    a test sets one, applies to it too); over the limit, Calendar's per-user 403."""
+    limit = mailbox.quota_per_minute or int(
+        getattr(settings, "SANDBOX_GOOGLE_CALENDAR_PER_MINUTE", CALENDAR_REQUESTS_PER_MINUTE)
+    )
+    retry_after = quota.charge(("calendar", mailbox.pk), 1, limit)
+    if retry_after is not None:
+        raise GmailError(
+            403,
+            "Rate Limit Exceeded",
+            "userRateLimitExceeded",
+            domain="usageLimits",
+            headers={"Retry-After": str(int(retry_after))},
+        )
+    return 1
+
+
 def _charge(mailbox: Mailbox, operation: str) -> int:
+    if operation.startswith("calendar."):
+        return _charge_calendar(mailbox)
     units = QUOTA_UNITS.get(operation, 1)
     retry_after = quota.charge(mailbox.pk, units, quota.limit_for(mailbox.quota_per_minute))
     if retry_after is not None:
@@ -193,7 +223,11 @@ def _log_format(operation: str, query: QueryDict) -> str:
 
 def process(request: ApiRequest) -> tuple[ApiResponse, RequestLog]:
     # The handlers register themselves on import; imported here to avoid a cycle.
-    from sandbox.google import gmail_views  # noqa: F401 (import registers the routes)
+    from sandbox.google import (  # noqa: F401 (imports register routes)
+        calendar_views,
+        gmail_views,
+        people_views,
+    )
 
     started = time.perf_counter()
     entry = RequestLog(
@@ -250,6 +284,8 @@ def _from_sandbox_error(error: services.SandboxError) -> ApiResponse:
         mapped = errors.not_found()
     elif error.kind == "conflict":
         mapped = GmailError(409, error.message, "aborted")
+    elif error.kind == "gone":
+        mapped = GmailError(410, error.message, "deleted")
     else:
         mapped = errors.invalid_argument(error.message)
     return ApiResponse(mapped.code, mapped.body(), mapped.headers)

@@ -38,10 +38,17 @@ def _split_head(chunk: bytes) -> tuple[bytes, bytes]:
 
 def _headers(block: bytes) -> dict[str, str]:
     headers: dict[str, str] = {}
+    last = ""
     for line in block.decode("utf-8", errors="replace").splitlines():
+        # A folded header (RFC 5322 §2.2.3) continues on lines starting with white space:
+        # googleapiclient folds a long Content-ID such as "<uuid + a-calendar-event-id>".
+        if line[:1] in (" ", "\t") and last:
+            headers[last] += " " + line.strip()
+            continue
         name, sep, value = line.partition(":")
         if sep and name.strip():
-            headers[name.strip().lower()] = value.strip()
+            last = name.strip().lower()
+            headers[last] = value.strip()
     return headers
 
 
@@ -130,7 +137,7 @@ def _response_id(content_id: str) -> str:
 
 
 @csrf_exempt
-def batch(request: HttpRequest) -> HttpResponse:
+def batch(request: HttpRequest, max_parts: int = MAX_PARTS) -> HttpResponse:
     batch_id = uuid.uuid4().hex
     outer = RequestLog(
         provider=Provider.GOOGLE,
@@ -145,9 +152,9 @@ def batch(request: HttpRequest) -> HttpResponse:
         parts = split_multipart(request.body, request.headers.get("Content-Type", ""))
         if not parts:
             raise errors.invalid_argument("Batch request has no parts")
-        if len(parts) > MAX_PARTS:
+        if len(parts) > max_parts:
             raise errors.invalid_argument(
-                f"Too many requests in batch ({len(parts)}); the limit is {MAX_PARTS}."
+                f"Too many requests in batch ({len(parts)}); the limit is {max_parts}."
             )
     except errors.GmailError as error:
         outer.status = error.code

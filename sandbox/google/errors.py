@@ -36,14 +36,12 @@ class GmailError(Exception):
             "reason": self.reason,
             **self.extra_item,
         }
-        return {
-            "error": {
-                "code": self.code,
-                "message": self.message,
-                "errors": [item],
-                "status": _STATUS.get(self.code, "UNKNOWN"),
-            }
-        }
+        error: dict = {"code": self.code, "message": self.message, "errors": [item]}
+        # Google's front end names the canonical status of the codes it maps to one; the
+        # Calendar API's 410 (a sync token gone, an event already deleted) has none.
+        if self.code in _STATUS:
+            error["status"] = _STATUS[self.code]
+        return {"error": error}
 
 
 def unauthenticated() -> GmailError:

@@ -8,7 +8,7 @@ The syntax, as Google's "Performance tips" page documents it:
 
 A name that the answer's schema does not have, a step below a plain value, or broken
 syntax answers 400 "Invalid field selection …". The schemas below are the property names
-and nested types of Google's Gmail discovery document (tests compare them), so a
+and nested types of Google's Gmail and People discovery documents (tests compare them), so a
 selection is checked against what Google would accept, not against what one answer holds.
 """
 
@@ -16,6 +16,7 @@ import re
 from typing import Any, overload
 
 from sandbox.google import errors
+from sandbox.google.calendar_schemas import CALENDAR_SCHEMAS
 
 # schema → {property: nested schema, or None for a plain value or a list of them}
 SCHEMAS: dict[str, dict[str, str | None]] = {
@@ -67,6 +68,7 @@ SCHEMAS: dict[str, dict[str, str | None]] = {
     "HistoryLabelRemoved": {"labelIds": None, "message": "Message"},
     "HistoryMessageAdded": {"message": "Message"},
     "HistoryMessageDeleted": {"message": "Message"},
+    "ListThreadsResponse": {"nextPageToken": None, "resultSizeEstimate": None, "threads": "Thread"},
     "Thread": {"historyId": None, "id": None, "messages": "Message", "snippet": None},
     "ListLabelsResponse": {"labels": "Label"},
     "Label": {
@@ -82,6 +84,127 @@ SCHEMAS: dict[str, dict[str, str | None]] = {
         "type": None,
     },
     "LabelColor": {"backgroundColor": None, "textColor": None},
+    **CALENDAR_SCHEMAS,
+    # People API v1: the answers the sandbox serves and the parts of a Person it fills.
+    "SearchResponse": {"results": "SearchResult"},
+    "SearchResult": {"person": "Person"},
+    "ListOtherContactsResponse": {
+        "nextPageToken": None,
+        "nextSyncToken": None,
+        "otherContacts": "Person",
+        "totalSize": None,
+    },
+    "ListConnectionsResponse": {
+        "connections": "Person",
+        "nextPageToken": None,
+        "nextSyncToken": None,
+        "totalItems": None,
+        "totalPeople": None,
+    },
+    "Person": {
+        "addresses": "Address",
+        "ageRange": None,
+        "ageRanges": "AgeRangeType",
+        "biographies": "Biography",
+        "birthdays": "Birthday",
+        "braggingRights": "BraggingRights",
+        "calendarUrls": "CalendarUrl",
+        "clientData": "ClientData",
+        "coverPhotos": "CoverPhoto",
+        "emailAddresses": "EmailAddress",
+        "etag": None,
+        "events": "Event",
+        "externalIds": "ExternalId",
+        "fileAses": "FileAs",
+        "genders": "Gender",
+        "imClients": "ImClient",
+        "interests": "Interest",
+        "locales": "Locale",
+        "locations": "Location",
+        "memberships": "Membership",
+        "metadata": "PersonMetadata",
+        "miscKeywords": "MiscKeyword",
+        "names": "Name",
+        "nicknames": "Nickname",
+        "occupations": "Occupation",
+        "organizations": "Organization",
+        "phoneNumbers": "PhoneNumber",
+        "photos": "Photo",
+        "relations": "Relation",
+        "relationshipInterests": "RelationshipInterest",
+        "relationshipStatuses": "RelationshipStatus",
+        "residences": "Residence",
+        "resourceName": None,
+        "sipAddresses": "SipAddress",
+        "skills": "Skill",
+        "taglines": "Tagline",
+        "urls": "Url",
+        "userDefined": "UserDefined",
+    },
+    "Name": {
+        "displayName": None,
+        "displayNameLastFirst": None,
+        "familyName": None,
+        "givenName": None,
+        "honorificPrefix": None,
+        "honorificSuffix": None,
+        "metadata": "FieldMetadata",
+        "middleName": None,
+        "phoneticFamilyName": None,
+        "phoneticFullName": None,
+        "phoneticGivenName": None,
+        "phoneticHonorificPrefix": None,
+        "phoneticHonorificSuffix": None,
+        "phoneticMiddleName": None,
+        "unstructuredName": None,
+    },
+    "EmailAddress": {
+        "displayName": None,
+        "formattedType": None,
+        "metadata": "FieldMetadata",
+        "type": None,
+        "value": None,
+    },
+    "Organization": {
+        "costCenter": None,
+        "current": None,
+        "department": None,
+        "domain": None,
+        "endDate": "Date",
+        "formattedType": None,
+        "fullTimeEquivalentMillipercent": None,
+        "jobDescription": None,
+        "location": None,
+        "metadata": "FieldMetadata",
+        "name": None,
+        "phoneticName": None,
+        "startDate": "Date",
+        "symbol": None,
+        "title": None,
+        "type": None,
+    },
+    "PhoneNumber": {
+        "canonicalForm": None,
+        "formattedType": None,
+        "metadata": "FieldMetadata",
+        "type": None,
+        "value": None,
+    },
+    "FieldMetadata": {"primary": None, "source": "Source", "sourcePrimary": None, "verified": None},
+    "Source": {
+        "etag": None,
+        "id": None,
+        "profileMetadata": "ProfileMetadata",
+        "type": None,
+        "updateTime": None,
+    },
+    "PersonMetadata": {
+        "deleted": None,
+        "linkedPeopleResourceNames": None,
+        "objectType": None,
+        "previousResourceNames": None,
+        "sources": "Source",
+    },
 }
 
 # What each routed method answers with (the discovery document's `response.$ref`).
@@ -96,6 +219,16 @@ RESPONSE_SCHEMAS: dict[str, str] = {
     "gmail.users.messages.modify": "Message",
     "gmail.users.messages.send": "Message",
     "gmail.users.threads.get": "Thread",
+    "gmail.users.threads.list": "ListThreadsResponse",
+    "calendar.events.insert": "Event",
+    "calendar.events.get": "Event",
+    "calendar.events.patch": "Event",
+    "calendar.events.list": "Events",
+    "calendar.freebusy.query": "FreeBusyResponse",
+    "people.people.searchContacts": "SearchResponse",
+    "people.people.connections.list": "ListConnectionsResponse",
+    "people.otherContacts.search": "SearchResponse",
+    "people.otherContacts.list": "ListOtherContactsResponse",
 }
 
 # A parsed selection: property → what to keep inside it (None: all of it).
@@ -184,7 +317,10 @@ def _check(selection: Selection, schema: str, where: str = "") -> None:
             nested = properties[name]
             if nested is None:
                 raise invalid(path + "/" + next(iter(inner)))
-            _check(inner, nested, path + "/")
+            # Schemas the sandbox never fills (a Person's photos, say) are not spelled
+            # out: a selection inside them selects nothing, as it would from an empty one.
+            if nested in SCHEMAS:
+                _check(inner, nested, path + "/")
 
 
 def parse(text: str, operation: str) -> Selection | None:

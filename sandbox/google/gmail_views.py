@@ -2,6 +2,7 @@
 plain HTTP calls into `api.process`."""
 
 import json
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -12,6 +13,7 @@ from sandbox.google.api import ApiRequest, ApiResponse, Call, process, route
 from sandbox.google.batch import split_multipart
 from sandbox.google.query import parse_query
 from sandbox.google.scopes import METADATA
+from sandbox.http import request_body
 from sandbox.models import Label
 from sandbox.requestlog import log_write
 
@@ -95,18 +97,31 @@ def _check_list(call: Call) -> None:
 
 @route("GET", USERS + "/messages", "gmail.users.messages.list", precheck=_check_list)
 def messages_list(call: Call) -> dict:
+    page = selectors.message_page(**_list_arguments(call))
+    return _list_answer(page, "messages", [{"id": row[1], "threadId": row[2]} for row in page.rows])
+
+
+def _list_arguments(call: Call) -> dict[str, Any]:
+    """What messages.list and threads.list both take: `q`, labels, spam/trash, paging."""
     search = parse_query(call.query.get("q", ""), selectors.labels_by_name(call.mailbox))
-    page = selectors.message_page(
-        mailbox=call.mailbox,
-        where=search.q,
-        label_ids=call.query.getlist("labelIds"),
-        include_spam_trash=_true(call.query.get("includeSpamTrash", "")) or search.wants_spam_trash,
-        page_token=call.query.get("pageToken", ""),
-        limit=_page_size(call),
-    )
+    return {
+        "mailbox": call.mailbox,
+        "where": search.q,
+        "label_ids": call.query.getlist("labelIds"),
+        "include_spam_trash": (
+            _true(call.query.get("includeSpamTrash", "")) or search.wants_spam_trash
+        ),
+        "page_token": call.query.get("pageToken", ""),
+        "limit": _page_size(call),
+    }
+
+
+def _list_answer(page: Any, key: str, items: list[dict]) -> dict:
+    """A list answer as Gmail shapes it: no key for an empty page, the next page's token
+    only when there is one, and always an estimate."""
     result: dict = {}
-    if page.rows:
-        result["messages"] = [{"id": row[1], "threadId": row[2]} for row in page.rows]
+    if items:
+        result[key] = items
     if page.next_token:
         result["nextPageToken"] = page.next_token
     result["resultSizeEstimate"] = page.estimate
@@ -201,10 +216,22 @@ def messages_batch_modify(call: Call) -> None:
     )
 
 
+# messages.send's mediaUpload.maxSize in Gmail's discovery document (35 MB): the
+# whole message, encoded, which holds Gmail's 25 MB of attachments.
+MAX_MESSAGE_BYTES = 36700160
+
+
 def _send(call: Call, raw: bytes, thread_id: str) -> dict:
     if not raw:
         raise errors.invalid_argument(
             "'raw' RFC822 payload message string or uploading message via /upload/* URL required"
+        )
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise errors.GmailError(
+            413,
+            f"Request Entity Too Large: the message is {len(raw)} bytes; the limit is "
+            f"{MAX_MESSAGE_BYTES}.",
+            "uploadTooLarge",
         )
     message = services.message_send(mailbox=call.mailbox, raw=raw, thread_id=thread_id)
     assert message is not None  # the sender keeps a copy unless told not to (save_copy)
@@ -242,6 +269,16 @@ def messages_send_upload(call: Call) -> dict:
 
 
 # --- Threads -----------------------------------------------------------------------------
+
+
+@route("GET", USERS + "/threads", "gmail.users.threads.list", precheck=_check_list)
+def threads_list(call: Call) -> dict:
+    page = selectors.thread_page(**_list_arguments(call))
+    threads = [
+        {"id": thread_id, "snippet": snippet, "historyId": str(history_id)}
+        for thread_id, snippet, history_id in page.rows
+    ]
+    return _list_answer(page, "threads", threads)
 
 
 def _check_thread(call: Call) -> None:
@@ -307,7 +344,7 @@ def api_request_from(request: HttpRequest, path: str) -> ApiRequest:
         full_path=request.get_full_path(),
         query=request.GET,
         headers=headers,
-        body=request.body,
+        body=request_body(request),
     )
 
 

@@ -77,6 +77,12 @@ def authorize(request: HttpRequest) -> HttpResponse:
 
     address = request.POST.get("address") or params.get("login_hint", "")
     mailbox = _google_mailbox(address)
+    # Incremental authorization: the new grant also carries what this client already
+    # holds, and the consent page asks only for what is new.
+    earlier: list[str] = []
+    if mailbox is not None and params.get("include_granted_scopes") == "true":
+        earlier = tokens.scopes_granted(mailbox=mailbox, client_id=client_id)
+    granted = list(dict.fromkeys([*earlier, *requested]))
     if request.method == "POST":
         if request.POST.get("decision") == "deny":
             _log(request, "oauth2.authorize", 302, mailbox=mailbox)
@@ -88,13 +94,13 @@ def authorize(request: HttpRequest) -> HttpResponse:
                 mailbox=mailbox,
                 client_id=client_id,
                 redirect_uri=redirect_uri,
-                scopes=requested,
+                scopes=granted,
                 code_challenge=params.get("code_challenge", ""),
                 code_challenge_method=method,
                 offline=params.get("access_type") == "offline",
             )
             _log(request, "oauth2.authorize", 302, mailbox=mailbox, scopes=code.scopes)
-            answer = {"code": code.code, "scope": " ".join(requested), **back}
+            answer = {"code": code.code, "scope": " ".join(granted), **back}
             return HttpResponseRedirect(_with_params(redirect_uri, answer))
     unknown = bool(address) and mailbox is None
     status = 400 if unknown and request.method == "POST" else 200
@@ -104,7 +110,8 @@ def authorize(request: HttpRequest) -> HttpResponse:
         "address": address,
         "mailbox": mailbox,
         "unknown": unknown,
-        "scopes": [scopes.describe(scope) for scope in requested],
+        "scopes": [scopes.describe(scope) for scope in requested if scope not in earlier],
+        "already_granted": [scopes.describe(scope) for scope in earlier],
         "redirect_host": urlsplit(redirect_uri).netloc,
     }
     return render(request, "sandbox/oauth_consent.html", context, status=status)

@@ -144,11 +144,14 @@ class _Parser:
 
 
 def _words(text: str) -> Q:
+    """A plain term: Gmail looks for it in every header and the body, recipients too."""
     return (
         Q(subject__icontains=text)
         | Q(snippet__icontains=text)
         | Q(from_addr__icontains=text)
         | Q(from_name__icontains=text)
+        | Q(to_addrs__icontains=text)
+        | Q(cc_addrs__icontains=text)
     )
 
 

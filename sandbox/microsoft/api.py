@@ -84,6 +84,16 @@ class Call:
 Handler = Callable[[Call], GraphResponse]
 
 
+def int_param(call: Call, name: str, default: int) -> int:
+    """A non-negative integer query parameter ($top, $skip), or Graph's 400."""
+    value = call.query.get(name, "")
+    if not value:
+        return default
+    if not value.isdigit():
+        raise errors.bad_request(f"Invalid value '{value}' for query parameter {name}.")
+    return int(value)
+
+
 @dataclass
 class Route:
     method: str
@@ -172,7 +182,10 @@ def _from_sandbox_error(error: services.SandboxError) -> GraphError:
 
 def process(request: GraphRequest) -> tuple[GraphResponse, RequestLog]:
     # The handlers register themselves on import; imported here to avoid a cycle.
-    from sandbox.microsoft import graph_views  # noqa: F401 (import registers the routes)
+    from sandbox.microsoft import (  # noqa: F401 (import registers the routes)
+        calendar_views,
+        graph_views,
+    )
 
     started = time.perf_counter()
     request_id = str(uuid.uuid4())

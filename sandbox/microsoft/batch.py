@@ -16,7 +16,8 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from sandbox.microsoft import errors
+from sandbox.http import request_body
+from sandbox.microsoft import errors, uploads
 from sandbox.microsoft.api import GraphRequest, GraphResponse, process
 from sandbox.microsoft.errors import GraphError
 from sandbox.microsoft.graph_views import graph_root
@@ -28,7 +29,7 @@ MAX_REQUESTS = 20
 
 def _requests(request: HttpRequest) -> list[dict]:
     try:
-        payload = json.loads(request.body or b"{}")
+        payload = json.loads(request_body(request) or b"{}")
     except ValueError as error:
         raise errors.bad_request("Invalid batch payload format.", code="BadRequest") from error
     items = payload.get("requests") if isinstance(payload, dict) else None
@@ -91,6 +92,9 @@ def _failed_dependency(item_id: str) -> dict:
 @csrf_exempt
 @require_POST
 def batch(request: HttpRequest) -> HttpResponse:
+    too_large = uploads.refuse_large_request(request)
+    if too_large is not None:
+        return too_large
     batch_id = uuid.uuid4().hex
     outer = RequestLog(
         provider=Provider.MICROSOFT,

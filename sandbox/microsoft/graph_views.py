@@ -5,19 +5,30 @@ import base64
 import binascii
 import json
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from sandbox import services
+from sandbox.http import request_body
 from sandbox.microsoft import (
     compose,
+    contact_views,  # noqa: F401 (import registers the routes)
     delta,
     errors,
     folder_views,  # noqa: F401 (import registers the routes)
     representation,
+    uploads,
 )
-from sandbox.microsoft.api import Call, GraphRequest, GraphResponse, process, route
+from sandbox.microsoft.api import (
+    Call,
+    GraphRequest,
+    GraphResponse,
+    int_param,
+    process,
+    route,
+)
 from sandbox.microsoft.identity import object_id
 from sandbox.microsoft.query import parse_filter, parse_search
 from sandbox.models import Message
@@ -112,15 +123,6 @@ def me(call: Call) -> GraphResponse:
 # --- Listing and reading -----------------------------------------------------------------
 
 
-def _int_param(call: Call, name: str, default: int) -> int:
-    value = call.query.get(name, "")
-    if not value:
-        return default
-    if not value.isdigit():
-        raise errors.bad_request(f"Invalid value '{value}' for query parameter {name}.")
-    return int(value)
-
-
 @route("GET", "me/messages", "graph.messages.list")
 @route("GET", "me/mailFolders/{folder}/messages", "graph.messages.list")
 def messages_list(call: Call) -> GraphResponse:
@@ -145,8 +147,8 @@ def messages_list(call: Call) -> GraphResponse:
     ordering = ["-internal_date", "-id"] if order.endswith("desc") else ["internal_date", "id"]
     if not representation.needs_raw(select):
         messages = messages.defer("raw")
-    top = min(max(_int_param(call, "$top", DEFAULT_TOP), 1), MAX_TOP)
-    skip = _int_param(call, "$skip", 0)
+    top = min(max(int_param(call, "$top", DEFAULT_TOP), 1), MAX_TOP)
+    skip = int_param(call, "$skip", 0)
     rows = list(messages.order_by(*ordering)[skip : skip + top + 1])
     payload: dict = {
         "@odata.context": f"{call.request.root_url}/$metadata#users('{call.mailbox.address}')"
@@ -330,6 +332,9 @@ def to_http(response: GraphResponse) -> HttpResponse:
 
 @csrf_exempt
 def graph_api(request: HttpRequest, rest: str) -> HttpResponse:
+    too_large = uploads.refuse_large_request(request)
+    if too_large is not None:
+        return too_large
     graph_request = GraphRequest(
         method=request.method or "GET",
         path=rest,
@@ -337,8 +342,15 @@ def graph_api(request: HttpRequest, rest: str) -> HttpResponse:
         query=request.GET,
         headers={name.lower(): value for name, value in request.headers.items()},
         root_url=graph_root(request),
-        body=request.body,
+        body=request_body(request),
     )
     response, entry = process(graph_request)
+    entry.request_bytes = len(graph_request.body)
+    http = to_http(response)
+    if not http.streaming:
+        # Its size always; the answer itself only when asked (as Google's face does).
+        entry.response_bytes = len(http.content)
+        if getattr(settings, "SANDBOX_LOG_RESPONSE_BODIES", False):
+            entry.response_body = http.content.decode(errors="replace")
     log_write([entry])
-    return to_http(response)
+    return http

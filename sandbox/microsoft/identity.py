@@ -286,10 +286,25 @@ def _consent_page(
         "address": address,
         "mailbox": mailbox,
         "unknown": unknown,
-        "permissions": [scopes.describe(scope) for scope in query.get("scope", "").split()],
+        # An admin consents for everyone: their own earlier consent takes nothing off.
+        **_permissions_shown(
+            query.get("scope", "").split(),
+            None if extra.get("admin") else mailbox,
+            query["client_id"],
+        ),
         **extra,
     }
     return render(request, "sandbox/ms_consent.html", context, status=status)
+
+
+def _permissions_shown(requested: list[str], mailbox: Mailbox | None, client_id: str) -> dict:
+    """Microsoft's incremental consent: the prompt lists only what the user has not yet
+    consented to for this app; what they already did is not asked again."""
+    earlier = set(tokens.scopes_granted(mailbox=mailbox, client_id=client_id)) if mailbox else set()
+    return {
+        "permissions": [scopes.describe(s) for s in requested if s not in earlier],
+        "already_consented": [scopes.describe(s) for s in requested if s in earlier],
+    }
 
 
 @require_http_methods(["GET", "POST"])

@@ -23,12 +23,23 @@ DESCRIPTIONS = {
     "mail.send": "Send mail as you",
     "mailboxsettings.read": "Read your mailbox settings",
     "mailboxsettings.readwrite": "Read and write to your mailbox settings",
+    "calendars.readbasic": "Read basic details of your calendars",
+    "calendars.read": "Read your calendars",
+    "calendars.readwrite": "Have full access to your calendars",
+    "contacts.read": "Read your contacts",
+    "contacts.readwrite": "Have full access to your contacts",
+    "people.read": "Read your relevant people list",
+    "people.read.all": "Read all users' relevant people lists",
 }
 
 _READ = ["mail.readbasic", "mail.read", "mail.readwrite"]
 _READ_BODY = ["mail.read", "mail.readwrite"]
 _WRITE = ["mail.readwrite"]
 _USER = ["user.read", "user.readwrite", "user.readbasic.all", "user.read.all"]
+_FREE_BUSY = ["calendars.readbasic", "calendars.read", "calendars.readwrite"]
+# Bodies and extended properties are beyond Calendars.ReadBasic.
+_CALENDAR_READ = ["calendars.read", "calendars.readwrite"]
+_CALENDAR_WRITE = ["calendars.readwrite"]
 OPERATION_SCOPES: dict[str, list[str]] = {
     "graph.me.get": _USER,
     "graph.messages.list": _READ,
@@ -41,12 +52,28 @@ OPERATION_SCOPES: dict[str, list[str]] = {
     "graph.messages.move": _WRITE,
     "graph.messages.delete": _WRITE,
     "graph.messages.send": ["mail.send"],
+    "graph.attachments.create": _WRITE,
+    "graph.attachments.createUploadSession": _WRITE,
     "graph.sendMail": ["mail.send"],
     "graph.mailFolders.list": _READ,
     "graph.mailFolders.get": _READ,
     "graph.mailFolders.create": _WRITE,
     "graph.masterCategories.list": ["mailboxsettings.read", "mailboxsettings.readwrite"],
     "graph.masterCategories.create": ["mailboxsettings.readwrite"],
+    "graph.calendar.getSchedule": _FREE_BUSY,
+    "graph.events.list": _CALENDAR_READ,
+    "graph.events.get": _CALENDAR_READ,
+    "graph.calendarView.list": _CALENDAR_READ,
+    "graph.calendarView.delta": _CALENDAR_READ,
+    "graph.events.create": _CALENDAR_WRITE,
+    "graph.events.update": _CALENDAR_WRITE,
+    "graph.events.delete": _CALENDAR_WRITE,
+    "graph.events.cancel": _CALENDAR_WRITE,
+    "graph.events.accept": _CALENDAR_WRITE,
+    "graph.events.decline": _CALENDAR_WRITE,
+    "graph.events.tentativelyAccept": _CALENDAR_WRITE,
+    "graph.contacts.list": ["contacts.read", "contacts.readwrite"],
+    "graph.people.list": ["people.read", "people.read.all"],
 }
 
 

@@ -1,12 +1,20 @@
 from django.urls import path
 
-from sandbox.microsoft import batch, graph_views, identity
+from sandbox.microsoft import batch, calendar_views, graph_views, identity, uploads
 
 urlpatterns = [
     # Microsoft Graph: O365's protocol_url is https://host/sandbox/microsoft/graph/.
     path("graph/v1.0/$batch", batch.batch, name="graph-batch"),
     path("graph/v1.0/", graph_views.graph_api, {"rest": ""}, name="graph-root"),
     path("graph/v1.0/<path:rest>", graph_views.graph_api, name="graph-api"),
+    # A Teams meeting's joinUrl (teams.microsoft.com's shape, on the sandbox).
+    path(
+        "teams/l/meetup-join/<str:meeting>/0",
+        calendar_views.teams_meeting,
+        name="teams-meeting",
+    ),
+    # An attachment upload session's uploadUrl (Outlook's host in Microsoft's cloud).
+    path("outlook/api/v2.0/<path:rest>", uploads.attachment_session_put, name="outlook-api"),
     # The identity platform, per tenant ("common", "organizations", a GUID or a domain).
     path(
         "<str:tenant>/v2.0/.well-known/openid-configuration",

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
@@ -67,6 +68,21 @@ def screenshot(tmp_path):
     return take
 
 
+def text_appears(locator: tuple[str, str], text: str):
+    """A wait condition: `text` is in the element's text. Unlike Selenium's
+    text_to_be_present_in_element, an element whose page is being replaced while it is read
+    counts as "not yet": chromium answers that with a bare WebDriverException ("Node with
+    given id does not belong to the document"), not a StaleElementReferenceException."""
+
+    def present(driver) -> bool:
+        try:
+            return text in driver.find_element(*locator).text
+        except WebDriverException:
+            return False
+
+    return present
+
+
 def point_google_at_sandbox(settings, sandbox_base_url: str) -> None:
     """Every Google endpoint Threadline calls, on this live server's sandbox."""
     google = f"{sandbox_base_url}/sandbox/google/"
@@ -85,6 +101,17 @@ def sign_in(browser, base_url: str, email: str, password: str = DEMO_PASSWORD) -
     browser.find_element(By.NAME, "password").send_keys(password)
     browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
     WebDriverWait(browser, 15).until(ec.url_contains("/candidates/"))
+
+
+def connect_gmail(browser, base_url: str) -> None:
+    """My account: tick Email, then Allow on the sandbox's Google consent screen."""
+    wait = WebDriverWait(browser, 15)
+    browser.get(f"{base_url}/settings/account/")
+    browser.find_element(By.NAME, "email").click()
+    browser.find_element(By.CSS_SELECTOR, "form button.primary").click()
+    wait.until(ec.url_contains("/sandbox/google/o/oauth2/auth"))
+    browser.find_element(By.CSS_SELECTOR, "button[value=allow]").click()
+    wait.until(ec.url_contains("/settings/account/"))
 
 
 def demo_with_mailboxes() -> tuple[Candidate, str]:

@@ -6,15 +6,18 @@ import email.policy
 from email.message import EmailMessage as Mime
 
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.ui import WebDriverWait
 
 from mailsync.models import MailboxConnection
 from mailsync.sending import Draft
 from mailsync.services import mailbox_sync, message_send
 from sandbox import services as sandbox
 from sandbox.models import Mailbox
-from tests.browser.conftest import demo_with_mailboxes, point_google_at_sandbox, sign_in
+from tests.browser.conftest import (
+    connect_gmail,
+    demo_with_mailboxes,
+    point_google_at_sandbox,
+    sign_in,
+)
 
 
 def test_unreadable_and_overly_nested_replies_are_shown_for_what_they_are(
@@ -22,14 +25,8 @@ def test_unreadable_and_overly_nested_replies_are_shown_for_what_they_are(
 ):
     point_google_at_sandbox(settings, live_server.url)
     candidate, address = demo_with_mailboxes()
-    wait = WebDriverWait(browser, 15)
     sign_in(browser, live_server.url, "recruiter@demo.test")
-    browser.get(f"{live_server.url}/settings/account/")
-    browser.find_element(By.NAME, "email").click()
-    browser.find_element(By.CSS_SELECTOR, "form button.primary").click()
-    wait.until(ec.url_contains("/sandbox/google/o/oauth2/auth"))
-    browser.find_element(By.CSS_SELECTOR, "button[value=allow]").click()
-    wait.until(ec.url_contains("/settings/account/"))
+    connect_gmail(browser, live_server.url)
     mailbox = MailboxConnection.objects.get(user__email="recruiter@demo.test")
     sent = message_send(
         actor=mailbox.user,

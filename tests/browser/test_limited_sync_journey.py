@@ -36,7 +36,7 @@ def test_a_routed_reply_reaches_the_profile_under_limited_sync(
     screenshot(browser, "company-settings-limited-sync")
     browser.find_element(By.CSS_SELECTOR, "#email-sync button.primary").click()
     wait.until(ec.presence_of_element_located((By.ID, "inbound-summary")))
-    assert "Limited sync is on" in browser.page_source
+    assert "Email access is Send only" in browser.page_source
     assert "Change history" in browser.page_source
     browser.execute_script("document.getElementById('audit-log').scrollIntoView(false)")
     screenshot(browser, "company-settings-limited-sync-on")

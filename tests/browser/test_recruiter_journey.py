@@ -7,7 +7,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from candidates.models import Candidate
 from demo.seeding import seed_demo
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import sign_in, text_appears
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ def test_recruiter_adds_an_address_and_sees_the_field_error_inline(browser, live
 
     field = browser.find_element(By.ID, "id_new_email")
     field.send_keys("not an address")
-    browser.find_element(By.CSS_SELECTOR, "#addresses button[type=submit]").click()
+    browser.find_element(By.CSS_SELECTOR, "#addresses form.inline button[type=submit]").click()
     error = WebDriverWait(browser, 10).until(
         ec.presence_of_element_located((By.CSS_SELECTOR, "#addresses .error"))
     )
@@ -73,8 +73,8 @@ def test_recruiter_adds_an_address_and_sees_the_field_error_inline(browser, live
     field = browser.find_element(By.ID, "id_new_email")
     field.clear()
     field.send_keys("Second.Address@Example.COM")
-    browser.find_element(By.CSS_SELECTOR, "#addresses button[type=submit]").click()
+    browser.find_element(By.CSS_SELECTOR, "#addresses form.inline button[type=submit]").click()
     WebDriverWait(browser, 10).until(
-        ec.text_to_be_present_in_element((By.ID, "addresses"), "second.address@example.com")
+        text_appears((By.ID, "addresses"), "second.address@example.com")
     )
     assert candidate.emails.filter(address="second.address@example.com").exists()

@@ -102,14 +102,24 @@ class MailWorld:
 
     # -- the recruiter, in Threadline ----------------------------------------------------
 
-    def connect(self) -> MailboxConnection:
-        """Tick Email on My account and allow access on the provider's consent screen."""
-        return self._consent(
-            self.client.post(
-                reverse("mailsync:my_account"),
-                {"full_name": self.recruiter.full_name, "email": "on"},
-            )
+    def connect(
+        self, *, email: bool = True, calendar: bool = False, contacts: bool = False
+    ) -> MailboxConnection:
+        """Tick the boxes on My account (Email by default) and allow access on the
+        provider's consent screen. Boxes left out are unticked."""
+        boxes = {"email": email, "calendar": calendar, "contacts": contacts}
+        return self._consent(self.save_my_account(**boxes))
+
+    def save_my_account(self, **boxes: bool):
+        """Save My account with these boxes ticked (the others unticked)."""
+        ticked = {kind: "on" for kind, on in boxes.items() if on}
+        return self.client.post(
+            reverse("mailsync:my_account"), {"full_name": self.recruiter.full_name, **ticked}
         )
+
+    def consent(self, start) -> MailboxConnection:
+        """Allow on the consent screen that `start` (a redirect to it) leads to."""
+        return self._consent(start)
 
     def reauthorize(self) -> MailboxConnection:
         """The Re-authorize button on My account, then Allow."""
@@ -227,3 +237,20 @@ def gmail_world(request, team, transactional_db, settings, client_for) -> MailWo
 @pytest.fixture
 def outlook_world(request, team, transactional_db, settings, client_for) -> MailWorld:
     return _world(request, "microsoft", team, settings, client_for)
+
+
+@pytest.fixture
+def tasks_in_process(settings):
+    """Celery tasks run where they are sent (once the transaction commits): an import job
+    started by a click runs to its end before the response, and every pause between two
+    of its steps goes through the test's hooks (tests/mailsync/import_hooks.py)."""
+    from config.celery import app
+    from tests.mailsync import import_hooks
+
+    previous = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager = app.conf.task_eager_propagates = True
+    settings.MAILSYNC_SLEEP = import_hooks.PATH
+    import_hooks.AT_EACH_PAUSE.clear()
+    yield
+    import_hooks.AT_EACH_PAUSE.clear()
+    app.conf.task_always_eager, app.conf.task_eager_propagates = previous

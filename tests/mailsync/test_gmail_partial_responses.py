@@ -100,7 +100,7 @@ def test_recovering_an_expired_cursor_lists_known_threads_without_snippets(gmail
     listings = world.log(operation="gmail.users.threads.get")
     assert listings.exists()
     for listing in listings:
-        assert listing.fields == "messages(id,threadId,labelIds)"
+        assert listing.fields == "messages(id,threadId,labelIds,internalDate)"
         assert '"snippet"' not in listing.response_body
     assert Message.objects.filter(mailbox=world.recruiter_box, snippet__contains=MARKER).exists()
     assert all(

@@ -177,23 +177,30 @@ def test_switching_to_limited_revokes_read_access_and_asks_users_to_reauthorize(
     assert connection.sync_level == Organisation.SyncLevel.FULL
     super_admin = client_for(world.team.super_admin)
 
+    switch = {
+        "form": "email_sync",
+        "level": "limited",
+        "routing_confirmed": "on",
+        "microsoft_authorization_mode": "users",
+    }
+    asked = super_admin.post(reverse("inbound:company_settings"), switch)
+    # The consequences first: nothing changes until the Super Admin confirms.
+    assert "deauthorizes 1 user:" in asked.content.decode()
+    connection.refresh_from_db()
+    assert connection.state == MailboxConnection.State.CONNECTED
+
     response = super_admin.post(
         reverse("inbound:company_settings"),
-        {
-            "form": "email_sync",
-            "level": "limited",
-            "routing_confirmed": "on",
-            "microsoft_authorization_mode": "users",
-        },
+        {**switch, "confirm_level_change": "on"},
         follow=True,
     )
 
-    assert "Limited sync is on" in response.content.decode()
-    assert "1 user must re-authorize" in response.content.decode()
+    assert "Email access is Send only" in response.content.decode()
+    assert "1 user was deauthorized and must re-authorize" in response.content.decode()
     connection.refresh_from_db()
     assert connection.state == MailboxConnection.State.NEEDS_REAUTHORIZATION
     assert connection.credentials == "{}"
-    assert "limited sync" in connection.last_error
+    assert "Send only" in connection.last_error
     permission = IntegrationPermission.objects.get(user=world.recruiter, kind="email")
     assert permission.state == IntegrationPermission.State.NEEDS_REAUTHORIZATION
     if world.kit.name == "google":

@@ -119,9 +119,14 @@ def test_import_search_covers_inbox_and_sent_items_but_not_sub_folders(outlook_w
         folder=folder.provider_id,
     )
 
-    found = open_session(MailboxConnection.objects.get(user=world.recruiter)).search_by_address(
-        world.candidate_address
-    )
+    session = open_session(MailboxConnection.objects.get(user=world.recruiter))
+    found, token = [], ""
+    while True:  # every page, as the import job walks them
+        page = session.search_page(world.candidate_address, token)
+        found += page.refs
+        token = page.next_token
+        if not token:
+            break
 
     in_inbox = Message.objects.get(mailbox=world.recruiter_box, rfc822_msgid=kept.rfc822_msgid)
     assert [ref.id for ref in found] == [in_inbox.immutable_id]

@@ -22,6 +22,7 @@ LIMITED_SYNC = {
     "level": "limited",
     "routing_confirmed": "on",
     "microsoft_authorization_mode": "users",
+    "confirm_level_change": "on",
 }
 
 
@@ -85,7 +86,7 @@ def test_read_grants_are_revoked_only_once_the_switch_has_committed(
     with witness:
         response = _switch_to_limited(client_for, world.team, follow=True)
 
-    assert "Limited sync is on" in response.content.decode()
+    assert "Email access is Send only" in response.content.decode()
     # What another process could read when Google received the revocation: all committed.
     assert witness.seen == [
         {
@@ -106,8 +107,8 @@ def test_a_failed_revocation_does_not_undo_the_switch(gmail_world, client_for, s
 
     response = _switch_to_limited(client_for, world.team, follow=True)
 
-    assert "Limited sync is on" in response.content.decode()
-    assert "1 user must re-authorize" in response.content.decode()
+    assert "Email access is Send only" in response.content.decode()
+    assert "1 user was deauthorized and must re-authorize" in response.content.decode()
     connection.refresh_from_db()
     assert connection.state == MailboxConnection.State.NEEDS_REAUTHORIZATION
     assert _read_tokens_under_limited_sync() == []

@@ -36,17 +36,33 @@ def google_root(live_server) -> str:
     return f"{live_server.url}/sandbox/google/"
 
 
+def google_service(document: dict, root: str, token: str | Credentials):
+    """A googleapiclient service built from a shipped discovery document, its root
+    replaced by the sandbox's Google root (as the product does)."""
+    doc = dict(document, rootUrl=root, baseUrl=root, mtlsRootUrl=root)
+    credentials = token if isinstance(token, Credentials) else Credentials(token)
+    return build_from_document(doc, credentials=credentials)
+
+
 @pytest.fixture
 def gmail_for(gmail_document, google_root):
     """gmail_for(token) → a googleapiclient Gmail service talking to the sandbox."""
+    return lambda token: google_service(gmail_document, google_root, token)
 
-    def build(token: str | Credentials):
-        doc = dict(gmail_document, rootUrl=google_root, baseUrl=google_root)
-        doc["mtlsRootUrl"] = google_root
-        credentials = token if isinstance(token, Credentials) else Credentials(token)
-        return build_from_document(doc, credentials=credentials)
 
-    return build
+@pytest.fixture
+def google_client_config(live_server, monkeypatch) -> dict:
+    """google-auth-oauthlib's client config for the sandbox's consent and token endpoints."""
+    # oauthlib refuses http:// callbacks unless told this is a test.
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    return {
+        "web": {
+            "client_id": "threadline-test.apps.googleusercontent.com",
+            "client_secret": "shh",
+            "auth_uri": f"{live_server.url}/sandbox/google/o/oauth2/auth",
+            "token_uri": f"{live_server.url}/sandbox/google/token",
+        }
+    }
 
 
 @pytest.fixture

@@ -1,12 +1,24 @@
-"""The emulation agrees with Google's Gmail discovery document: per-operation scopes, and
-every field the sandbox returns exists in the schema it claims to return."""
+"""The emulation agrees with Google's Gmail and People discovery documents: per-operation
+scopes, and every field the sandbox returns exists in the schema it claims to return."""
 
+import json
+from pathlib import Path
+
+import googleapiclient
 import pytest
 
 from sandbox import services
 from sandbox.google import api, fields, representation, scopes
+from sandbox.google.calendar_schemas import CALENDAR_SCHEMAS
 from sandbox.models import HistoryEvent, Label
 from tests.sandbox.conftest import raw_message
+
+PEOPLE_DOC = Path(googleapiclient.__file__).parent / "discovery_cache" / "documents"
+
+
+@pytest.fixture(scope="module")
+def google_documents(gmail_document) -> list[dict]:
+    return [gmail_document, json.loads((PEOPLE_DOC / "people.v1.json").read_text())]
 
 
 def _methods(resource: dict):
@@ -15,9 +27,11 @@ def _methods(resource: dict):
         yield from _methods(child)
 
 
-def test_operation_scopes_match_the_discovery_document(gmail_document):
-    documented = {m["id"]: set(m["scopes"]) for m in _methods(gmail_document)}
+def test_operation_scopes_match_the_discovery_document(google_documents):
+    documented = {m["id"]: set(m["scopes"]) for d in google_documents for m in _methods(d)}
     for operation, accepted in scopes.OPERATION_SCOPES.items():
+        if not operation.startswith("gmail."):
+            continue  # Calendar's are compared in test_google_calendar.py
         addons = {s for s in documented[operation] if "addons" in s}
         assert set(accepted) == documented[operation] - addons, operation
         assert operation in api.QUOTA_UNITS
@@ -63,15 +77,19 @@ def test_label_and_history_resources_fit_their_schemas(gmail_document, recruiter
         _assert_fits(representation.label_resource(each), "Label", schemas)
 
 
-def test_partial_response_schemas_match_the_discovery_document(gmail_document):
-    schemas = gmail_document["schemas"]
+def test_partial_response_schemas_match_the_discovery_document(google_documents):
+    schemas = {name: s for d in google_documents for name, s in d["schemas"].items()}
     for name, properties in fields.SCHEMAS.items():
+        if name in CALENDAR_SCHEMAS:
+            continue  # compared in test_google_calendar.py
         documented = {
             key: value.get("$ref") or value.get("items", {}).get("$ref")
             for key, value in schemas[name]["properties"].items()
         }
         assert properties == documented, name
-    responses = {m["id"]: m.get("response", {}).get("$ref") for m in _methods(gmail_document)}
+    responses = {
+        m["id"]: m.get("response", {}).get("$ref") for d in google_documents for m in _methods(d)
+    }
     for operation in api.QUOTA_UNITS:
         if responses[operation] is None:
             assert operation not in fields.RESPONSE_SCHEMAS  # an empty answer (204)

@@ -17,19 +17,9 @@ REDIRECT = "http://localhost:8765/oauth/callback"
 
 
 @pytest.fixture
-def flow(live_server, monkeypatch):
-    # oauthlib refuses http:// callbacks unless told this is a test.
-    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
-    config = {
-        "web": {
-            "client_id": "threadline-test.apps.googleusercontent.com",
-            "client_secret": "shh",
-            "auth_uri": f"{live_server.url}/sandbox/google/o/oauth2/auth",
-            "token_uri": f"{live_server.url}/sandbox/google/token",
-        }
-    }
+def flow(google_client_config):
     return Flow.from_client_config(
-        config, scopes=[scopes.MODIFY, scopes.SEND], redirect_uri=REDIRECT
+        google_client_config, scopes=[scopes.MODIFY, scopes.SEND], redirect_uri=REDIRECT
     )
 
 

@@ -23,9 +23,9 @@ class Command(BaseCommand):
             self._seed_sandbox(results)
 
     def _seed_sandbox(self, results: list[dict]) -> None:
-        from sandbox.demo import seed_mailboxes
+        from sandbox.demo import seed_calendars, seed_contacts, seed_mailboxes
 
-        created = 0
+        created = events = people = 0
         for result in results:
             organisation = result["organisation"]
             created += seed_mailboxes(
@@ -37,6 +37,15 @@ class Command(BaseCommand):
                     )
                 ),
             )
+            # Busy calendars and address books for the organisation's users, so scheduling
+            # an interview and suggesting contacts have something real to work with.
+            addresses = [user.email for user in result["users"]]
+            events += seed_calendars(users=addresses, time_zone=result["time_zone"])
+            people += seed_contacts(users=addresses)
+        self.stdout.write(
+            f"Sandbox calendars: {events} events added; sandbox contacts: {people} added "
+            "(see a user's calendar and answer invitations as a candidate at /sandbox/)."
+        )
         self.stdout.write(
             f"Sandbox mailboxes: {created} created; read and answer candidate mail at "
             "/sandbox/ (the demo's stand-in for Gmail and Outlook)."

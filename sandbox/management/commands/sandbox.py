@@ -3,15 +3,25 @@
 import json
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Q
 
-from sandbox import fill, requestlog, routing, selectors, services, tokens
+from sandbox import calendars, contacts, fill, requestlog, routing, selectors, services, tokens
 from sandbox.google import scopes as google_scopes
-from sandbox.models import Mailbox, Provider, RoutingRule, Tenant
+from sandbox.models import (
+    CalendarEvent,
+    Contact,
+    Mailbox,
+    Message,
+    Provider,
+    RoutingRule,
+    Tenant,
+)
 from sandbox.tls import tls_files
 
 SCOPE_ALIASES = {
@@ -22,6 +32,10 @@ SCOPE_ALIASES = {
     "send": google_scopes.SEND,
     "labels": google_scopes.LABELS,
     "compose": google_scopes.COMPOSE,
+    "contacts": google_scopes.CONTACTS_READONLY,
+    "other-contacts": google_scopes.CONTACTS_OTHER_READONLY,
+    "calendar": google_scopes.CALENDAR_EVENTS,
+    "freebusy": google_scopes.CALENDAR_FREEBUSY,
 }
 # Short names for a Microsoft mailbox's Graph permissions.
 MICROSOFT_SCOPE_ALIASES = {
@@ -30,6 +44,9 @@ MICROSOFT_SCOPE_ALIASES = {
     "send": "Mail.Send",
     "settings": "MailboxSettings.ReadWrite",
     "user": "User.Read",
+    "contacts": "Contacts.Read",
+    "people": "People.Read",
+    "calendar": "Calendars.ReadWrite",
 }
 
 
@@ -61,6 +78,64 @@ class Command(BaseCommand):
 
         deliver = subs.add_parser("deliver", help="Deliver one RFC 5322 message from stdin")
         deliver.add_argument("address")
+
+        contact = subs.add_parser("contact-add", help="Add a person to a mailbox's contacts")
+        contact.add_argument("address", help="The sandbox mailbox whose address book it is")
+        contact.add_argument("--name", default="", help="Display name, e.g. 'Ann Lee'")
+        contact.add_argument("--email", action="append", default=[], help="Repeat for several")
+        contact.add_argument("--phone", action="append", default=[])
+        contact.add_argument("--job-title", default="")
+        contact.add_argument("--company", default="")
+        contact.add_argument(
+            "--other",
+            action="store_true",
+            help="An 'other contact' (someone the user wrote to) rather than a saved one",
+        )
+
+        event = subs.add_parser(
+            "event-create", help="Put an event in a mailbox's calendar (make someone busy)"
+        )
+        event.add_argument("address", help="The sandbox mailbox whose calendar it is (organiser)")
+        event.add_argument("--start", required=True, help="e.g. 2026-03-09T14:00 (in --tz)")
+        ends = event.add_mutually_exclusive_group(required=True)
+        ends.add_argument("--end", help="e.g. 2026-03-09T15:00 (in --tz)")
+        ends.add_argument("--duration", type=int, help="Minutes")
+        event.add_argument("--title", default="Busy")
+        event.add_argument("--tz", default="UTC", help="IANA time zone, e.g. Europe/Berlin")
+        event.add_argument(
+            "--attendee", action="append", default=[], help="Invite an address; repeat"
+        )
+        event.add_argument(
+            "--online-meeting", action="store_true", help="Add a Meet link / Teams meeting"
+        )
+        event.add_argument("--free", action="store_true", help="Show as free (not busy)")
+
+        respond = subs.add_parser(
+            "event-respond", help="Answer an invitation as an attendee (need not be a mailbox)"
+        )
+        respond.add_argument("address", help="The attendee's address, e.g. a candidate's")
+        which = respond.add_mutually_exclusive_group(required=True)
+        which.add_argument("--id", help="The event's id (either copy) or its iCalUID")
+        which.add_argument("--title", help="The invitation's title (exact, any case)")
+        respond.add_argument(
+            "--organiser", help="With --title: only the events of this organiser's calendar"
+        )
+        respond.add_argument("--answer", required=True, help="accept, tentative (maybe) or decline")
+
+        delete = subs.add_parser(
+            "delete", help="Delete a message for good, as emptying Trash / Deleted Items does"
+        )
+        delete.add_argument("address")
+        delete.add_argument("message_id", help="Its Message-ID header, with or without <>")
+
+        move = subs.add_parser(
+            "move",
+            help="Move a message out of the inbox: Gmail archives it (or labels it --to "
+            "LABEL), Microsoft moves it to a folder (ARCHIVE, TRASH for Deleted Items...)",
+        )
+        move.add_argument("address")
+        move.add_argument("message_id", help="Its Message-ID header, with or without <>")
+        move.add_argument("--to", default="ARCHIVE", help="A label/folder id; default ARCHIVE")
 
         log = subs.add_parser("log", help="Print the request log as JSON lines")
         log.add_argument("address", nargs="?")
@@ -164,6 +239,102 @@ class Command(BaseCommand):
                 "historyId": str(message.history_id),
             }
         )
+
+    def _message(self, options: dict) -> Message:
+        mailbox = self._mailbox(options["address"])
+        bare = options["message_id"].strip().strip("<>")
+        message = (
+            Message.objects.filter(mailbox=mailbox, rfc822_msgid__in=[bare, f"<{bare}>"])
+            .order_by("-internal_date")
+            .first()
+        )
+        if message is None:
+            raise CommandError(f"No message {options['message_id']} in {mailbox.address}")
+        return message
+
+    def handle_delete(self, options: dict) -> None:
+        message = self._message(options)
+        services.message_delete(message=message)
+        self._print({"deleted": message.provider_id})
+
+    def handle_move(self, options: dict) -> None:
+        message = services.message_file(message=self._message(options), folder=options["to"])
+        self._print({"id": message.provider_id, "labelIds": message.labels})
+
+    def handle_contact_add(self, options: dict) -> None:
+        added = contacts.contact_add(
+            mailbox=self._mailbox(options["address"]),
+            display_name=options["name"],
+            emails=options["email"],
+            phones=options["phone"],
+            job_title=options["job_title"],
+            company=options["company"],
+            kind=Contact.Kind.OTHER if options["other"] else Contact.Kind.CONTACT,
+        )
+        self._print(
+            {
+                "id": added.provider_id,
+                "kind": added.kind,
+                "displayName": added.display_name,
+                "emails": added.emails,
+            }
+        )
+
+    def handle_event_create(self, options: dict) -> None:
+        mailbox = self._mailbox(options["address"])
+        zone = calendars.zone_or_error(options["tz"])
+        start = self._moment(options["start"], zone, "--start")
+        if options["duration"] is not None:
+            if options["duration"] <= 0:
+                raise CommandError("--duration must be a positive number of minutes")
+            end = start + timedelta(minutes=options["duration"])
+        else:
+            end = self._moment(options["end"], zone, "--end")
+        event = calendars.event_make(
+            mailbox=mailbox,
+            summary=options["title"],
+            start=start,
+            end=end,
+            time_zone=zone.key,
+            attendees=options["attendee"],
+            online_meeting=options["online_meeting"],
+            transparent=options["free"],
+        )
+        self._print(self._event(event))
+
+    def handle_event_respond(self, options: dict) -> None:
+        email = options["address"].strip().lower()
+        if options["id"]:
+            event = calendars.event_by_id(options["id"])
+        else:
+            organiser = self._mailbox(options["organiser"]) if options["organiser"] else None
+            event = calendars.event_by_title(mailbox=organiser, email=email, title=options["title"])
+        answered = calendars.invitation_answer(
+            email=email, ical_uid=event.ical_uid, answer=options["answer"]
+        )
+        self._print({**self._event(answered), "answer": calendars.own_answer(answered, email)})
+
+    @staticmethod
+    def _moment(text: str, zone: ZoneInfo, option: str) -> datetime:
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError as error:
+            raise CommandError(f"{option}: not a date and time: {text!r}") from error
+        return moment.replace(tzinfo=zone) if moment.tzinfo is None else moment
+
+    @staticmethod
+    def _event(event: CalendarEvent) -> dict:
+        return {
+            "id": event.provider_id,
+            "iCalUID": event.ical_uid,
+            "calendar": event.mailbox.address,
+            "title": event.summary,
+            "start": event.start.astimezone(UTC).isoformat(),
+            "end": event.end.astimezone(UTC).isoformat(),
+            "timeZone": event.time_zone,
+            "attendees": {a.get("email"): a.get("responseStatus") for a in event.attendees},
+            "meetingUrl": (event.conference or {}).get("url", ""),
+        }
 
     def handle_log(self, options: dict) -> None:
         mailbox = self._mailbox(options["address"]) if options["address"] else None
