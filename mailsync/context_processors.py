@@ -1,8 +1,14 @@
 from django.http import HttpRequest
 
-from accounts.models import User
+from accounts.models import IntegrationPermission, User
 from mailsync.models import MailboxConnection
-from mailsync.policy import RAISED_TO_READ, RAISED_TO_SEND, mailbox_status
+from mailsync.policy import (
+    RAISED_TO_READ,
+    RAISED_TO_SEND,
+    company_allows,
+    company_off_reason,
+    mailbox_status,
+)
 from mailsync.selectors import mailbox_for
 
 RAISED = (RAISED_TO_READ, RAISED_TO_SEND)
@@ -17,10 +23,17 @@ def mailbox_health(request: HttpRequest) -> dict[str, bool | str]:
     mailbox = mailbox_for(user=user) if isinstance(user, User) else None
     needs = mailbox is not None and mailbox.state == MailboxConnection.State.NEEDS_REAUTHORIZATION
     status = mailbox_status(mailbox)
+    # With email off (or no provider chosen) re-authorizing is impossible: the banner says
+    # why instead of offering it.
+    blocked = ""
+    email = IntegrationPermission.Kind.EMAIL
+    if needs and isinstance(user, User) and not company_allows(user.organisation, email):
+        blocked = company_off_reason(user, email)
     return {
         "mailbox_needs_reauthorization": needs,
         # What happened, when Threadline knows (a company change, a revoked grant).
         "mailbox_reauthorization_reason": mailbox.last_error if needs and mailbox else "",
+        "mailbox_reauthorization_blocked": blocked,
         "mailbox_read_unavailable": status.why_not_read,
         # The company raised its email access level: the mailbox keeps working with what
         # it was granted, and its user is asked to re-authorize for the rest.

@@ -10,13 +10,14 @@ import time
 from django.conf import settings
 from django.urls import reverse
 
-from accounts.models import IntegrationPermission
+from accounts.models import IntegrationPermission, Organisation
 from candidates.models import EmailMessage, EmailThread
 from mailsync.models import MailboxConnection, SyncedMessage
 from mailsync.sending import Draft
 from mailsync.services import mailbox_sync, message_send
 from sandbox import services as sandbox
 from sandbox import tokens
+from tests.factories import MailboxConnectionFactory
 from tests.mailsync.helpers import child_environment
 
 
@@ -227,3 +228,25 @@ def test_a_send_the_provider_refuses_shows_why_and_leaves_nothing_behind(world):
     assert "Are you free?" in response.content.decode()
     assert not EmailMessage.objects.exists()
     assert not EmailThread.objects.exists()
+
+
+def test_with_email_off_the_banner_says_why_instead_of_offering_re_authorization(team, client_for):
+    for user in (team.team_member, team.super_admin):
+        MailboxConnectionFactory.create(
+            user=user, state=MailboxConnection.State.NEEDS_REAUTHORIZATION
+        )
+    team.organisation.email_sync_level = Organisation.SyncLevel.OFF
+    team.organisation.save(update_fields=["email_sync_level"])
+
+    def banner(user) -> str:
+        page = client_for(user).get(reverse("candidates:list")).content.decode()
+        return page[page.index('id="reauth-banner"') :].split("</div>", 1)[0]
+
+    member, super_admin = banner(team.team_member), banner(team.super_admin)
+    assert "Re-authorize it" not in member + super_admin
+    assert "Your company has turned Email off" in member
+    assert "turn it on under Settings › Company" in super_admin
+
+    team.organisation.email_sync_level = Organisation.SyncLevel.FULL
+    team.organisation.save(update_fields=["email_sync_level"])
+    assert "Re-authorize it" in banner(team.team_member)
