@@ -777,6 +777,9 @@ def organisation_change_settings(
             email_provider=email_provider,
             microsoft_authorization_mode=microsoft_authorization_mode,
         )
+        if not email_provider:
+            # Still not chosen (the page saved for its name): nobody has authorized yet.
+            return 0
         stale = list(
             MailboxConnection.objects.select_for_update(of=("self",))
             .select_related("user")
