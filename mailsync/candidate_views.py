@@ -23,7 +23,7 @@ from core.middleware import UPLOAD_TOO_LARGE_PARAMETER
 from mailsync.forms import ComposeForm, ImportForm, ReplyForm
 from mailsync.manual_import import ImportRefused
 from mailsync.models import ImportJob
-from mailsync.policy import mailbox_status
+from mailsync.policy import company_send_refusal, mailbox_status
 from mailsync.removal import REMOVAL_REFUSED, RemovalRefused
 from mailsync.selectors import (
     draft_attachments_for,
@@ -81,6 +81,8 @@ def _emails_context(
         | {
             "threads": page,
             "mailbox": mailbox if status.may_send else None,
+            # View only or Off: no compose or reply anywhere, and the reason instead.
+            "send_unavailable": company_send_refusal(request.user) or "",
             "compose_form": compose_form
             or ComposeForm(addresses=addresses, candidate_name=candidate.full_name),
             "import_unavailable": status.why_not_read,

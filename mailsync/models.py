@@ -38,7 +38,8 @@ class MailboxConnection(models.Model):
     state = models.CharField(max_length=32, choices=State.choices, default=State.CONNECTED)
     authorized_at = models.DateTimeField(default=timezone.now)
     # When the tokens were last dropped (disconnect, a level or provider change, a seat
-    # released): re-authorizing within six months resumes from the cursor kept here.
+    # released, a grant revoked or expired at the provider): re-authorizing within six
+    # months resumes from the cursor kept here.
     deauthorized_at = models.DateTimeField(null=True, blank=True)
     # What Threadline uses this connection for: the user's Email, Calendar and Contacts
     # boxes once the provider granted their scopes. One grant serves all three (Google

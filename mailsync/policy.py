@@ -107,6 +107,19 @@ def _why_not(right: str, company: str, granted: frozenset[str]) -> str:
     return RAISED_TO_READ if right == READ else RAISED_TO_SEND
 
 
+def company_send_refusal(user: User) -> str | None:
+    """Why the company's level keeps `user` from sending from Threadline at all, whatever
+    their mailbox: no provider chosen or email Off (addressed by role), or View only. None
+    at Send only and Send & view, where the user's mailbox decides (mailbox_status)."""
+    organisation = user.organisation
+    if not company_allows(organisation, IntegrationPermission.Kind.EMAIL):
+        return company_off_reason(user, IntegrationPermission.Kind.EMAIL)
+    assert organisation is not None  # company_allows: an organisation with a provider
+    if SEND not in LEVEL_ALLOWS[organisation.email_sync_level]:
+        return VIEW_ONLY_NO_SENDING
+    return None
+
+
 @dataclass(frozen=True)
 class FeatureStatus:
     """May Threadline use a user's Calendar or Contacts now; `why_not` is for that user."""
@@ -149,7 +162,7 @@ def company_off_reason(user: User, kind: str) -> str:
         )
     if can_manage_company_settings(user):
         return f"Your company has {label} turned off: turn it on {where}."
-    return f"Your company has turned {label} off {where}."
+    return f"Your company has turned {label} off {where}. Ask your Super Admin to turn it on."
 
 
 def feature_status(user: User, kind: str, connection: MailboxConnection | None) -> FeatureStatus:

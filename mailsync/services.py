@@ -75,6 +75,7 @@ from mailsync.policy import (
     READING_LEVELS,
     company_allows,
     company_off_reason,
+    company_send_refusal,
     ingestion_allowed,
     level_change_deauthorizes,
     mailbox_status,
@@ -776,6 +777,9 @@ def organisation_change_settings(
             email_provider=email_provider,
             microsoft_authorization_mode=microsoft_authorization_mode,
         )
+        if not email_provider:
+            # Still not chosen (the page saved for its name): nobody has authorized yet.
+            return 0
         stale = list(
             MailboxConnection.objects.select_for_update(of=("self",))
             .select_related("user")
@@ -882,6 +886,9 @@ def message_send(
         raise SendError("That thread belongs to another candidate.")
     if sum(len(a.content) for a in draft.attachments) > MAX_ATTACHMENTS_BYTES:
         raise SendError("Attachments may add up to 25 MB at most.", field="attachments")
+    refusal = company_send_refusal(actor)
+    if refusal:
+        raise SendError(refusal)
     mailbox = mailbox_for(user=actor)
     status = mailbox_status(mailbox)
     if not status.may_send:

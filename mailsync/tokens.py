@@ -113,7 +113,12 @@ def mark_needs_reauthorization(
     mailbox.state = MailboxConnection.State.NEEDS_REAUTHORIZATION
     mailbox.last_error = reason
     mailbox.last_error_at = timezone.now()
-    mailbox.save(update_fields=["state", "last_error", "last_error_at"])
+    # A grant revoked or expired at the provider stops fetching as surely as tokens we
+    # forget: from then on counts towards RESUME_WITHIN. The first time only (a level or
+    # provider change has set it already, and a failure repeated later is the same one).
+    if mailbox.deauthorized_at is None:
+        mailbox.deauthorized_at = mailbox.last_error_at
+    mailbox.save(update_fields=["state", "last_error", "last_error_at", "deauthorized_at"])
     for kind in connection_kinds(mailbox):
         permission_set(mailbox.user, kind, IntegrationPermission.State.NEEDS_REAUTHORIZATION)
     logger.info("Mailbox %s needs re-authorization: %s", mailbox.pk, failure or reason)

@@ -74,6 +74,8 @@ SCOPES_BY_FEATURE = {
     "calendar": ["Calendars.ReadWrite"],
     "contacts": ["Contacts.Read", "People.Read"],
 }
+# Either lets Threadline read mail, and so take a delta cursor when authorized.
+READ_SCOPES = frozenset({"Mail.Read", "Mail.ReadWrite"})
 SENT_FOLDER = "sentitems"
 DELETED_FOLDER = "deleteditems"
 DELTA_FOLDERS = ("inbox", SENT_FOLDER)
@@ -335,8 +337,9 @@ class GraphProvider(MailProvider):
             account_address=session.account_address(),
             credentials=credentials,
             granted_scopes=granted,
-            # Send-only tokens (limited sync) cannot read a delta cursor, and need none.
-            cursor=session.current_cursor() if "Mail.ReadWrite" in granted else "",
+            # Send-only tokens (limited sync) cannot read a delta cursor, and need none;
+            # View only's Mail.Read reads one like Send & view's Mail.ReadWrite.
+            cursor=session.current_cursor() if READ_SCOPES & set(granted) else "",
         )
 
     def _refuse_other_clouds(self, tenant: str) -> None:

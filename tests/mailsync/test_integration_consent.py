@@ -180,7 +180,8 @@ def test_company_off_disables_the_box_and_revokes_nothing(world, client_for, kin
     assert "Nothing was revoked" in answer.content.decode()
     label = kind.capitalize()
     assert _feature(world, kind).why_not == (
-        f"Your company has turned {label} off under Settings › Company."
+        f"Your company has turned {label} off under Settings › Company. "
+        "Ask your Super Admin to turn it on."
     )
     assert not world.log(operation="oauth2.revoke").exists()
     page = world.client.get(reverse("mailsync:my_account")).content.decode()
