@@ -236,10 +236,15 @@ def test_every_lowering_deauthorizes_after_a_confirmation(world, client_for, old
         calls = user.log().count()
         assert user.sync().status in ("not_connected", "send_only")
         assert user.log().count() == calls
-        # Each user is told on their next page what happened, and to re-authorize.
+        # Each user is told on their next page what happened, and to re-authorize under
+        # the new level; at Off, that nobody can until the company turns Email back on.
         banner = _banner(user, "reauth-banner")
         assert LOWERED_REASONS[new] in banner
-        assert "Re-authorize it" in banner
+        if new == OFF:
+            assert "Re-authorize it" not in banner
+            assert "Your company has turned Email off" in banner
+        else:
+            assert "Re-authorize it" in banner
 
 
 @pytest.mark.parametrize("new", [VIEW, LIMITED, FULL])
