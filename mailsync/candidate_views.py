@@ -23,7 +23,7 @@ from core.middleware import UPLOAD_TOO_LARGE_PARAMETER
 from mailsync.forms import ComposeForm, ImportForm, ReplyForm
 from mailsync.manual_import import ImportRefused
 from mailsync.models import ImportJob
-from mailsync.policy import company_send_refusal, mailbox_status
+from mailsync.policy import CONNECT_TO_SEND, company_send_refusal, mailbox_status
 from mailsync.removal import REMOVAL_REFUSED, RemovalRefused
 from mailsync.selectors import (
     draft_attachments_for,
@@ -83,6 +83,11 @@ def _emails_context(
             "mailbox": mailbox if status.may_send else None,
             # View only or Off: no compose or reply anywhere, and the reason instead.
             "send_unavailable": company_send_refusal(request.user) or "",
+            # A connected mailbox that may not send (re-authorization needed, granted at
+            # View only before the level was raised) says why, not "connect your mailbox".
+            "mailbox_send_refusal": ""
+            if status.why_not_send == CONNECT_TO_SEND
+            else status.why_not_send,
             "compose_form": compose_form
             or ComposeForm(addresses=addresses, candidate_name=candidate.full_name),
             "import_unavailable": status.why_not_read,

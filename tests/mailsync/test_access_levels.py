@@ -308,6 +308,9 @@ def test_raising_view_only_to_send_and_view_keeps_syncing_and_offers_sending(
     _candidate_answers(world, "Coffee next week", ids, "Still keen on that coffee.")
     assert world.sync().stored == 1
     assert "Still keen on that coffee." in _inbound_bodies()
+    tab = _emails_tab(world)
+    reason = tab[tab.index('id="mailbox-send-refusal"') :].split("</p>", 1)[0]
+    assert "re-authorize your mailbox under Settings › My account to send" in reason
     refused = _text(_compose(world))
     assert "re-authorize your mailbox under Settings › My account to send" in refused
     assert not world.log(operation__in=SENDS).exists()
