@@ -70,6 +70,10 @@ def organisation_update_settings(
         raise AccountsError(
             "Limited sync is not available with on-premise Exchange: switch to full sync first."
         )
+    if organisation.email_provider and not email_provider:
+        # Connections, synced mail and the scopes users granted all belong to a provider:
+        # once chosen it may be changed (deauthorizing its users), never unchosen.
+        raise AccountsError("Choose an email provider: it can be changed but not removed.")
     organisation.name = name.strip()
     organisation.email_provider = email_provider
     organisation.microsoft_authorization_mode = microsoft_authorization_mode

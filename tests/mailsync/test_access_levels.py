@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import IntegrationPermission, Organisation
+from accounts.services import AccountsError, organisation_update_settings
 from candidates.models import EmailMessage, EmailThread
 from mailsync.models import MailboxConnection, PendingAuthorization
 from mailsync.policy import LEVEL_ALLOWS, level_change_deauthorizes
@@ -529,3 +530,17 @@ def test_a_grant_revoked_at_the_provider_counts_as_deauthorized(world):
     assert connection.state == MailboxConnection.State.NEEDS_REAUTHORIZATION
     assert connection.deauthorized_at is not None
     assert abs(connection.deauthorized_at - timezone.now()) < DAY / 24
+
+
+def test_the_service_refuses_to_unchoose_the_provider_too(team):
+    organisation = team.organisation
+    assert organisation.email_provider
+    with pytest.raises(AccountsError, match="can be changed but not removed"):
+        organisation_update_settings(
+            actor=team.super_admin,
+            organisation=organisation,
+            name=organisation.name,
+            email_provider="",
+        )
+    organisation.refresh_from_db()
+    assert organisation.email_provider
