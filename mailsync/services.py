@@ -537,6 +537,16 @@ def my_account_save(
         connection = MailboxConnection.objects.select_for_update().filter(user=user).first()
         unticked = [p.kind for p in changed if not p.enabled]
         ticked = [p.kind for p in changed if p.enabled]
+        # A box left waiting by an abandoned consent (the user closed the provider's
+        # page) asks again when saved, as a newly ticked one does: otherwise it would
+        # wait for ever with no way to finish but unticking and ticking it again.
+        ticked += [
+            kind
+            for kind in IntegrationPermission.objects.filter(
+                user=user, enabled=True, state=IntegrationPermission.State.AWAITING_AUTHORIZATION
+            ).values_list("kind", flat=True)
+            if kind not in ticked and wanted[kind] and company_allows(organisation, kind)
+        ]
         if unticked and not any(wanted.values()):
             disconnect(user=user)
         elif unticked and connection is not None:

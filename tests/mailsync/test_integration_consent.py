@@ -224,3 +224,18 @@ def test_microsofts_consent_screen_asks_only_for_what_is_new(outlook_world):
     asked, _, already = page.partition("You have already given this app permission to:")
     assert "Have full access to your calendars" in asked
     assert "Send mail as you" not in asked and "Send mail as you" in already
+
+
+def test_saving_again_after_an_abandoned_consent_asks_the_provider_again(world):
+    world.connect()
+    abandoned = world.save_my_account(email=True, calendar=True)
+    assert abandoned.status_code == 302  # the user closes the provider's page instead
+    page = world.client.get(reverse("mailsync:my_account")).content.decode()
+    assert "Waiting for provider authorization" in page
+
+    again = world.save_my_account(email=True, calendar=True)
+    assert again.status_code == 302
+    assert _asked_scopes(again) == _asked_scopes(abandoned)
+    mailbox = world.consent(again)
+    assert mailbox.uses_calendar
+    assert _states(world)["calendar"] == IntegrationPermission.State.CONNECTED
