@@ -51,10 +51,20 @@ class SlotSearchForm(forms.Form):
     )
 
     def __init__(
-        self, *args: Any, interviewers: Iterable[User] | None, today: date, **kwargs: Any
+        self,
+        *args: Any,
+        interviewers: Iterable[User] | None,
+        today: date,
+        zone_from_browser: bool = False,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.today = today
+        if zone_from_browser:
+            # Before their first interview the organiser's zone is unknown on the server
+            # (Google's scopes we hold do not read calendar settings): the browser's zone
+            # is preselected by static/js/threadline.js, the server's default otherwise.
+            self.fields["time_zone"].widget.attrs["data-zone-from-browser"] = ""
         if interviewers is None:
             del self.fields["interviewers"]
             del self.fields["title"]

@@ -57,15 +57,16 @@ def interviewers_for(*, user: User) -> list[User]:
     ]
 
 
-def last_time_zone_for(*, user: User, default: str) -> str:
-    """The zone the organiser scheduled their last interview in: where they probably are."""
+def last_time_zone_for(*, user: User) -> str | None:
+    """The zone the organiser scheduled their last interview in: where they probably are
+    (None before their first, when the form takes the browser's zone instead)."""
     zone = (
         Interview.objects.filter(organiser=user)
         .order_by("-created_at")
         .values_list("time_zone", flat=True)
         .first()
     )
-    return zone or default
+    return zone or None
 
 
 @dataclass(frozen=True)

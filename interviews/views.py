@@ -51,7 +51,7 @@ def _initial(request: MemberRequest, candidate: Candidate) -> dict[str, Any]:
         "first_day": today,
         "last_day": today + timedelta(days=6),
         "duration": 60,
-        "time_zone": selectors.last_time_zone_for(user=request.user, default=settings.TIME_ZONE),
+        "time_zone": selectors.last_time_zone_for(user=request.user),
     }
 
 
@@ -92,11 +92,16 @@ def interview_schedule(request: MemberRequest, candidate_id: UUID) -> HttpRespon
     """GET: the search form; POST: the proposed slots (or the form with its errors)."""
     candidate, connection = _schedulable(request, candidate_id)
     interviewers = selectors.interviewers_for(user=request.user)
+    initial = _initial(request, candidate)
+    zone_from_browser = initial["time_zone"] is None
+    if zone_from_browser:
+        initial["time_zone"] = settings.TIME_ZONE
     form = SlotSearchForm(
         request.POST if request.method == "POST" else None,
         interviewers=interviewers,
         today=timezone.localdate(),
-        initial=_initial(request, candidate),
+        initial=initial,
+        zone_from_browser=zone_from_browser,
     )
     if request.method != "POST":
         context = {"candidate": candidate, "form": form, "interview": None}

@@ -389,13 +389,31 @@
     });
   }
 
+  // --- Schedule interview: the organiser's time zone before their first interview ------
+  // The server marks the select when it has no better guess than its own default.
+  function preselectBrowserZone(root) {
+    var zone;
+    try {
+      zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    } catch (error) {
+      return;
+    }
+    root.querySelectorAll("select[data-zone-from-browser]").forEach(function (select) {
+      if (zone && select.querySelector('option[value="' + zone.replace(/"/g, "") + '"]')) {
+        select.value = zone;
+      }
+    });
+  }
+
   document.addEventListener("htmx:load", function (event) {
     restoreDrafts(event.target);
+    preselectBrowserZone(event.target);
   });
 
   document.addEventListener("DOMContentLoaded", function () {
     loadChosenRemoteImages(document);
     restoreDrafts(document);
+    preselectBrowserZone(document);
     revealLinkedMessage();
   });
   window.addEventListener("hashchange", revealLinkedMessage);

@@ -38,9 +38,19 @@ def test_a_recruiter_schedules_an_interview_from_the_profile(
     sign_in(browser, live_server.url, "recruiter@demo.test")
     _tick_and_allow(browser, live_server.url, "email", "calendar")
 
-    browser.get(f"{live_server.url}/candidates/{candidate.pk}/interviews/")
-    browser.find_element(By.ID, "schedule-interview").click()
-    wait.until(ec.presence_of_element_located((By.ID, "schedule-form")))
+    # The recruiter is in Tokyo: before their first interview the form takes the browser's
+    # zone (the server knows none), here set through chromium's DevTools.
+    browser.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": "Asia/Tokyo"})
+    try:
+        browser.get(f"{live_server.url}/candidates/{candidate.pk}/interviews/")
+        browser.find_element(By.ID, "schedule-interview").click()
+        wait.until(ec.presence_of_element_located((By.ID, "schedule-form")))
+        zone = Select(browser.find_element(By.NAME, "time_zone"))
+        assert zone.first_selected_option.get_attribute("value") == "Asia/Tokyo"
+    finally:
+        browser.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": ""})
+    # The rest of the story in the server's zone, where the seeded meetings leave free times.
+    zone.select_by_value("UTC")
     Select(browser.find_element(By.NAME, "interviewers")).select_by_index(0)
     invitation = browser.find_element(By.NAME, "invitation")
     invitation.clear()

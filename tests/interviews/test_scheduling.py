@@ -359,3 +359,17 @@ def test_later_rounds_read_changes_since_the_last_one(scheduling, settings):
     assert calendar_sync(connection_id=connection_id).deleted == 1
     interview.refresh_from_db()
     assert interview.status == Interview.Status.DELETED_AT_PROVIDER
+
+
+def test_the_first_schedule_form_takes_the_browsers_zone_and_later_ones_the_last_used(
+    scheduling,
+):
+    url = reverse("interviews:schedule", args=[scheduling.candidate.pk])
+    first = scheduling.world.client.get(url).content.decode()
+    # Nothing known of the organiser yet: the page asks the browser (static/js/threadline.js).
+    assert re.search(r'<select name="time_zone"[^>]*data-zone-from-browser', first)
+
+    scheduling.schedule()
+    later = scheduling.world.client.get(url).content.decode()
+    assert "data-zone-from-browser" not in later
+    assert '<option value="Europe/London" selected>' in later
