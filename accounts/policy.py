@@ -63,6 +63,12 @@ def can_manage_company_settings(user: AnyUser) -> bool:
     return has_role(user, Role.SUPER_ADMIN)
 
 
+def can_see_sync_health(user: AnyUser) -> bool:
+    """Settings > Sync health, every mailbox of the organisation with Sync now and Reset
+    cursor: Admins and Super Admins (who answer for the organisation's mail)."""
+    return has_role(user, *ADMIN_ROLES)
+
+
 def can_access_admin(user: AnyUser) -> bool:
     return is_operator(user) or has_role(user, *ADMIN_ROLES)
 

@@ -47,6 +47,9 @@ class Event(StrEnum):
     STAGE_CHANGED = "stage_changed"
     # Organisation-wide, by no one (beat's daily run): counts only.
     RETENTION_APPLIED = "retention_applied"
+    # An Admin's actions on Settings > Sync health, about one mailbox (named by its owner).
+    SYNC_REQUESTED = "sync_requested"
+    CURSOR_RESET = "cursor_reset"
 
 
 # How the profile's history says each event.
@@ -70,6 +73,8 @@ DESCRIPTIONS = {
     Event.ADDRESSES_CHANGED: "changed the email addresses",
     Event.STAGE_CHANGED: "changed an application's stage",
     Event.RETENTION_APPLIED: "removed threads inactive for the retention period",
+    Event.SYNC_REQUESTED: "asked for a sync now",
+    Event.CURSOR_RESET: "reset the sync cursor",
 }
 
 
@@ -96,11 +101,16 @@ def record(
 
 
 def record_for_organisation(
-    *, event: Event, organisation: Model, summary: str, counts: dict[str, int]
+    *,
+    event: Event,
+    organisation: Model,
+    summary: str,
+    counts: dict[str, int],
+    actor: User | None = None,
 ) -> None:
-    """One entry for an organisation-wide `event` done by the system (no actor), on the
-    organisation itself, so that Settings > Company's change history lists it with
-    `summary` (counts and settings only, never content)."""
+    """One entry for an organisation-wide `event`, done by the system (no actor) or by an
+    Admin, on the organisation itself, so that Settings > Company's change history lists
+    it with `summary` (counts, settings and user names only, never mail content)."""
     LogEntry.objects.create(
         content_type=ContentType.objects.get_for_model(organisation),
         object_pk=str(organisation.pk),
@@ -111,7 +121,7 @@ def record_for_organisation(
         # The history shows changes as "name: before -> after"; a name no field has is
         # shown as it is.
         changes={DESCRIPTIONS[event].capitalize(): ["", summary]},
-        actor=None,
+        actor=actor,
         additional_data={"event": event.value, **counts},
     )
 

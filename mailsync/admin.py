@@ -5,10 +5,12 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils import timezone
 
 from accounts.admin import OrganisationAdmin, UserAdmin
 from accounts.admin_site import PolicyModelAdmin
 from accounts.models import Organisation, User
+from mailsync.health import mailbox_health
 from mailsync.models import MailboxConnection
 from mailsync.policy import can_purge_mailbox_data
 from mailsync.services import (
@@ -35,6 +37,7 @@ _SHOWN: tuple[str, ...] = (
     "provider",
     "account_address",
     "state",
+    "sync_health",
     "sync_level",
     "authorized_at",
     "last_synced_at",
@@ -42,6 +45,8 @@ _SHOWN: tuple[str, ...] = (
     "unreadable",
     "last_error",
     "last_error_at",
+    "failing_since",
+    "throttled_until",
     "uses_email",
     "uses_calendar",
     "uses_contacts",
@@ -61,6 +66,7 @@ class MailboxAdmin(PolicyModelAdmin):
     list_display = [
         "account_address",
         "state",
+        "sync_health",
         "last_synced_at",
         "messages_synced",
         "unreadable",
@@ -68,7 +74,7 @@ class MailboxAdmin(PolicyModelAdmin):
     ]
     list_filter = ["provider", "state", "sync_level", "organisation"]
     search_fields = ["account_address", "user__email", "user__full_name"]
-    list_select_related = ["user"]
+    list_select_related = ["user", "organisation"]
     fields = _SHOWN
     readonly_fields = _SHOWN
 
@@ -77,6 +83,12 @@ class MailboxAdmin(PolicyModelAdmin):
         # get_queryset, the organisation scoping, is unannotated.
         scoped: QuerySet[MailboxConnection] = super().get_queryset(request)  # type: ignore[no-untyped-call]
         return scoped.annotate(unreadable_count=Count("skipped_messages"))
+
+    @admin.display(description="Sync health")
+    def sync_health(self, mailbox: MailboxConnection) -> str:
+        # The same words as Settings > Sync health (mailsync.health), read-only here.
+        health = mailbox_health(mailbox, now=timezone.now())
+        return f"{health.label}{' (flagged)' if health.flagged else ''}: {health.summary}"
 
     @admin.display(description="Unreadable", ordering="unreadable_count")
     def unreadable(self, mailbox: "WithAnnotations[MailboxConnection, _Unreadable]") -> int:

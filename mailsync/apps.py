@@ -45,6 +45,12 @@ def _schedule_sync(sender: AppConfig, using: str = "default", **kwargs: object) 
         using=using,
     )
     periodic_task_ensure(
+        name="mailsync: free sync leases a stopped worker left",
+        task="mailsync.tasks.sweep_sync_leases",
+        every_seconds=settings.MAILSYNC_INTERVAL_SECONDS,
+        using=using,
+    )
+    periodic_task_ensure(
         name="mailsync: resume ingestion jobs a stopped worker left",
         task="mailsync.tasks.resume_ingestion_jobs",
         every_seconds=settings.MAILSYNC_INTERVAL_SECONDS,

@@ -59,6 +59,11 @@ class MailboxConnection(models.Model):
     messages_synced = models.PositiveIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
+    # Sync health (Settings > Sync health): since when every round has failed (cleared by
+    # the next success), and until when the provider asked us to wait (429 Retry-After);
+    # beat leaves a throttled mailbox alone until then.
+    failing_since = models.DateTimeField(null=True, blank=True)
+    throttled_until = models.DateTimeField(null=True, blank=True)
     # A lease rather than a lock: a crashed worker's claim simply expires.
     sync_claimed_until = models.DateTimeField(null=True, blank=True)
     sync_claim = models.CharField(max_length=64, blank=True)

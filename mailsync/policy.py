@@ -6,8 +6,10 @@ the sync engine and its tasks, sending, import, and the pages that offer those a
 
 from dataclasses import dataclass
 
+from django.db.models import QuerySet
+
 from accounts.models import IntegrationPermission, Organisation, User
-from accounts.policy import can_manage_company_settings, is_operator
+from accounts.policy import can_manage_company_settings, can_see_sync_health, is_operator
 from mailsync.models import MailboxConnection
 from mailsync.providers import get_provider
 
@@ -212,3 +214,11 @@ def ingestion_allowed(mailbox: MailboxConnection | None) -> bool:
         and organisation.email_sync_level in READING_LEVELS
         and mailbox_status(mailbox).may_read
     )
+
+
+def visible_health_mailboxes(user: User) -> QuerySet[MailboxConnection]:
+    """The mailboxes whose sync health `user` watches and acts on (Sync now, Reset
+    cursor): every mailbox of their own organisation, for Admins and Super Admins."""
+    if not can_see_sync_health(user) or user.organisation_id is None:
+        return MailboxConnection.objects.none()
+    return MailboxConnection.objects.filter(organisation_id=user.organisation_id)

@@ -47,6 +47,10 @@ def mailboxes_to_sync(*, user_email: str = "") -> list[int]:
         user__is_active=True,
         sync_level__in=READING_LEVELS,
         organisation__email_sync_level__in=READING_LEVELS,
+    ).exclude(
+        # The provider asked us to wait (429 with Retry-After): asking sooner only earns
+        # another 429 and spends quota the user's other clients need.
+        throttled_until__gt=timezone.now()
     )
     if user_email:
         mailboxes = mailboxes.filter(user__email__iexact=user_email)

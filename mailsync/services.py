@@ -79,6 +79,7 @@ from mailsync.policy import (
     ingestion_allowed,
     level_change_deauthorizes,
     mailbox_status,
+    visible_health_mailboxes,
 )
 from mailsync.providers import get_provider
 from mailsync.providers.base import Authorization, MailProvider, ProviderError
@@ -107,7 +108,7 @@ from mailsync.sending import (
     outgoing_record,
     recipient_address,
 )
-from mailsync.sync import SyncReport, sync_round
+from mailsync.sync import SyncReport, record_round_failed, sync_round
 from mailsync.threadref import new_message_id, thread_ref
 from mailsync.tokens import connection_kinds, mark_needs_reauthorization, permission_set
 
@@ -481,6 +482,8 @@ def _store_authorization(
     mailbox.authorized_at = now
     mailbox.deauthorized_at = None
     mailbox.last_error, mailbox.last_error_at = "", None
+    # A new grant starts with a clean bill of health: the failures were the old one's.
+    mailbox.failing_since = mailbox.throttled_until = None
     mailbox.save()
     return mailbox, resumes
 
@@ -545,7 +548,9 @@ def my_account_save(
             for kind in IntegrationPermission.objects.filter(
                 user=user, enabled=True, state=IntegrationPermission.State.AWAITING_AUTHORIZATION
             ).values_list("kind", flat=True)
-            if kind not in ticked and wanted[kind] and company_allows(organisation, kind)
+            if kind not in ticked
+            and wanted[IntegrationPermission.Kind(kind)]
+            and company_allows(organisation, kind)
         ]
         if unticked and not any(wanted.values()):
             disconnect(user=user)
@@ -851,6 +856,72 @@ def admin_consent_complete(*, actor: User, callback_params: dict[str, str]) -> N
 SYNC_LEASE = Lease(MailboxConnection, "sync_claimed_until", "sync_claim")
 
 
+class HealthActionRefused(Exception):
+    """A Sync health action the policy refuses, or that cannot apply to this mailbox."""
+
+
+def _health_mailbox(actor: User, mailbox_id: int) -> MailboxConnection:
+    mailbox = (
+        visible_health_mailboxes(actor).select_related("user", "organisation").filter(pk=mailbox_id)
+    ).first()
+    if mailbox is None:
+        raise HealthActionRefused("No such mailbox in your organisation.")
+    if not mailbox_status(mailbox).may_read:
+        raise HealthActionRefused(
+            f"{mailbox.account_address} is not synced: {mailbox_status(mailbox).why_not_read}"
+        )
+    return mailbox
+
+
+def _health_audit(actor: User, mailbox: MailboxConnection, event: audit.Event) -> None:
+    # On the organisation, so Settings > Company's history lists it; the mailbox is named
+    # by its owner, never by anything from its mail.
+    audit.record_for_organisation(
+        event=event,
+        organisation=mailbox.organisation,
+        summary=f"mailbox of {mailbox.user.get_full_name() or mailbox.user.email}",
+        counts={"mailbox": mailbox.pk},
+        actor=actor,
+    )
+
+
+@transaction.atomic
+def mailbox_sync_request(*, actor: User, mailbox_id: int) -> MailboxConnection:
+    """An Admin asks for a round now (Sync health). Audited; the caller queues the round
+    once this commits. A throttled mailbox still waits for its provider."""
+    mailbox = _health_mailbox(actor, mailbox_id)
+    _health_audit(actor, mailbox, audit.Event.SYNC_REQUESTED)
+    return mailbox
+
+
+@transaction.atomic
+def mailbox_cursor_reset(*, actor: User, mailbox_id: int) -> MailboxConnection:
+    """An Admin resets a mailbox's cursor (Sync health), for a mailbox stuck on a cursor
+    the provider keeps refusing. The next round re-reads the threads already known, as
+    for an expired cursor (bounded recovery), so nothing is lost and nothing doubles:
+    messages already stored are recognised by their provider ids. Audited."""
+    mailbox = _health_mailbox(actor, mailbox_id)
+    MailboxConnection.objects.filter(pk=mailbox.pk).update(cursor="", throttled_until=None)
+    _health_audit(actor, mailbox, audit.Event.CURSOR_RESET)
+    return mailbox
+
+
+def sync_leases_sweep() -> int:
+    """Beat: free the sync and token-refresh leases whose holders died (they ran out
+    without being given back), so that the health page no longer shows those mailboxes
+    as syncing. Expired leases are already free to take; this only tidies the rows."""
+    now = timezone.now()
+    freed = MailboxConnection.objects.filter(sync_claimed_until__lt=now).update(
+        sync_claimed_until=None, sync_claim=""
+    )
+    MailboxConnection.objects.filter(token_refresh_claimed_until__lt=now).update(
+        token_refresh_claimed_until=None, token_refresh_claim=""
+    )
+    if freed:
+        logger.warning("Freed %d sync leases held by stopped workers", freed)
+    return freed
+
+
 def mailbox_sync(*, mailbox_id: int) -> SyncReport:
     token = SYNC_LEASE.take(mailbox_id, seconds=settings.MAILSYNC_LEASE_SECONDS)
     if token is None:
@@ -866,16 +937,22 @@ def mailbox_sync(*, mailbox_id: int) -> SyncReport:
                 status="send_only" if status.may_send else "not_connected",
                 error=status.why_not_read,
             )
+        if mailbox.throttled_until is not None and mailbox.throttled_until > timezone.now():
+            # However the round was asked for (beat, Sync now, a command): the provider's
+            # Retry-After holds until it has passed.
+            return SyncReport(status="throttled", error=mailbox.last_error)
         try:
             return sync_round(mailbox)
         except Exception as unexpected:
             # Whatever went wrong is this mailbox's alone: say so on its row, where its
             # owner and admins look, and let the next round try again.
             logger.exception("Sync of mailbox %s failed unexpectedly", mailbox_id)
+            now = timezone.now()
             MailboxConnection.objects.filter(pk=mailbox_id).update(
                 last_error="Sync failed unexpectedly; it will be tried again next round.",
-                last_error_at=timezone.now(),
+                last_error_at=now,
             )
+            record_round_failed(mailbox_id, now)
             return SyncReport(status="failed", error=type(unexpected).__name__)
     finally:
         SYNC_LEASE.release(mailbox_id, token)

@@ -16,6 +16,7 @@ point is followed by a run that redoes the missing work and skips what is stored
 import logging
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
@@ -55,7 +56,7 @@ DELETION_CHUNK = 500
 
 @dataclass
 class SyncReport:
-    status: str = "ok"  # ok | busy | not_connected | send_only | failed
+    status: str = "ok"  # ok | busy | not_connected | send_only | throttled | failed
     seen: int = 0
     of_interest: int = 0
     stored: int = 0
@@ -84,8 +85,10 @@ def sync_round(mailbox: MailboxConnection) -> SyncReport:
     session = open_session(mailbox)
     try:
         if not mailbox.cursor:
-            # Connections get their cursor when authorized; this is only a safety net.
-            cursor = session.current_cursor()
+            # Connections get their cursor when authorized, so no cursor means an admin
+            # reset it (Sync health): re-read the threads we know, as for an expired one,
+            # so that nothing between the old cursor and now is lost.
+            cursor = _recover(mailbox, session, report)
         else:
             try:
                 cursor = _apply_changes(mailbox, session, report)
@@ -100,6 +103,8 @@ def sync_round(mailbox: MailboxConnection) -> SyncReport:
         messages_synced=F("messages_synced") + report.stored,
         last_error="",
         last_error_at=None,
+        failing_since=None,
+        throttled_until=None,
     )
     return report
 
@@ -108,19 +113,42 @@ def _record_failure(
     mailbox: MailboxConnection, failure: ProviderError, report: SyncReport
 ) -> SyncReport:
     report.status, report.error = "failed", str(failure)
+    now = timezone.now()
     if failure.permanent and failure.needs_reauthorization:
         mark_needs_reauthorization(mailbox, failure)
     else:
-        reason = (
-            "The provider is busy; will try again next round."
-            if not failure.permanent
-            else f"Sync stopped: {failure}"[:500]
-        )
+        throttled_until = _throttled_until(failure, now)
+        if throttled_until is not None:
+            reason = "The provider asked Threadline to slow down; sync resumes when it allows."
+        elif not failure.permanent:
+            reason = "The provider is busy; will try again next round."
+        else:
+            reason = f"Sync stopped: {failure}"[:500]
         MailboxConnection.objects.filter(pk=mailbox.pk).update(
-            last_error=reason, last_error_at=timezone.now()
+            last_error=reason,
+            last_error_at=now,
+            throttled_until=throttled_until,
         )
+    record_round_failed(mailbox.pk, now)
     logger.warning("Sync of mailbox %s failed: %s", mailbox.pk, failure)
     return report
+
+
+def _throttled_until(failure: ProviderError, now: datetime) -> datetime | None:
+    """When a throttled mailbox (429) may be asked again: the provider's Retry-After, or
+    one sync interval when it named none. None for other failures, 503s with a
+    Retry-After included: those are outages, which the next round simply tries again."""
+    if failure.permanent or failure.status != 429:
+        return None
+    wait = failure.retry_after or settings.MAILSYNC_INTERVAL_SECONDS
+    return now + timedelta(seconds=wait)
+
+
+def record_round_failed(mailbox_id: int, now: datetime) -> None:
+    """Date the first of a run of failed rounds (kept until a round succeeds)."""
+    MailboxConnection.objects.filter(pk=mailbox_id, failing_since__isnull=True).update(
+        failing_since=now
+    )
 
 
 def _apply_changes(mailbox: MailboxConnection, session: MailboxSession, report: SyncReport) -> str:

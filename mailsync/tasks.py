@@ -14,6 +14,7 @@ from mailsync.services import (
     ingestion_run,
     mailbox_sync,
     retention_sweep,
+    sync_leases_sweep,
 )
 
 logger = logging.getLogger(__name__)
@@ -109,3 +110,9 @@ def run_ingestion_job(job_id: int) -> None:
 def resume_ingestion_jobs() -> int:
     """Beat's sweep for ingestion jobs a killed worker left behind (its lease ran out)."""
     return ingestion_jobs_resume()
+
+
+@shared_task(ignore_result=True)  # type: ignore[untyped-decorator]
+def sweep_sync_leases() -> int:
+    """Beat: free the leases of workers that stopped mid-round (see sync_leases_sweep)."""
+    return sync_leases_sweep()

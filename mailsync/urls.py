@@ -1,6 +1,13 @@
 from django.urls import include, path
 
-from mailsync import candidate_views, ingestion_views, mailbox_views, suggestion_views, views
+from mailsync import (
+    candidate_views,
+    health_views,
+    ingestion_views,
+    mailbox_views,
+    suggestion_views,
+    views,
+)
 
 mailbox_patterns = [
     path("connect/", views.connect, name="connect"),
@@ -61,6 +68,12 @@ urlpatterns = [
     path("mailbox/", include(mailbox_patterns)),
     path("candidates/<uuid:candidate_id>/emails/", include(candidate_email_patterns)),
     path("settings/account/", views.my_account, name="my_account"),
+    path("settings/sync-health/", health_views.sync_health, name="sync_health"),
+    path(
+        "settings/sync-health/<int:mailbox_id>/<str:action>/",
+        health_views.sync_health_action,
+        name="sync_health_action",
+    ),
     path(
         "settings/account/ingestion/<int:job_id>/",
         ingestion_views.ingestion_progress,

@@ -14,6 +14,7 @@ from accounts.models import IntegrationPermission
 from accounts.selectors import integration_permissions_for
 from accounts.services import AccountsError
 from mailsync import services as mailsync_services
+from mailsync.health import own_mailbox_health
 from mailsync.ingestion_views import my_account_ingestion
 from mailsync.policy import company_allows, company_off_reason, feature_status, mailbox_status
 from mailsync.selectors import mailbox_for
@@ -182,6 +183,7 @@ def my_account(request: MemberRequest) -> HttpResponse:
         if mailbox
         else "",
         "mailbox": mailbox,
+        "sync_health": own_mailbox_health(mailbox),
         **my_account_ingestion(request.user, mailbox),
     }
     return render(request, "accounts/my_account.html", context)

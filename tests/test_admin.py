@@ -1,10 +1,12 @@
 """Django admin follows the same policy: Admins work on their organisation's data but
 cannot change Super-Admin-only settings or Super Admins."""
 
+from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import Role, User
 from candidates.models import Candidate, EmailThread, Posting
@@ -347,6 +349,22 @@ def test_admin_lists_only_their_organisations_mailboxes(team, mailboxes, client_
     assert mailboxes.ours.account_address in html
     assert mailboxes.theirs.account_address not in html
     assert "Google answered 401 (invalid_grant)." in html
+    # The state in the words of Settings > Sync health: synced never, since authorization.
+    assert "Sync health" in html
+
+
+def test_admin_lists_each_mailboxs_sync_health_as_the_page_does(team, client_for):
+    MailboxConnectionFactory(user=team.team_member, failing_since=timezone.now())
+    MailboxConnectionFactory(user=team.admin, throttled_until=timezone.now() + timedelta(minutes=5))
+
+    html = (
+        client_for(team.admin)
+        .get(reverse("admin:mailsync_mailboxconnection_changelist"))
+        .content.decode()
+    )
+
+    assert "Failing since" in html
+    assert "Throttled until" in html
 
 
 def test_admin_mailbox_page_shows_health_and_no_credentials(team, mailboxes, client_for):
