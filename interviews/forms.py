@@ -126,3 +126,10 @@ class CancelForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Optional; sent with the cancellation, not kept.",
     )
+
+    def __init__(self, *args: Any, with_message: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not with_message:
+            # The provider's cancellation carries no text of ours (Google): no field that
+            # would silently drop what was typed.
+            del self.fields["message"]

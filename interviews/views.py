@@ -21,6 +21,7 @@ from interviews.forms import CancelForm, SlotChoiceForm, SlotSearchForm
 from interviews.models import Interview
 from interviews.policy import may_change, may_schedule
 from mailsync.models import MailboxConnection
+from mailsync.providers import get_provider
 from mailsync.providers.base import ProviderError
 from mailsync.selectors import mailbox_for
 
@@ -34,8 +35,12 @@ def _tab_context(request: MemberRequest, candidate: Candidate) -> dict[str, Any]
     return profile_context(request, candidate, "interviews") | {
         "interviews": interviews,
         "schedule_status": may_schedule(request.user, candidate, connection),
-        "cancel_form": CancelForm(),
+        "cancel_form": CancelForm(with_message=_cancellation_carries_message(connection)),
     }
+
+
+def _cancellation_carries_message(connection: MailboxConnection | None) -> bool:
+    return connection is not None and get_provider(connection.provider).cancellation_carries_message
 
 
 @member_required
@@ -238,7 +243,7 @@ def interview_reschedule_confirm(
 @require_POST
 def interview_cancel(request: MemberRequest, candidate_id: UUID, interview_id: int) -> HttpResponse:
     candidate, interview, connection = _changeable(request, candidate_id, interview_id)
-    form = CancelForm(request.POST)
+    form = CancelForm(request.POST, with_message=_cancellation_carries_message(connection))
     if not form.is_valid():
         messages.error(
             request, "; ".join(str(e) for errors in form.errors.values() for e in errors)
@@ -249,7 +254,7 @@ def interview_cancel(request: MemberRequest, candidate_id: UUID, interview_id: i
             actor=request.user,
             connection=connection,
             interview=interview,
-            message=form.cleaned_data["message"],
+            message=form.cleaned_data.get("message", ""),
         )
     except services.InterviewError as error:
         messages.error(request, str(error))

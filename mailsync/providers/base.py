@@ -284,6 +284,9 @@ class MailboxSession(ABC):
 
 class MailProvider(ABC):
     name: str
+    # Whether cancelling an event can carry a message to the attendees (Graph's
+    # events/cancel takes a comment; Google's events.delete takes none).
+    cancellation_carries_message: bool = False
 
     @abstractmethod
     def scopes_for(self, level: str) -> list[str]: ...

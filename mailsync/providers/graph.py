@@ -257,6 +257,7 @@ def _call(send: Callable[[], requests.Response], what: str) -> requests.Response
 
 class GraphProvider(MailProvider):
     name = "microsoft"
+    cancellation_carries_message = True
 
     def scopes_for(self, level: str) -> list[str]:
         return list(SCOPES_BY_LEVEL[level])
