@@ -8,6 +8,7 @@ manual_import.py, removal.py, ingest.py, tokens.py); views, tasks and commands c
 
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -83,6 +84,7 @@ from mailsync.policy import (
 )
 from mailsync.providers import get_provider
 from mailsync.providers.base import Authorization, MailProvider, ProviderError
+from mailsync.providers.http import RequestTally, requests_counted
 from mailsync.purge import mailbox_data_delete, purge_record
 from mailsync.removal import REMOVAL_REFUSED, RemovalRefused, thread_locked, tombstones_write
 from mailsync.retention import (
@@ -941,21 +943,65 @@ def mailbox_sync(*, mailbox_id: int) -> SyncReport:
             # However the round was asked for (beat, Sync now, a command): the provider's
             # Retry-After holds until it has passed.
             return SyncReport(status="throttled", error=mailbox.last_error)
-        try:
-            return sync_round(mailbox)
-        except Exception as unexpected:
-            # Whatever went wrong is this mailbox's alone: say so on its row, where its
-            # owner and admins look, and let the next round try again.
-            logger.exception("Sync of mailbox %s failed unexpectedly", mailbox_id)
-            now = timezone.now()
-            MailboxConnection.objects.filter(pk=mailbox_id).update(
-                last_error="Sync failed unexpectedly; it will be tried again next round.",
-                last_error_at=now,
-            )
-            record_round_failed(mailbox_id, now)
-            return SyncReport(status="failed", error=type(unexpected).__name__)
+        started = time.monotonic()
+        with requests_counted() as tally:
+            report = _sync_round_guarded(mailbox_id, mailbox)
+        _log_round(mailbox, report, tally, time.monotonic() - started)
+        return report
     finally:
         SYNC_LEASE.release(mailbox_id, token)
+
+
+# One line per sync round for operators' log pipelines: ids, counts and timings only, never
+# an address, a subject or a body (tests/mailsync/test_sync_health.py checks the line).
+ROUND_LOGGER = logging.getLogger("mailsync.rounds")
+ROUND_COUNTS = (
+    "seen",
+    "of_interest",
+    "stored",
+    "skipped",
+    "removed",
+    "deleted",
+    "header_checks",
+    "past_retention",
+)
+
+
+def _log_round(
+    mailbox: MailboxConnection, report: SyncReport, tally: RequestTally, seconds: float
+) -> None:
+    fields: dict[str, object] = {
+        "mailbox": mailbox.pk,
+        "organisation": mailbox.organisation_id,
+        "provider": mailbox.provider,
+        "status": report.status,
+        **{name: getattr(report, name) for name in ROUND_COUNTS},
+        "recovered": report.recovered,
+        "requests": tally.requests,
+        "retries": tally.retries,
+        "duration_ms": round(seconds * 1000),
+    }
+    ROUND_LOGGER.info(
+        "sync_round %s",
+        " ".join(f"{name}={value}" for name, value in fields.items()),
+        extra={"sync_round": fields},
+    )
+
+
+def _sync_round_guarded(mailbox_id: int, mailbox: MailboxConnection) -> SyncReport:
+    try:
+        return sync_round(mailbox)
+    except Exception as unexpected:
+        # Whatever went wrong is this mailbox's alone: say so on its row, where its owner
+        # and admins look, and let the next round try again.
+        logger.exception("Sync of mailbox %s failed unexpectedly", mailbox_id)
+        now = timezone.now()
+        MailboxConnection.objects.filter(pk=mailbox_id).update(
+            last_error="Sync failed unexpectedly; it will be tried again next round.",
+            last_error_at=now,
+        )
+        record_round_failed(mailbox_id, now)
+        return SyncReport(status="failed", error=type(unexpected).__name__)
 
 
 # --- Sending ------------------------------------------------------------------------------

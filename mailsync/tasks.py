@@ -1,4 +1,3 @@
-import logging
 from functools import partial
 
 from celery import shared_task
@@ -16,8 +15,6 @@ from mailsync.services import (
     retention_sweep,
     sync_leases_sweep,
 )
-
-logger = logging.getLogger(__name__)
 
 
 # Celery ships no type information (its names are Any here, see pyproject.toml): the
@@ -39,16 +36,9 @@ def sync_all_mailboxes() -> int:
 )
 def sync_mailbox(mailbox_id: int) -> None:
     # Temporary provider errors are retried inside the run and otherwise wait for the next
-    # beat round; the lease keeps a second worker off this mailbox meanwhile.
-    report = mailbox_sync(mailbox_id=mailbox_id)
-    logger.info(
-        "Mailbox %s: %s, %d seen, %d of interest, %d stored",
-        mailbox_id,
-        report.status,
-        report.seen,
-        report.of_interest,
-        report.stored,
-    )
+    # beat round; the lease keeps a second worker off this mailbox meanwhile. The round
+    # logs its own line (mailsync.rounds).
+    mailbox_sync(mailbox_id=mailbox_id)
 
 
 @shared_task(ignore_result=True, time_limit=600)  # type: ignore[untyped-decorator]

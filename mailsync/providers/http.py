@@ -6,6 +6,9 @@ what their provider does differently."""
 import logging
 import random
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
@@ -85,10 +88,36 @@ def backoff_delay(attempt: int, retry_after: float | None) -> float:
     return random.uniform(ceiling / 2, ceiling)  # noqa: S311 (jitter, not security)
 
 
+@dataclass
+class RequestTally:
+    """Provider requests made while counting (each try of a call, a batch counted once)."""
+
+    requests: int = 0
+    retries: int = 0
+
+
+_tally: ContextVar[RequestTally | None] = ContextVar("provider_request_tally", default=None)
+
+
+@contextmanager
+def requests_counted() -> Iterator[RequestTally]:
+    """Count the provider requests made inside the block (for a sync round's log line)."""
+    tally = RequestTally()
+    reset = _tally.set(tally)
+    try:
+        yield tally
+    finally:
+        _tally.reset(reset)
+
+
 def with_retries(call: Callable[[], T], *, what: str) -> T:
     """Run `call`, retrying temporary ProviderErrors a bounded number of times."""
     attempts = settings.MAILSYNC_MAX_ATTEMPTS
+    tally = _tally.get()
     for attempt in range(attempts):
+        if tally is not None:
+            tally.requests += 1
+            tally.retries += attempt > 0
         try:
             return call()
         except ProviderError as error:

@@ -282,3 +282,34 @@ def test_the_sweeper_frees_a_dead_workers_lease_and_keeps_a_live_one(team):
     live.refresh_from_db()
     assert (dead.sync_claim, dead.sync_claimed_until) == ("", None)
     assert live.sync_claim == "live"
+
+
+def test_each_round_logs_one_line_of_ids_counts_and_timings_and_nothing_of_the_mail(
+    world, caplog
+):
+    world.connect()
+    thread = _started_thread(world)
+    world.reply(world.candidate_box, world.recruiter.email, "A very private answer")
+    connection = _connection(world)
+
+    with caplog.at_level("INFO", logger="mailsync.rounds"):
+        world.sync()
+
+    [record] = [r for r in caplog.records if r.name == "mailsync.rounds"]
+    fields = record.sync_round
+    assert fields["mailbox"] == connection.pk
+    assert fields["provider"] == world.kit.name
+    assert (fields["status"], fields["stored"], fields["of_interest"]) == ("ok", 1, 1)
+    assert fields["requests"] >= 2 and fields["duration_ms"] >= 0
+    line = record.getMessage()
+    assert line.startswith("sync_round ") and f"mailbox={connection.pk}" in line
+    assert "stored=1" in line and f"requests={fields['requests']}" in line
+    for private in (
+        world.recruiter.email,
+        world.candidate_address,
+        thread.subject,
+        "A very private answer",
+        "@",
+    ):
+        assert private not in line
+        assert private not in str(fields)
