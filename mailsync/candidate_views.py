@@ -52,9 +52,12 @@ def _emails_context(
     sent_form: ComposeForm | None = None,
     sent_thread: EmailThread | None = None,
     import_form: ImportForm | None = None,
+    reply_to: EmailThread | None = None,
 ) -> dict[str, Any]:
     """What the Emails tab shows. `sent_form` is a compose (or, with `sent_thread`, reply)
-    form coming back with errors; `import_form` the import form, likewise."""
+    form coming back with errors; `import_form` the import form, likewise. Reply forms
+    are built only for `sent_thread` and `reply_to` (Reply opened without script): the
+    others load when their Reply is opened (email_reply_form), not on every page view."""
     context: dict[str, Any] = profile_context(request, candidate, "emails")
     threads = candidates_selectors.thread_list(user=request.user, candidate=candidate)
     page = Paginator(threads, THREADS_PER_PAGE).get_page(request.GET.get("page"))
@@ -64,7 +67,9 @@ def _emails_context(
         thread.reply_form = (  # type: ignore[attr-defined]
             sent_form
             if sent_thread is not None and thread.pk == sent_thread.pk
-            else ReplyForm(addresses=addresses, thread=thread, candidate_name=candidate.full_name)
+            else _reply_form(candidate, thread, addresses)
+            if reply_to is not None and thread.pk == reply_to.pk
+            else None
         )
     candidates_services.threads_mark_seen(user=request.user, threads=page.object_list)
     compose_form = sent_form if sent_thread is None else None
@@ -97,6 +102,37 @@ def _emails_context(
             "removed_count": removed,
         }
         | _import_panel(candidate, job)
+    )
+
+
+def _reply_form(candidate: Candidate, thread: EmailThread, addresses: list[str]) -> ReplyForm:
+    return ReplyForm(addresses=addresses, thread=thread, candidate_name=candidate.full_name)
+
+
+@member_required
+def email_reply_form(request: MemberRequest, candidate_id: UUID, thread_id: UUID) -> HttpResponse:
+    """A thread's reply form, when its Reply is opened: the form alone for htmx, or the
+    Emails tab with this reply open for a browser without script. Only for a thread the
+    user may see (404 otherwise, as posting the reply would be)."""
+    candidate = candidates_selectors.candidate_get(user=request.user, candidate_id=candidate_id)
+    thread = candidates_selectors.thread_get(
+        user=request.user, candidate=candidate, thread_id=thread_id
+    )
+    if request.headers.get("HX-Request") != "true":
+        return render_profile(request, _emails_context(request, candidate, reply_to=thread))
+    mailbox = mailbox_for(user=request.user)
+    addresses = [email.address for email in candidate.emails.all()]
+    return render(
+        request,
+        "candidates/_reply_form.html",
+        {
+            "candidate": candidate,
+            "thread": thread,
+            "form": _reply_form(candidate, thread, addresses),
+            "mailbox": mailbox if mailbox_status(mailbox).may_send else None,
+            "send_unavailable": company_send_refusal(request.user) or "",
+            "page": page if (page := request.GET.get("page", "")).isdigit() else "",
+        },
     )
 
 

@@ -54,6 +54,7 @@ candidate_email_patterns = [
         name="email_import_cancel",
     ),
     path("<uuid:thread_id>/reply/", candidate_views.email_send, name="email_reply"),
+    path("<uuid:thread_id>/reply/form/", candidate_views.email_reply_form, name="email_reply_form"),
     path("<uuid:thread_id>/remove/", candidate_views.thread_remove, name="thread_remove"),
     path(
         "messages/<int:message_id>/remove/",

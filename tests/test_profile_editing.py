@@ -425,10 +425,13 @@ def test_a_reply_returns_to_the_same_page_of_threads_at_its_thread(team, client_
     page_two = client.get(reverse("mailsync:emails", args=[ada.pk]), {"page": 2}).content.decode()
     shown = [t for t in threads if f'id="thread-{t.pk}"' in page_two]
     reply_action = reverse("mailsync:email_reply", args=[ada.pk, shown[0].pk]) + "?page=2"
+    reply_form = reverse("mailsync:email_reply_form", args=[ada.pk, shown[0].pk]) + "?page=2"
     share = reverse("candidates:thread_share", args=[ada.pk, shown[0].pk])
     moved = client.post(share, {"page": "2"})
 
-    assert f'action="{reply_action}"' in page_two
+    assert f'hx-get="{reply_form}"' in page_two
+    opened = client.get(reply_form, headers={"HX-Request": "true"}).content.decode()
+    assert f'action="{reply_action}"' in opened
     assert moved["Location"] == (
         reverse("mailsync:emails", args=[ada.pk]) + f"?page=2#thread-{shown[0].pk}"
     )

@@ -382,8 +382,27 @@
     }
   });
 
+  // A reply whose form loads when opened, with a draft kept in this browser: open it, so
+  // that the form loads and the draft comes back into it (draftRestore, on htmx:load).
+  function openRepliesWithDrafts(root) {
+    root.querySelectorAll("details[data-reply-draft]:not([open])").forEach(function (details) {
+      var draft;
+      try {
+        draft = JSON.parse(
+          sessionStorage.getItem("threadline-draft:" + details.dataset.replyDraft) || "null"
+        );
+      } catch (e) {
+        draft = null;
+      }
+      if (draft && draft.body_text) details.open = true;
+    });
+  }
+
   function restoreDrafts(root) {
-    root.querySelectorAll("form[data-compose-draft]").forEach(function (form) {
+    // htmx:load names each new top-level element: a reply form loaded on its own is one.
+    var forms = Array.prototype.slice.call(root.querySelectorAll("form[data-compose-draft]"));
+    if (root.matches && root.matches("form[data-compose-draft]")) forms.push(root);
+    forms.forEach(function (form) {
       draftRestore(form);
       noteNewAddress(form);
     });
@@ -407,12 +426,14 @@
 
   document.addEventListener("htmx:load", function (event) {
     restoreDrafts(event.target);
+    openRepliesWithDrafts(event.target);
     preselectBrowserZone(event.target);
   });
 
   document.addEventListener("DOMContentLoaded", function () {
     loadChosenRemoteImages(document);
     restoreDrafts(document);
+    openRepliesWithDrafts(document);
     preselectBrowserZone(document);
     revealLinkedMessage();
   });

@@ -241,3 +241,33 @@ def test_older_threads_keep_the_page_in_the_address_bar_and_the_reader_at_the_th
     assert browser.find_element(By.CSS_SELECTOR, "#profile-tabs a.active").text == "Emails"
     browser.refresh()
     assert "Page 2 of 2" in browser.find_element(By.CSS_SELECTOR, ".pager").text
+
+
+def test_reply_loads_its_form_when_opened_and_a_draft_survives_a_reload(browser, live_server, demo):
+    from accounts.models import User
+    from tests.factories import EmailMessageFactory, EmailThreadFactory, MailboxConnectionFactory
+
+    candidate = _a_demo_candidate()
+    recruiter = User.objects.get(email="recruiter@demo.test")
+    MailboxConnectionFactory(user=recruiter)
+    thread = EmailThreadFactory(candidate=candidate, owner=recruiter, subject="Next steps")
+    EmailMessageFactory(thread=thread, body_text="Could we talk on Monday?")
+    sign_in(browser, live_server.url, "recruiter@demo.test")
+    wait = WebDriverWait(browser, 10)
+    emails_url = f"{live_server.url}/candidates/{candidate.pk}/emails/"
+
+    browser.get(emails_url)
+    reply = f"#thread-{thread.pk} details.reply"
+    assert not browser.find_elements(By.CSS_SELECTOR, f"{reply} textarea[name=body_text]")
+    browser.find_element(By.CSS_SELECTOR, f"{reply} summary").click()
+    body = wait.until(
+        ec.visibility_of_element_located((By.CSS_SELECTOR, f"{reply} textarea[name=body_text]"))
+    )
+    body.send_keys("Monday at ten suits me.")
+
+    # The page is reloaded before sending: Reply opens by itself with the text kept.
+    browser.get(emails_url)
+    body = wait.until(
+        ec.visibility_of_element_located((By.CSS_SELECTOR, f"{reply} textarea[name=body_text]"))
+    )
+    assert body.get_attribute("value") == "Monday at ten suits me."

@@ -284,9 +284,7 @@ def test_the_sweeper_frees_a_dead_workers_lease_and_keeps_a_live_one(team):
     assert live.sync_claim == "live"
 
 
-def test_each_round_logs_one_line_of_ids_counts_and_timings_and_nothing_of_the_mail(
-    world, caplog
-):
+def test_each_round_logs_one_line_of_ids_counts_and_timings_and_nothing_of_the_mail(world, caplog):
     world.connect()
     thread = _started_thread(world)
     world.reply(world.candidate_box, world.recruiter.email, "A very private answer")
