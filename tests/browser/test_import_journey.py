@@ -57,7 +57,8 @@ def test_recruiter_imports_candidate_email_and_watches_the_bar_reach_the_end(
     worker = subprocess.Popen(  # noqa: S603 (our own Celery app)
         [
             str(Path(sys.executable).parent / "celery"),
-            *("-A", "config", "worker", "--pool", "solo", "-Q", queue, "-l", "WARNING"),
+            # No -Q: the worker takes every queue of its default one (config/celery.py).
+            *("-A", "config", "worker", "--pool", "solo", "-l", "WARNING"),
         ],
         cwd=django_settings.BASE_DIR,
         # Small batches: many progress saves for the bar to show.

@@ -29,7 +29,8 @@ def test_a_celery_worker_syncs_every_connected_mailbox(gmail_world):
     queue = f"threadline-test-{uuid.uuid4().hex[:8]}"
     celery = Path(sys.executable).parent / "celery"
     worker = subprocess.Popen(  # noqa: S603 (our own Celery app)
-        [str(celery), "-A", "config", "worker", "--pool", "solo", "-Q", queue, "-l", "WARNING"],
+        # No -Q, as `make run` starts it: every queue named after its default one.
+        [str(celery), "-A", "config", "worker", "--pool", "solo", "-l", "WARNING"],
         cwd=settings.BASE_DIR,
         env=child_environment(CELERY_TASK_DEFAULT_QUEUE=queue),
         stdout=subprocess.DEVNULL,
@@ -51,3 +52,20 @@ def test_a_celery_worker_syncs_every_connected_mailbox(gmail_world):
 
     reply = EmailMessage.objects.get(direction="inbound")
     assert "Hello to you too" in reply.body_text
+
+
+def test_sync_import_and_calendar_tasks_each_have_their_own_queue():
+    from config.celery import queue_names
+
+    def queue_of(task: str) -> str:
+        return app.amqp.router.route({}, task)["queue"].name
+
+    default = app.conf.task_default_queue
+    assert queue_of("mailsync.tasks.sync_mailbox") == f"{default}.sync"
+    assert queue_of("mailsync.tasks.run_import_job") == f"{default}.import"
+    assert queue_of("mailsync.tasks.run_ingestion_job") == f"{default}.import"
+    assert queue_of("interviews.tasks.sync_calendar") == f"{default}.calendar"
+    assert queue_of("mailsync.tasks.apply_retention") == default
+    kinds = ("sync", "import", "calendar")
+    assert queue_names(default) == [default, *(f"{default}.{kind}" for kind in kinds)]
+    assert {queue.name for queue in app.conf.task_queues} == set(queue_names(default))
