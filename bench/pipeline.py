@@ -31,6 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -199,19 +200,26 @@ def _children_cpu() -> float:
 
 
 def _database_for(base_url: str, workdir: Path, side: str, round_: int) -> str:
+    """A fresh database for one round: an SQLite file in the round's folder (removed with
+    it), or a PostgreSQL database beside `base_url`'s, made anew."""
     if not base_url:
         return f"sqlite:///{workdir / f'{side}-{round_}.sqlite3'}"
+    name = f"threadline_bench_pipeline_{round_}"
+    _postgres_database(base_url, name, create=True)
+    return re.sub(r"/[^/]*$", f"/{name}", base_url)
+
+
+def _postgres_database(base_url: str, name: str, *, create: bool) -> None:
     import psycopg
     from psycopg import sql
 
-    name = f"threadline_bench_pipeline_{round_}"
     admin = re.sub(r"/[^/]*$", "/postgres", base_url)
     with psycopg.connect(admin, autocommit=True) as connection:
         connection.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return re.sub(r"/[^/]*$", f"/{name}", base_url)
+        if create:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def main() -> None:
@@ -262,6 +270,8 @@ def main() -> None:
                     check=True, capture_output=True, text=True, cwd=ROOT,
                 ).stdout.splitlines()[-1]
             )  # fmt: skip
+            if args.database_url:
+                _postgres_database(args.database_url, urlsplit(url).path[1:], create=False)
         rate = ours["messages"] / ours["seconds"]
         ratios.append(rate / peer_rate)
         # The peer's process CPU includes its start-up and migrations, ours only the timed
