@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 PORT ?= 8000
 
-.PHONY: install run test test-fast lint typecheck format screenshots bench bench-import bench-ingestion bench-inbound bench-pages bench-calendar clean
+.PHONY: install run test test-fast lint typecheck format screenshots bench bench-import bench-ingestion bench-inbound bench-pages bench-calendar bench-pipeline clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -81,6 +81,22 @@ PREBUILT ?= 0
 bench-inbound: install
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	$(BIN)/python bench/inbound.py --duration $(DURATION) --users $(USERS) --prebuilt $(PREBUILT) \
+	  $(if $(filter command line,$(origin DATABASE_URL)),--database-url $(DATABASE_URL))
+
+# The local mail pipeline (parse, match, encrypt, store) against django-mailbox on the shared
+# corpus, interleaved, ROUNDS rounds; last line `ratio:`. The peer runs in var/bench-venv
+# (Django and django-mailbox at the versions pinned in requirements*.txt, nothing else), so
+# that .venv stays what `make install` makes. Threadline's side on PostgreSQL:
+# make bench-pipeline DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres
+ROUNDS ?= 3
+BENCH_VENV := var/bench-venv
+PEER_PINS = $(shell grep -hiE '^(django|django-mailbox)==' requirements.txt requirements-bench.txt)
+$(BENCH_VENV)/.installed: requirements.txt requirements-bench.txt
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check $(PEER_PINS)
+	touch $@
+bench-pipeline: install $(BENCH_VENV)/.installed
+	$(BIN)/python bench/pipeline.py --peer-python $(BENCH_VENV)/bin/python --rounds $(ROUNDS) \
 	  $(if $(filter command line,$(origin DATABASE_URL)),--database-url $(DATABASE_URL))
 
 # The candidate list and a profile's Emails tab with many threads: queries and milliseconds

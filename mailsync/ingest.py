@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Protocol
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q
+from django.db.models import Case, DateTimeField, F, Max, Q, Value, When
 
 from accounts.models import User
 from candidates import policy
@@ -145,15 +145,27 @@ def message_store(
             # A thread brought back by retention starts without one: its first new message's.
             thread.subject = parsed.subject[:998]
             thread.save(update_fields=["subject"])
+        # One statement each (an upsert), where get_or_create and update_or_create took
+        # four: a copy already recorded stays as it is; the provider thread follows `thread`.
         if mailbox is not None and provider_message_id:
-            SyncedMessage.objects.get_or_create(
-                mailbox=mailbox,
-                provider_message_id=provider_message_id,
-                defaults={"message": message},
+            SyncedMessage.objects.bulk_create(
+                [
+                    SyncedMessage(
+                        mailbox=mailbox, provider_message_id=provider_message_id, message=message
+                    )
+                ],
+                ignore_conflicts=True,
             )
         if mailbox is not None and provider_thread_id:
-            MailboxThread.objects.update_or_create(
-                mailbox=mailbox, provider_thread_id=provider_thread_id, defaults={"thread": thread}
+            MailboxThread.objects.bulk_create(
+                [
+                    MailboxThread(
+                        mailbox=mailbox, provider_thread_id=provider_thread_id, thread=thread
+                    )
+                ],
+                update_conflicts=True,
+                unique_fields=["mailbox", "provider_thread_id"],
+                update_fields=["thread"],
             )
     return Stored(message=message, created=created)
 
@@ -222,15 +234,26 @@ def attachments_store(message: EmailMessage, attachments: Iterable[_Attachment])
 
 
 def activity_advance(thread: EmailThread, at: datetime, *, direction: str) -> None:
-    """Activity only moves forward, whatever order messages arrive in."""
-    EmailThread.objects.filter(pk=thread.pk, last_message_at__lt=at).update(last_message_at=at)
+    """Activity only moves forward, whatever order messages arrive in (the thread's two
+    times in one statement, each moved only where it is older)."""
     newest_each_way = (
         "last_inbound_at" if direction == EmailMessage.Direction.INBOUND else "last_outbound_at"
     )
-    EmailThread.objects.filter(
-        Q(**{f"{newest_each_way}__isnull": True}) | Q(**{f"{newest_each_way}__lt": at}),
-        pk=thread.pk,
-    ).update(**{newest_each_way: at})
+    later = Value(at, output_field=DateTimeField())
+    EmailThread.objects.filter(pk=thread.pk).update(
+        last_message_at=Case(
+            When(last_message_at__lt=at, then=later), default=F("last_message_at")
+        ),
+        **{
+            newest_each_way: Case(
+                When(
+                    Q(**{f"{newest_each_way}__isnull": True}) | Q(**{f"{newest_each_way}__lt": at}),
+                    then=later,
+                ),
+                default=F(newest_each_way),
+            )
+        },
+    )
     Candidate.objects.filter(pk=thread.candidate_id, updated_at__lt=at).update(updated_at=at)
 
 

@@ -310,7 +310,9 @@ def _fetch_step(
                 if message is None:
                     counts["skipped"] += 1  # deleted from the mailbox since the search
                     continue
-                target, may_write = _thread_for(job.mailbox, job.candidate, ref, message, threads)
+                target, may_write = _thread_for(
+                    job.mailbox, job.candidate, ref, message, threads, parsed[ref.id]
+                )
                 try:
                     stored = message_store_guarded(
                         job.mailbox,
@@ -397,6 +399,7 @@ def _thread_for(
     ref: MessageRef,
     message: RawMessage,
     threads: dict[str, EmailThread],
+    parsed: ParsedMessage | None,
 ) -> tuple[EmailThread, bool]:
     """The Threadline thread for a mailbox message, and whether the importing user may
     write to it: the one this import already used for its mailbox thread, the one already
@@ -414,10 +417,13 @@ def _thread_for(
     found = linked.thread if linked is not None else None
     if found is None:
         headers: list[str | None]
-        try:
-            headers = list(reference_headers(message.raw))
-        except MalformedMessage:
-            headers = []
+        if parsed is not None:  # read already: the same headers, not parsed again
+            headers = list(parsed.reference_headers)
+        else:
+            try:
+                headers = list(reference_headers(message.raw))
+            except MalformedMessage:
+                headers = []
         referenced = thread_for_references(
             organisation_id=candidate.organisation_id, headers=headers
         )
