@@ -16,6 +16,9 @@ DEMO_USERS = [
     ("admin@demo.test", "Ari Lindqvist", Role.ADMIN),
     ("recruiter@demo.test", "Riley Chen", Role.TEAM_MEMBER),
     ("limited@demo.test", "Lee Moreau", Role.LIMITED_TEAM_MEMBER),
+    # Their mailboxes show the Sync health page's hard cases (demo/sync_health.py).
+    ("throttled@demo.test", "Tomás Ferreira", Role.TEAM_MEMBER),
+    ("revoked@demo.test", "Rhea Kapoor", Role.TEAM_MEMBER),
 ]
 DEMO_POSTINGS = [
     ("Senior Backend Engineer", "Engineering", "Berlin"),

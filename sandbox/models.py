@@ -69,9 +69,11 @@ class Mailbox(models.Model):
     requests_per_ten_minutes = models.PositiveIntegerField(null=True, blank=True)
     concurrent_requests = models.PositiveSmallIntegerField(null=True, blank=True)
     # Fault injection: the next `fault_remaining` API calls answer `fault_status`
-    # (when set) after sleeping `fault_delay` seconds (when set).
+    # (when set) after sleeping `fault_delay` seconds (when set); a 429 asks the client to
+    # wait `fault_retry_after` seconds (Retry-After), as a provider's long throttle does.
     fault_status = models.PositiveSmallIntegerField(null=True, blank=True)
     fault_delay = models.FloatField(default=0)
+    fault_retry_after = models.PositiveIntegerField(default=1)
     fault_remaining = models.PositiveIntegerField(default=0)
 
     class Meta:

@@ -72,6 +72,7 @@ class SandboxError(Exception):
 class Fault:
     status: int | None
     delay: float
+    retry_after: int = 1
 
 
 def wrap_labels(labels: Iterable[str]) -> str:
@@ -577,14 +578,22 @@ def delta_expire(*, mailbox: Mailbox) -> int:
 
 
 def fault_set(
-    *, mailbox: Mailbox, count: int, status: int | None = None, delay: float = 0
+    *,
+    mailbox: Mailbox,
+    count: int,
+    status: int | None = None,
+    delay: float = 0,
+    retry_after: int = 1,
 ) -> Mailbox:
     if status is not None and status not in (429, 500, 503):
         raise SandboxError("invalid", "Fault status must be 429, 500 or 503")
     mailbox.fault_status = status
     mailbox.fault_delay = delay
+    mailbox.fault_retry_after = max(retry_after, 1)
     mailbox.fault_remaining = max(count, 0)
-    mailbox.save(update_fields=["fault_status", "fault_delay", "fault_remaining"])
+    mailbox.save(
+        update_fields=["fault_status", "fault_delay", "fault_retry_after", "fault_remaining"]
+    )
     return mailbox
 
 
@@ -601,7 +610,11 @@ def fault_consume(*, mailbox: Mailbox) -> Fault | None:
         return None
     # Keep the in-memory row honest for callers that reuse it (the calls of one batch).
     mailbox.fault_remaining -= 1
-    return Fault(status=mailbox.fault_status, delay=mailbox.fault_delay)
+    return Fault(
+        status=mailbox.fault_status,
+        delay=mailbox.fault_delay,
+        retry_after=mailbox.fault_retry_after,
+    )
 
 
 def quota_set(*, mailbox: Mailbox, per_minute: int | None) -> Mailbox:

@@ -105,6 +105,27 @@ def slept() -> list[float]:
 
 
 @pytest.fixture(scope="session")
+def live_server(request):
+    """pytest-django's live server, with Nagle's algorithm off (tests/tls_server.py)."""
+    import os
+
+    from pytest_django.live_server_helper import LiveServer
+
+    from tests.tls_server import NoDelayServer
+
+    address = (
+        request.config.getvalue("liveserver")
+        or os.getenv("DJANGO_LIVE_TEST_SERVER_ADDRESS")
+        or "localhost"
+    )
+    server = LiveServer(address, start=False)
+    server.thread.server_class = NoDelayServer
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def tls_live_server(django_db_setup, django_db_blocker):
     """The app over HTTPS (for MSAL, which insists on an https authority), with the
     sandbox's local CA that development settings already point REQUESTS_CA_BUNDLE at.

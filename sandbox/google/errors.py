@@ -96,13 +96,13 @@ def rate_limited(retry_at_iso: str, retry_after: int) -> GmailError:
     )
 
 
-def injected(status: int) -> GmailError:
+def injected(status: int, *, retry_after: int = 1) -> GmailError:
     if status == 429:
         return GmailError(
             429,
             "Resource has been exhausted (e.g. check quota).",
             "rateLimitExceeded",
-            headers={"Retry-After": "1"},
+            headers={"Retry-After": str(retry_after)},
         )
     if status == 503:
         return GmailError(503, "The service is currently unavailable.", "backendError")

@@ -169,7 +169,7 @@ def _apply_fault(mailbox: Mailbox) -> None:
         # Long enough to trip a client timeout; the call then completes normally.
         time.sleep(fault.delay)
     if fault.status:
-        raise errors.injected(fault.status)
+        raise errors.injected(fault.status, retry_after=fault.retry_after)
 
 
 def _from_sandbox_error(error: services.SandboxError) -> GraphError:

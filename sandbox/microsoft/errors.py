@@ -192,9 +192,9 @@ def throttled(message: str, retry_after: int) -> GraphError:
     )
 
 
-def injected(status: int) -> GraphError:
+def injected(status: int, *, retry_after: int = 1) -> GraphError:
     if status == 429:
-        return throttled("Application is over its MailboxConcurrency limit.", 1)
+        return throttled("Application is over its MailboxConcurrency limit.", retry_after)
     if status == 503:
         return GraphError(
             503,

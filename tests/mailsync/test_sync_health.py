@@ -311,3 +311,43 @@ def test_each_round_logs_one_line_of_ids_counts_and_timings_and_nothing_of_the_m
     ):
         assert private not in line
         assert private not in str(fields)
+
+
+def test_the_demo_shows_a_throttled_and_a_revoked_mailbox(
+    transactional_db, settings, live_server, client_for
+):
+    """`make run`'s seed: two Acme mailboxes the sandbox throttles and revokes, whose
+    states on the page come from real rounds (one each here, as beat would run)."""
+    import io
+
+    from django.core.management import call_command
+
+    from accounts.models import User
+    from demo.sync_health import REVOKED, THROTTLE_SECONDS, THROTTLED
+    from mailsync.services import mailbox_sync
+    from tests.mailsync.conftest import _point_providers_at_the_sandbox
+
+    _point_providers_at_the_sandbox(settings, live_server, None)
+    call_command("seed_demo", stdout=io.StringIO())
+    throttled = MailboxConnection.objects.get(user__email=THROTTLED)
+    revoked = MailboxConnection.objects.get(user__email=REVOKED)
+    before = timezone.now()
+
+    assert mailbox_sync(mailbox_id=throttled.pk).status == "failed"
+    assert mailbox_sync(mailbox_id=revoked.pk).status == "failed"
+    # The next round leaves the throttled mailbox alone, as the provider asked.
+    assert mailbox_sync(mailbox_id=throttled.pk).status == "throttled"
+
+    throttled.refresh_from_db()
+    assert throttled.throttled_until is not None
+    assert throttled.throttled_until >= before + timedelta(seconds=THROTTLE_SECONDS)
+    admin = User.objects.get(email="admin@demo.test")
+    page = client_for(admin).get(reverse(PAGE)).content.decode()
+    throttled_row, revoked_row = _row(page, throttled), _row(page, revoked)
+    assert "Throttled until" in throttled_row and THROTTLED in throttled_row
+    assert "Needs re-authorization" in revoked_row and REVOKED in revoked_row
+    # A second seed connects nothing again and leaves the states alone.
+    call_command("seed_demo", stdout=io.StringIO())
+    assert MailboxConnection.objects.filter(user__email__in=[THROTTLED, REVOKED]).count() == 2
+    revoked.refresh_from_db()
+    assert revoked.state == MailboxConnection.State.NEEDS_REAUTHORIZATION

@@ -52,7 +52,15 @@ def test_create_mailbox_token_deliver_and_log(transactional_db, live_server, mon
 def test_fault_quota_and_expire_history(transactional_db):
     run("create-mailbox", "rec@agency.test")
     fault = json.loads(run("fault", "rec@agency.test", "--status", "503", "--count", "3"))
-    assert fault == {"address": "rec@agency.test", "status": 503, "delay": 0, "remaining": 3}
+    assert fault == {
+        "address": "rec@agency.test",
+        "status": 503,
+        "delay": 0,
+        "retryAfter": 1,
+        "remaining": 3,
+    }
+    throttle = run("fault", "rec@agency.test", "--status", "429", "--retry-after", "3600")
+    assert json.loads(throttle)["retryAfter"] == 3600
     delay = json.loads(run("fault", "rec@agency.test", "--delay", "2.5", "--count", "1"))
     assert delay["delay"] == 2.5 and delay["status"] is None
     with pytest.raises(CommandError):

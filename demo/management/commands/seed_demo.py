@@ -23,6 +23,7 @@ class Command(BaseCommand):
             self._seed_sandbox(results)
 
     def _seed_sandbox(self, results: list[dict]) -> None:
+        from demo.sync_health import REVOKED, THROTTLED, seed_troubled_mailboxes
         from sandbox.demo import seed_calendars, seed_contacts, seed_mailboxes
 
         created = events = people = 0
@@ -50,3 +51,9 @@ class Command(BaseCommand):
             f"Sandbox mailboxes: {created} created; read and answer candidate mail at "
             "/sandbox/ (the demo's stand-in for Gmail and Outlook)."
         )
+        if seed_troubled_mailboxes():
+            self.stdout.write(
+                f"Sync health: {THROTTLED}'s mailbox is throttled by the sandbox and "
+                f"{REVOKED}'s access was revoked there; see Settings › Sync health as "
+                "an Admin after the first sync round."
+            )

@@ -145,6 +145,9 @@ class Command(BaseCommand):
         fault.add_argument("--status", type=int, choices=[429, 500, 503])
         fault.add_argument("--delay", type=float, default=0, help="Seconds to stall each call")
         fault.add_argument("--count", type=int, default=1)
+        fault.add_argument(
+            "--retry-after", type=int, default=1, help="Seconds a 429 asks the client to wait"
+        )
 
         quota = subs.add_parser("quota", help="Set the per-minute quota (units) of a mailbox")
         quota.add_argument("address")
@@ -349,12 +352,14 @@ class Command(BaseCommand):
             count=options["count"],
             status=options["status"],
             delay=options["delay"],
+            retry_after=options["retry_after"],
         )
         self._print(
             {
                 "address": mailbox.address,
                 "status": mailbox.fault_status,
                 "delay": mailbox.fault_delay,
+                "retryAfter": mailbox.fault_retry_after,
                 "remaining": mailbox.fault_remaining,
             }
         )
