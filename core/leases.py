@@ -11,8 +11,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.db import InterfaceError, OperationalError, connections, router
 from django.db.models import Model, Q
 from django.utils import timezone
+
+# What a dropped database connection raises (a failover, a restarted server, a terminated
+# backend): OperationalError on the statement that meets it, InterfaceError on the next.
+# Tasks retry on these; everything else is a bug to look at.
+CONNECTION_LOST = (OperationalError, InterfaceError)
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,19 @@ class Lease:
         return token if taken else None
 
     def release(self, pk: object, token: str) -> None:
-        """Give the lease back, if it is still ours (an expired one may be someone else's)."""
+        """Give the lease back, if it is still ours (an expired one may be someone else's).
+        When the connection dropped during the work, on a new one: otherwise the task's
+        retry would find the row leased to itself until the lease ran out."""
+        try:
+            self._release(pk, token)
+        except CONNECTION_LOST:
+            connection = connections[router.db_for_write(self.model)]
+            if connection.in_atomic_block:
+                raise
+            connection.close()
+            self._release(pk, token)
+
+    def _release(self, pk: object, token: str) -> None:
         self.model._default_manager.filter(pk=pk, **{self.claim_field: token}).update(
             **{self.until_field: None, self.claim_field: ""}
         )

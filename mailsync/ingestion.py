@@ -30,7 +30,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from candidates.models import CandidateEmail, EmailMessage, EmailThread
-from core.leases import Lease
+from core.leases import CONNECTION_LOST, Lease
 from mailsync.ingest import MessageRemoved, thread_for_references, threads_visible_to
 from mailsync.ingestion_rules import SkipRule
 from mailsync.manual_import import (
@@ -151,6 +151,10 @@ def _run_held(job_id: int, token: str) -> ImportRunOutcome:
         return ImportRunOutcome("busy")
     except ProviderError as failure:
         return _provider_failed(job, failure)
+    except CONNECTION_LOST:
+        # Nothing to write the failure with: the task runs again on a new connection and
+        # goes on from the last saved checkpoint.
+        raise
     except Exception:
         logger.exception("Ingestion %s failed unexpectedly", job.pk)
         error = "Ingestion failed unexpectedly; what it brought in so far is kept."

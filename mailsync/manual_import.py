@@ -26,7 +26,7 @@ from django.utils.module_loading import import_string
 
 from candidates import audit
 from candidates.models import Candidate, EmailThread
-from core.leases import Lease
+from core.leases import CONNECTION_LOST, Lease
 from mailsync.ingest import MessageRemoved, thread_for_references, threads_visible_to
 from mailsync.mime import MalformedMessage, ParsedMessage, parse_message, reference_headers
 from mailsync.models import ImportJob, MailboxConnection, MailboxThread
@@ -136,6 +136,10 @@ def import_job_run_held(job_id: uuid.UUID | str, token: str) -> ImportRunOutcome
         return ImportRunOutcome("busy")
     except ProviderError as failure:
         return _provider_failed(job, failure)
+    except CONNECTION_LOST:
+        # Nothing to write the failure with: the task runs again on a new connection and
+        # goes on from the last saved checkpoint.
+        raise
     except Exception:
         logger.exception("Import %s failed unexpectedly", job.pk)
         error = "The import failed unexpectedly; what it brought in so far is kept."

@@ -43,7 +43,7 @@ from candidates.policy import (
     visible_threads,
 )
 from candidates.services import CandidateError, candidate_create
-from core.leases import Lease
+from core.leases import CONNECTION_LOST, Lease
 from mailsync.ingest import activity_recompute
 from mailsync.ingestion import ingestion_job_run
 from mailsync.ingestion_rules import RESUME_WITHIN, active_since, history_start
@@ -1003,6 +1003,10 @@ def _log_round(
 def _sync_round_guarded(mailbox_id: int, mailbox: MailboxConnection) -> SyncReport:
     try:
         return sync_round(mailbox)
+    except CONNECTION_LOST:
+        # Not this mailbox's fault, and nothing to write it down with: the task retries
+        # the round on a new connection (the cursor moves only when a round completes).
+        raise
     except Exception as unexpected:
         # Whatever went wrong is this mailbox's alone: say so on its row, where its owner
         # and admins look, and let the next round try again.

@@ -4,6 +4,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 
+from core.leases import CONNECTION_LOST
 from mailsync.selectors import mailboxes_to_sync, organisations_for_retention
 from mailsync.services import (
     candidate_import_run,
@@ -33,6 +34,12 @@ def sync_all_mailboxes() -> int:
     acks_late=True,
     soft_time_limit=settings.MAILSYNC_LEASE_SECONDS - 60,
     time_limit=settings.MAILSYNC_LEASE_SECONDS - 30,
+    # A dropped database connection: again on a new one (Celery's Django fix-up closes the
+    # broken one before each run), after 1, 2, 4… seconds, up to a minute apart.
+    autoretry_for=CONNECTION_LOST,
+    retry_backoff=True,
+    retry_backoff_max=60,
+    max_retries=6,
 )
 def sync_mailbox(mailbox_id: int) -> None:
     # Temporary provider errors are retried inside the run and otherwise wait for the next
@@ -54,6 +61,11 @@ def clean_up_draft_attachments() -> int:
     acks_late=True,
     soft_time_limit=settings.MAILSYNC_IMPORT_SLICE_SECONDS + settings.MAILSYNC_IMPORT_LEASE_SECONDS,
     time_limit=settings.MAILSYNC_IMPORT_SLICE_SECONDS + 2 * settings.MAILSYNC_IMPORT_LEASE_SECONDS,
+    # As sync_mailbox: a dropped database connection runs the slice again on a new one.
+    autoretry_for=CONNECTION_LOST,
+    retry_backoff=True,
+    retry_backoff_max=60,
+    max_retries=6,
 )
 def run_import_job(job_id: str) -> None:
     outcome = candidate_import_run(job_id=job_id)
@@ -89,6 +101,11 @@ def apply_retention(organisation_id: int) -> int:
     acks_late=True,
     soft_time_limit=settings.MAILSYNC_IMPORT_SLICE_SECONDS + settings.MAILSYNC_IMPORT_LEASE_SECONDS,
     time_limit=settings.MAILSYNC_IMPORT_SLICE_SECONDS + 2 * settings.MAILSYNC_IMPORT_LEASE_SECONDS,
+    # As sync_mailbox: a dropped database connection runs the slice again on a new one.
+    autoretry_for=CONNECTION_LOST,
+    retry_backoff=True,
+    retry_backoff_max=60,
+    max_retries=6,
 )
 def run_ingestion_job(job_id: int) -> None:
     outcome = ingestion_run(job_id=job_id)
