@@ -64,6 +64,7 @@ from mailsync.manual_import import (
     import_job_end,
     import_job_run_held,
 )
+from mailsync.metrics import record_round
 from mailsync.mime import OutgoingAttachment, build_message
 from mailsync.models import (
     DraftAttachment,
@@ -981,6 +982,12 @@ def _log_round(
         "retries": tally.retries,
         "duration_ms": round(seconds * 1000),
     }
+    record_round(
+        provider=mailbox.provider,
+        status=report.status,
+        requests=tally.requests,
+        retries=tally.retries,
+    )
     ROUND_LOGGER.info(
         "sync_round %s",
         " ".join(f"{name}={value}" for name, value in fields.items()),
