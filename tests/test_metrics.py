@@ -3,9 +3,13 @@ allowed networks; for the scraper, request and database metrics, mailboxes by pr
 and sync health state, and inbound outcomes, with no address of anyone in it."""
 
 import ipaddress
+import os
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -187,3 +191,54 @@ def test_a_sync_round_counts_its_requests_by_provider(scraper):
         ("threadline_provider_retries_total", 2),
     ):
         assert _samples(after, name)[labels] == _samples(before, name).get(labels, 0) + added
+
+
+# A worker's process records a round; another process (the web's) scrapes: with
+# PROMETHEUS_MULTIPROC_DIR shared, the scrape adds up both processes' counters.
+_WORKER = """
+import django
+django.setup()
+from inbound.metrics import record_outcome
+from mailsync.metrics import record_round
+record_round(provider="google", status="ok", requests=5, retries=1)
+record_round(provider="google", status="failed", requests=2, retries=0)
+record_outcome("dropped")
+"""
+_WEB = """
+import django
+django.setup()
+from core import metrics
+metrics._SCRAPE_TIME_COLLECTORS.clear()  # this process has no migrated database to read
+print(metrics.exposition().decode())
+"""
+
+
+def _python(script: str, env: dict[str, str]) -> str:
+    result = subprocess.run(  # noqa: S603 (our own interpreter with a fixed script)
+        [sys.executable, "-c", script],
+        cwd=settings.BASE_DIR,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_multiprocess_mode_adds_up_the_workers_counters(tmp_path):
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+
+    _python(_WORKER, env)
+    _python(_WORKER, env)
+    text = _python(_WEB, env)
+
+    google = (("provider", "google"),)
+    assert _samples(text, "threadline_provider_requests_total")[google] == 14
+    assert _samples(text, "threadline_provider_retries_total")[google] == 2
+    rounds = _samples(text, "threadline_sync_rounds_total")
+    assert rounds[(("provider", "google"), ("status", "ok"))] == 2
+    assert rounds[(("provider", "google"), ("status", "failed"))] == 2
+    outcomes = _samples(text, "threadline_inbound_messages_total")
+    assert outcomes[(("outcome", "dropped"),)] == 2
