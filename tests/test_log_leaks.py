@@ -57,3 +57,23 @@ def test_the_scan_catches_a_logged_address_and_a_logged_exception(log_leak_scan:
     assert len(found) == 2
     assert DEMO_USERS[1][0] in found[0]
     assert DEMO_CONTACTS[1][1] in found[1]
+
+
+def test_o365s_error_lines_lose_the_search_and_addresses(log_leak_scan: LeakScan):
+    # What O365 logs for a 4xx answer to a search (tests/mailsync/test_manual_import.py
+    # met it with a revoked grant).
+    logging.getLogger("O365.connection").error(
+        "Client Error: 401 Client Error: Unauthorized for url: %s | Error Message: no "
+        "mailbox for %s | Error Code: ",
+        "https://graph.microsoft.com/v1.0/me/messages?$search=%22participants:"
+        "ada@acme-candidates.test%22",
+        "grace@acme-candidates.test",
+    )
+
+    assert log_leak_scan.leaks == []
+
+
+def test_o365s_request_dumps_are_not_logged(log_leak_scan: LeakScan):
+    logging.getLogger("O365.connection").debug("Request parameters: to admin@demo.test")
+
+    assert log_leak_scan.leaks == []

@@ -285,9 +285,17 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"redact": {"()": "core.log_filters.RedactQueryAndAddresses"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Logs never carry an address, a subject or a body (tests/log_leaks.py). O365's
+        # DEBUG lines dump each request's parameters, headers and user name, whatever
+        # LOG_LEVEL says; its 4xx ERROR lines quote the URL, search included.
+        "O365": {"level": "WARNING"},
+        "O365.connection": {"filters": ["redact"]},
+    },
 }
 
 # --- Threadline -------------------------------------------------------------------------
