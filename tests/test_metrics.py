@@ -213,8 +213,8 @@ print(metrics.exposition().decode())
 """
 
 
-def _python(script: str, env: dict[str, str]) -> str:
-    result = subprocess.run(  # noqa: S603 (our own interpreter with a fixed script)
+def _run(script: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(  # noqa: S603 (our own interpreter with a fixed script)
         [sys.executable, "-c", script],
         cwd=settings.BASE_DIR,
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", **env},
@@ -223,8 +223,20 @@ def _python(script: str, env: dict[str, str]) -> str:
         timeout=120,
         check=False,
     )
+
+
+def _python(script: str, env: dict[str, str]) -> str:
+    result = _run(script, env)
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def test_a_malformed_allowed_network_stops_start_up():
+    # Host bits set: a typo for 10.0.0.0/8 or for 10.0.0.1/32, not to be guessed at.
+    result = _run("import django; django.setup()", {"METRICS_ALLOWED_NETWORKS": "10.0.0.1/8"})
+
+    assert result.returncode != 0
+    assert "METRICS_ALLOWED_NETWORKS" in result.stderr
 
 
 def test_multiprocess_mode_adds_up_the_workers_counters(tmp_path):
