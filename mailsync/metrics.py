@@ -1,7 +1,8 @@
 """Mail sync's Prometheus metrics (core/metrics.py says how /metrics serves them).
 
 Counted where the rounds run (Celery workers), by `record_round` from the round's log
-line: rounds by provider and status, provider requests and retries by provider. They
+line: rounds by provider and status, provider requests, retries and quota units by
+provider. They
 reach /metrics only in multiprocess mode (PROMETHEUS_MULTIPROC_DIR shared by web and
 workers); otherwise each worker keeps them to itself.
 
@@ -34,6 +35,11 @@ PROVIDER_REQUESTS = Counter(
     "Requests made to the provider's mail API during sync rounds, each try counted.",
     ["provider"],
 )
+PROVIDER_QUOTA_UNITS = Counter(
+    "threadline_provider_quota_units",
+    "Provider quota spent by sync rounds: Gmail's units, Graph's requests (batch parts each).",
+    ["provider"],
+)
 PROVIDER_RETRIES = Counter(
     "threadline_provider_retries",
     "Tries of a provider request after a temporary error, during sync rounds.",
@@ -41,10 +47,13 @@ PROVIDER_RETRIES = Counter(
 )
 
 
-def record_round(*, provider: str, status: str, requests: int, retries: int) -> None:
+def record_round(
+    *, provider: str, status: str, requests: int, retries: int, quota_units: int
+) -> None:
     SYNC_ROUNDS.labels(provider=provider, status=status).inc()
     PROVIDER_REQUESTS.labels(provider=provider).inc(requests)
     PROVIDER_RETRIES.labels(provider=provider).inc(retries)
+    PROVIDER_QUOTA_UNITS.labels(provider=provider).inc(quota_units)
 
 
 class MailboxStateCollector:

@@ -980,6 +980,7 @@ def _log_round(
         "recovered": report.recovered,
         "requests": tally.requests,
         "retries": tally.retries,
+        "quota_units": tally.quota_units,
         "duration_ms": round(seconds * 1000),
     }
     record_round(
@@ -987,6 +988,7 @@ def _log_round(
         status=report.status,
         requests=tally.requests,
         retries=tally.retries,
+        quota_units=tally.quota_units,
     )
     ROUND_LOGGER.info(
         "sync_round %s",

@@ -4,9 +4,11 @@ and sync health state, and inbound outcomes, with no address of anyone in it."""
 
 import ipaddress
 import os
+import re
 import subprocess
 import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -15,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from accounts.models import Organisation
 from mailsync.models import MailboxConnection
+from mailsync.providers import gmail
 from mailsync.providers.http import RequestTally
 from mailsync.services import _log_round
 from mailsync.sync import SyncReport
@@ -179,7 +182,8 @@ def test_a_sync_round_counts_its_requests_by_provider(scraper):
     labels = (("provider", "microsoft"),)
     before = scraper()
 
-    _log_round(connection, SyncReport(status="ok"), RequestTally(requests=7, retries=2), 0.5)
+    tally = RequestTally(requests=7, retries=2, quota_units=31)
+    _log_round(connection, SyncReport(status="ok"), tally, 0.5)
 
     after = scraper()
     rounds = (("provider", "microsoft"), ("status", "ok"))
@@ -189,6 +193,7 @@ def test_a_sync_round_counts_its_requests_by_provider(scraper):
     for name, added in (
         ("threadline_provider_requests_total", 7),
         ("threadline_provider_retries_total", 2),
+        ("threadline_provider_quota_units_total", 31),
     ):
         assert _samples(after, name)[labels] == _samples(before, name).get(labels, 0) + added
 
@@ -200,8 +205,8 @@ import django
 django.setup()
 from inbound.metrics import record_outcome
 from mailsync.metrics import record_round
-record_round(provider="google", status="ok", requests=5, retries=1)
-record_round(provider="google", status="failed", requests=2, retries=0)
+record_round(provider="google", status="ok", requests=5, retries=1, quota_units=40)
+record_round(provider="google", status="failed", requests=2, retries=0, quota_units=3)
 record_outcome("dropped")
 """
 _WEB = """
@@ -249,8 +254,18 @@ def test_multiprocess_mode_adds_up_the_workers_counters(tmp_path):
     google = (("provider", "google"),)
     assert _samples(text, "threadline_provider_requests_total")[google] == 14
     assert _samples(text, "threadline_provider_retries_total")[google] == 2
+    assert _samples(text, "threadline_provider_quota_units_total")[google] == 86
     rounds = _samples(text, "threadline_sync_rounds_total")
     assert rounds[(("provider", "google"), ("status", "ok"))] == 2
     assert rounds[(("provider", "google"), ("status", "failed"))] == 2
     outcomes = _samples(text, "threadline_inbound_messages_total")
     assert outcomes[(("outcome", "dropped"),)] == 2
+
+
+def test_every_gmail_method_we_call_has_its_quota_cost():
+    source = Path(gmail.__file__).read_text()
+    methods = {what.partition("(")[0] for what in re.findall(r'what="([^"]+)"', source)}
+
+    assert methods
+    assert methods <= set(gmail.GMAIL_QUOTA_UNITS)
+    assert gmail.gmail_quota_units("messages.get(raw)") == 5
