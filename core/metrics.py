@@ -6,8 +6,8 @@ Celery workers) and a counter lives in the memory of the process that increments
 - Request and database metrics (django-prometheus's middleware and database engines) and
   the inbound outcome counter (inbound/metrics.py) are incremented in the web process that
   answers the scrape, or in its sibling gunicorn workers.
-- Sync rounds, provider requests and retries (mailsync/metrics.py) are incremented where
-  the rounds run: in Celery workers, never in the web process.
+- Sync rounds, provider requests, retries and quota units (mailsync/metrics.py) are
+  incremented where the rounds run: in Celery workers, never in the web process.
 - The state of the mailboxes and the queues are read at scrape time, from the database and
   the broker, by collectors the apps register here (`register_scrape_time_collector`):
   they are right whichever process answers, and cost a few queries per scrape.
@@ -19,7 +19,9 @@ writable directory for web and workers of one machine, emptied before they start
 README, "Metrics"), prometheus-client writes every process's counters to files there, and
 this view adds them up with `MultiProcessCollector`. Workers on another machine write to
 that machine's directory, which this web process cannot read: their sync counters are
-then scraped nowhere, while the scrape-time gauges stay complete.
+then scraped nowhere, while the scrape-time gauges stay complete. Every metric kept in
+those files is a counter or a histogram (django-prometheus's migration gauges are off), so
+gunicorn needs no `child_exit` hook to mark dead workers' gauges.
 """
 
 import hmac
