@@ -3,12 +3,13 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from core.views import healthz
+from core.views import healthz, metrics
 from inbound.views import InboundWebhookView
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="candidates:list", permanent=False)),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
     path("accounts/", include("allauth.urls")),
     path("candidates/", include("candidates.urls")),
     # mailsync's and inbound's pages sit under /mailbox/, /settings/ and a candidate's path.

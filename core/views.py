@@ -5,9 +5,12 @@ from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.crypto import get_random_string
 from django.views.decorators.cache import never_cache
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from core.metrics import exposition, scrape_allowed
 
 # A load balancer or orchestrator waits this long at most for each part.
 BROKER_TIMEOUT_SECONDS = 2.0
@@ -63,3 +66,12 @@ def healthz(request: HttpRequest) -> JsonResponse:
     if failing:
         return JsonResponse({"status": "failing", "failing": failing, "checks": checks}, status=503)
     return JsonResponse({"status": "ok", "checks": checks})
+
+
+@never_cache
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus's scrape (core/metrics.py). A 404 to anyone without the token or outside
+    the allowed networks, so the page does not even show it exists."""
+    if not scrape_allowed(request):
+        raise Http404
+    return HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST)

@@ -18,6 +18,7 @@ from django.utils import timezone
 from accounts.models import Organisation, User
 from candidates.models import EmailMessage
 from inbound.authentication import relay_passed_for
+from inbound.metrics import record_outcome
 from inbound.models import DailyTally, WebhookToken
 from mailsync.ingest import (
     MessageRemoved,
@@ -178,6 +179,7 @@ def _tally(organisation: Organisation | None, received: Received) -> Received:
         received.outcome,
         received.reason,
     )
+    record_outcome(received.outcome)
     today = timezone.localdate()
     if not DailyTally.objects.filter(
         organisation=organisation, day=today, outcome=received.outcome

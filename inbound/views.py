@@ -10,12 +10,16 @@ from django.http import HttpResponse, JsonResponse
 from django.utils.datastructures import MultiValueDictKeyError
 
 from inbound import services
+from inbound.metrics import record_outcome
+from inbound.models import DailyTally
 
 logger = logging.getLogger(__name__)
 
 
 def _refuse(status: int, reason: str) -> HttpResponse:
     logger.warning("Inbound webhook refused (%d): %s", status, reason)
+    # Refused before the service saw it, so not in the daily tallies; counted all the same.
+    record_outcome(DailyTally.Outcome.REFUSED)
     return JsonResponse({"status": "refused", "reason": reason}, status=status)
 
 

@@ -9,6 +9,11 @@ class MailsyncConfig(AppConfig):
     def ready(self) -> None:
         post_migrate.connect(_schedule_sync, sender=self, dispatch_uid="mailsync-beat")
 
+        from core.metrics import register_scrape_time_collector
+        from mailsync.metrics import MailboxStateCollector
+
+        register_scrape_time_collector(MailboxStateCollector())
+
 
 def _schedule_sync(sender: AppConfig, using: str = "default", **kwargs: object) -> None:
     """Keep beat's database schedule in step with the settings: mailbox sync and the

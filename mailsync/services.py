@@ -64,6 +64,7 @@ from mailsync.manual_import import (
     import_job_end,
     import_job_run_held,
 )
+from mailsync.metrics import record_round
 from mailsync.mime import OutgoingAttachment, build_message
 from mailsync.models import (
     DraftAttachment,
@@ -991,8 +992,16 @@ def _log_round(
         "recovered": report.recovered,
         "requests": tally.requests,
         "retries": tally.retries,
+        "quota_units": tally.quota_units,
         "duration_ms": round(seconds * 1000),
     }
+    record_round(
+        provider=mailbox.provider,
+        status=report.status,
+        requests=tally.requests,
+        retries=tally.retries,
+        quota_units=tally.quota_units,
+    )
     ROUND_LOGGER.info(
         "sync_round %s",
         " ".join(f"{name}={value}" for name, value in fields.items()),

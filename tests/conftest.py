@@ -1,6 +1,8 @@
 """Named fixtures for the four roles of one organisation, plus a second organisation whose
 records must never show through."""
 
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -8,6 +10,7 @@ from django.test import Client
 
 from accounts.models import Role
 from tests.factories import CandidateFactory, OrganisationFactory, PostingFactory, UserFactory
+from tests.log_leaks import LeakScan
 
 
 @dataclass
@@ -83,6 +86,25 @@ def client_for():
         return client
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def log_leak_scan() -> Iterator[LeakScan]:
+    """Every test, in every xdist worker: no log record may carry an address or a subject
+    of the demo's or the factories' data (tests/log_leaks.py). Checked per test, so the
+    test that logged it is the one that fails."""
+    scan = LeakScan()
+    root = logging.getLogger()
+    root.addHandler(scan)
+    try:
+        yield scan
+    finally:
+        root.removeHandler(scan)
+    if scan.leaks:
+        pytest.fail(
+            "Private data in the logs (log ids instead):\n" + "\n".join(scan.leaks[:10]),
+            pytrace=False,
+        )
 
 
 @pytest.fixture(autouse=True)

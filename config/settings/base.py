@@ -3,6 +3,7 @@
 `development.py` fills in safe local defaults; `production.py` refuses to start on them.
 """
 
+import ipaddress
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ INSTALLED_APPS = [
     "anymail",
     "auditlog",
     "django_celery_beat",
+    "django_prometheus",
     "core",
     "accounts",
     "candidates",
@@ -51,6 +53,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First and last (django-prometheus): request counts and latencies cover every other
+    # middleware, refusals included.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     # Before anything reads a request body: per-path size limits (inbound mail is larger).
     "core.middleware.RequestSizeLimits",
     "django.middleware.security.SecurityMiddleware",
@@ -67,6 +72,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # Records who made each audited change (company settings) from the signed-in user.
     "auditlog.middleware.AuditlogMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -102,7 +108,31 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+# django-prometheus's engines are Django's own (same features, options and vendor) with a
+# counter and a timer around each query and connection, for /metrics.
+_PROMETHEUS_ENGINES = {
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+}
+DATABASES["default"]["ENGINE"] = _PROMETHEUS_ENGINES.get(
+    DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"]
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Metrics (/metrics, README "Metrics") --------------------------------------------------
+# /metrics answers 404 unless the request carries `Authorization: Bearer <METRICS_TOKEN>`
+# or comes from one of METRICS_ALLOWED_NETWORKS (comma-separated, e.g. 10.0.0.0/8,::1/128).
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+
+
+def _networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    try:
+        return [ipaddress.ip_network(item) for item in env_list(name, [])]
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name}: {error}") from None
+
+
+METRICS_ALLOWED_NETWORKS = _networks("METRICS_ALLOWED_NETWORKS")
 
 # --- Cache (login rate limits, locks). Shared across processes when CACHE_URL is set. ----
 CACHE_URL = env_str("CACHE_URL", "")
@@ -255,9 +285,17 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"redact": {"()": "core.log_filters.RedactQueryAndAddresses"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Logs never carry an address, a subject or a body (tests/log_leaks.py). O365's
+        # DEBUG lines dump each request's parameters, headers and user name, whatever
+        # LOG_LEVEL says; its 4xx ERROR lines quote the URL, search included.
+        "O365": {"level": "WARNING"},
+        "O365.connection": {"filters": ["redact"]},
+    },
 }
 
 # --- Threadline -------------------------------------------------------------------------

@@ -13,7 +13,7 @@ STORAGES = {
 
 # A file, not SQLite's in-memory database, so that live-server threads (browser and
 # provider-sandbox tests) open their own connections as web processes do.
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405 (from base)
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405 (from base)
     # One file per test process, so that two test runs in one checkout never share it.
     DATABASES["default"]["TEST"] = {  # noqa: F405
         "NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")  # noqa: F405

@@ -120,6 +120,27 @@ THREAD_GET_UNITS = 10
 # Gmail's quota units: modify costs 5 per message, batchModify 50 per call of up to
 # 1000 ids. Below 10 messages per-message modifies (in one HTTP batch) cost less.
 MODIFY_UNITS, BATCH_MODIFY_UNITS, BATCH_MODIFY_MAX_IDS = 5, 50, 1000
+# What each method we call costs of a user's quota, in Google's published units (Gmail
+# API, "Usage limits"), for the sync round's count (mailsync.rounds, /metrics). Every
+# method this module calls is listed (tests/test_metrics.py reads them from the source).
+GMAIL_QUOTA_UNITS = {
+    "getProfile": 1,
+    "history.list": 2,
+    "labels.list": 1,
+    "labels.create": 5,
+    "messages.get": 5,
+    "messages.list": 5,
+    "messages.modify": MODIFY_UNITS,
+    "messages.batchModify": BATCH_MODIFY_UNITS,
+    "threads.get": THREAD_GET_UNITS,
+    "threads.list": 10,
+}
+
+
+def gmail_quota_units(what: str) -> int:
+    """The units of a call named like "messages.get(raw)": its method's. A method missing
+    from the table counts 0 rather than failing a round (the test keeps none missing)."""
+    return GMAIL_QUOTA_UNITS.get(what.partition("(")[0], 0)
 
 
 def _client_config() -> dict[str, Any]:
@@ -341,7 +362,7 @@ class GmailSession(MailboxSession):
     # -- plumbing -------------------------------------------------------------------------
 
     def _execute(self, request: HttpRequest, *, what: str) -> dict[str, Any]:
-        return self._google.execute(request, what=what)
+        return self._google.execute(request, what=what, quota_units=gmail_quota_units(what))
 
     def _persist_refresh(self) -> None:
         self._google.persist_refresh()
@@ -355,6 +376,7 @@ class GmailSession(MailboxSession):
             size=settings.MAILSYNC_BATCH_SIZE,
             run_batch=lambda chunk, results: self._run_batch(build, chunk, results),
             what=what,
+            quota_units_per_part=gmail_quota_units(what),
         )
         self._persist_refresh()
         return results

@@ -116,9 +116,11 @@ class GoogleClient:
             discovery_document(document, settings.GOOGLE_API_ROOT), http=http
         )
 
-    def execute(self, request: HttpRequest, *, what: str) -> dict[str, Any]:
+    def execute(self, request: HttpRequest, *, what: str, quota_units: int = 0) -> dict[str, Any]:
         # Every method we call answers a JSON object (or nothing: a delete).
-        result: dict[str, Any] | None = with_retries(lambda: translate(request.execute), what=what)
+        result: dict[str, Any] | None = with_retries(
+            lambda: translate(request.execute), what=what, quota_units=quota_units
+        )
         self.persist_refresh()
         return result or {}
 

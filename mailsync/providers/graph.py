@@ -88,6 +88,9 @@ HEADER_SELECT = "internetMessageHeaders,internetMessageId,conversationId"
 # What every delta round returns: Graph keeps the first request's options in its links.
 DELTA_SELECT = "id,conversationId,isDraft,receivedDateTime"
 BATCH_LIMIT = 20  # Graph's JSON batching limit
+# Graph's limits count requests (10,000 per ten minutes per mailbox), each part of a JSON
+# batch as one: that is its quota unit.
+GRAPH_REQUEST_UNITS = 1
 PAGE_SIZE = 500
 IMMUTABLE_IDS = 'IdType="ImmutableId"'
 # A thread search: ids of matching messages, then each conversation's header lines. No
@@ -170,7 +173,7 @@ def upload_range(upload_url: str, content: bytes) -> None:
         def attempt(put: Callable[[], requests.Response] = put) -> requests.Response:
             return _call(put, "uploadSession.put")
 
-        with_retries(attempt, what="uploadSession.put")
+        with_retries(attempt, what="uploadSession.put", quota_units=GRAPH_REQUEST_UNITS)
 
 
 class UnsupportedCloud(ProviderError):
@@ -541,7 +544,9 @@ class GraphClient:
         """One request, retried (429, 5xx, Retry-After) and translated. Only for requests
         that may safely run twice: a create that must not be repeated uses `call_once`."""
         return with_retries(
-            lambda: _call(lambda: self._send(method, path, kwargs), what), what=what
+            lambda: _call(lambda: self._send(method, path, kwargs), what),
+            what=what,
+            quota_units=GRAPH_REQUEST_UNITS,
         )
 
     def call_once(self, method: str, path: str, *, what: str, **kwargs: Any) -> requests.Response:
@@ -574,6 +579,7 @@ class GraphSession(MailboxSession):
             size=BATCH_LIMIT,
             run_batch=lambda chunk, results: self._run_batch([by_id[k] for k in chunk], results),
             what=what,
+            quota_units_per_part=GRAPH_REQUEST_UNITS,
         )
 
     def _run_batch(

@@ -90,10 +90,13 @@ def backoff_delay(attempt: int, retry_after: float | None) -> float:
 
 @dataclass
 class RequestTally:
-    """Provider requests made while counting (each try of a call, a batch counted once)."""
+    """Provider requests made while counting (each try of a call, a batch counted once),
+    and the quota units they cost: each try and each part of a batch is charged, in the
+    provider's own units (Gmail's per-method units, Graph's requests)."""
 
     requests: int = 0
     retries: int = 0
+    quota_units: int = 0
 
 
 _tally: ContextVar[RequestTally | None] = ContextVar("provider_request_tally", default=None)
@@ -110,14 +113,23 @@ def requests_counted() -> Iterator[RequestTally]:
         _tally.reset(reset)
 
 
-def with_retries(call: Callable[[], T], *, what: str) -> T:
-    """Run `call`, retrying temporary ProviderErrors a bounded number of times."""
+def quota_charge(units: int) -> None:
+    """Add provider quota units to the current count, if one is being kept."""
+    tally = _tally.get()
+    if tally is not None:
+        tally.quota_units += units
+
+
+def with_retries(call: Callable[[], T], *, what: str, quota_units: int = 0) -> T:
+    """Run `call`, retrying temporary ProviderErrors a bounded number of times. Each try
+    costs `quota_units` of the provider's quota (when counting)."""
     attempts = settings.MAILSYNC_MAX_ATTEMPTS
     tally = _tally.get()
     for attempt in range(attempts):
         if tally is not None:
             tally.requests += 1
             tally.retries += attempt > 0
+            tally.quota_units += quota_units
         try:
             return call()
         except ProviderError as error:
@@ -140,6 +152,7 @@ def run_batches(
     size: int,
     run_batch: Callable[[list[str], dict[str, R]], list[ProviderError]],
     what: str,
+    quota_units_per_part: int = 0,
 ) -> dict[str, R]:
     """Run one request per key in provider batches of `size`. `run_batch` fills `results`
     for the parts that succeeded and returns the failures of the others; those parts alone
@@ -150,7 +163,10 @@ def run_batches(
         chunk, pending = pending[:size], pending[size:]
 
         def attempt(chunk: list[str] = chunk) -> None:
-            failures = run_batch([key for key in chunk if key not in results], results)
+            todo = [key for key in chunk if key not in results]
+            # The batch is one request; the provider charges each of its parts.
+            quota_charge(len(todo) * quota_units_per_part)
+            failures = run_batch(todo, results)
             if failures:
                 permanent = [failure for failure in failures if failure.permanent]
                 raise permanent[0] if permanent else max(failures, key=_wait_asked)

@@ -378,7 +378,7 @@ def _forget_the_providers_side() -> None:
 
 
 @pytest.mark.skipif(
-    settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3",
+    not settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"),
     reason="the file scan is of SQLite's database file",
 )
 def test_nothing_of_the_mail_remains_in_the_database_file(world, other_team):

@@ -299,6 +299,8 @@ def test_each_round_logs_one_line_of_ids_counts_and_timings_and_nothing_of_the_m
     assert fields["provider"] == world.kit.name
     assert (fields["status"], fields["stored"], fields["of_interest"]) == ("ok", 1, 1)
     assert fields["requests"] >= 2 and fields["duration_ms"] >= 0
+    # Each request costs at least one unit; a batch costs one per part.
+    assert fields["quota_units"] >= fields["requests"]
     line = record.getMessage()
     assert line.startswith("sync_round ") and f"mailbox={connection.pk}" in line
     assert "stored=1" in line and f"requests={fields['requests']}" in line
