@@ -2,7 +2,9 @@
 
 O365 logs each 4xx answer at ERROR with the full URL, whose query string holds a search
 (`participants:someone@example.com`), and the provider's message, which may quote an
-address. LOGGING (config/settings/base.py) puts `RedactQueryAndAddresses` on that logger.
+address. Django logs each 4xx and 5xx with its path, and the sandbox's paths (like Graph's
+`/users/{address}/messages`) hold addresses. LOGGING (config/settings/base.py) puts
+`RedactQueryAndAddresses` on both loggers.
 """
 
 import logging

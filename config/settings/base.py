@@ -295,6 +295,8 @@ LOGGING = {
         # LOG_LEVEL says; its 4xx ERROR lines quote the URL, search included.
         "O365": {"level": "WARNING"},
         "O365.connection": {"filters": ["redact"]},
+        # "Not Found: <path>": the sandbox's paths name mailboxes by address, as Graph's do.
+        "django.request": {"filters": ["redact"]},
     },
 }
 
