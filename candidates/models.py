@@ -263,7 +263,7 @@ class EmailAttachment(models.Model):
     size = models.PositiveIntegerField()
     # The encrypted bytes live in the "attachments" storage (core.attachment_storage), not
     # in the database: this is their random name there. They go when the row goes, however
-    # it is deleted (candidates.signals).
+    # it is deleted (candidates.apps).
     blob = models.CharField(max_length=100, editable=False)
 
     class Meta:

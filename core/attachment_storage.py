@@ -13,12 +13,14 @@ directory by default, an S3-compatible bucket when configured (config/settings/b
 import base64
 import functools
 import uuid
+from typing import Any, Protocol
 
 from cryptography.fernet import Fernet, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, storages
+from django.db import transaction
 
 STORAGE_ALIAS = "attachments"
 
@@ -65,3 +67,24 @@ def attachment_blob_delete(name: str) -> None:
     """Remove a blob; a blob already gone is not an error (deletes may be retried)."""
     if name:
         _storage().delete(name)
+
+
+class _WithBlob(Protocol):
+    blob: str
+
+
+def blob_delete_with_row(sender: type, instance: _WithBlob, using: str, **kwargs: Any) -> None:
+    """post_delete receiver for the models that keep a blob (connected in their apps'
+    ready()): the file goes when its row goes, however the row is deleted.
+
+    A signal rather than a call in each service, because rows go by cascade (messages,
+    threads, candidates, users), by querysets (retention, purge, clean-ups) and one by one
+    (removal), and Django's deletion collector sends post_delete for every row it removes,
+    cascades included (not for raw SQL, which Threadline does not delete mail with).
+    """
+    # After the commit: a rolled-back delete must still find its bytes. Robust: the rows
+    # are gone whatever happens, and a storage outage must not turn a finished removal into
+    # an error page (the file is then left behind, unreferenced ciphertext).
+    transaction.on_commit(
+        functools.partial(attachment_blob_delete, instance.blob), using=using, robust=True
+    )

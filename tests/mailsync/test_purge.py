@@ -33,6 +33,7 @@ from candidates.models import (
     Posting,
     ThreadSeen,
 )
+from core.attachment_storage import attachment_blob_write
 from mailsync.models import (
     DraftAttachment,
     ImportJob,
@@ -144,7 +145,7 @@ def _seed(world) -> Seeded:
         user=world.recruiter,
         filename="draft.pdf",
         size=len(known.attachment),
-        content_b64=base64.b64encode(known.attachment).decode(),
+        blob=attachment_blob_write(known.attachment),
     )
     ThreadSeen.objects.create(user=world.recruiter, thread=EmailThread.objects.get())
     tokens = [v for v in json.loads(mailbox.credentials).values() if isinstance(v, str)]
@@ -330,7 +331,7 @@ def _ciphertexts() -> list[str]:
         EmailMessage: ["subject", "body_text", "snippet", "from_header", "to_header"],
         EmailAttachment: ["filename"],
         MailboxConnection: ["credentials"],
-        DraftAttachment: ["content_b64"],
+        DraftAttachment: ["filename"],
     }
     found = []
     with connection.cursor() as cursor:
