@@ -13,6 +13,8 @@ from django.urls import reverse
 
 from candidates.models import Candidate, EmailAttachment, EmailMessage, EmailThread
 from core.attachment_storage import attachment_blob_read, attachment_blob_write
+from mailsync.models import DraftAttachment
+from mailsync.sending import draft_attachment_outgoing
 from tests.factories import EmailAttachmentFactory, EmailMessageFactory, EmailThreadFactory
 
 # Every byte value, and more than a Fernet block, so that no encoding step hides a loss.
@@ -179,7 +181,7 @@ def _latest():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_migration_moves_existing_attachments_to_storage_and_back(team, attachment_files):
+def test_the_migration_moves_existing_attachments_to_storage_and_back(team):
     message = EmailMessageFactory(thread=EmailThreadFactory(candidate=team.candidate_on_my_posting))
     try:
         old_apps = _migrate(IN_THE_DATABASE)
@@ -202,5 +204,24 @@ def test_the_migration_moves_existing_attachments_to_storage_and_back(team, atta
 
         back = _migrate(IN_THE_DATABASE).get_model("candidates", "EmailAttachment")
         assert base64.b64decode(back.objects.get(pk=old.pk).content_b64) == CONTENT
+    finally:
+        _migrate(_latest())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_moves_kept_draft_attachments_to_storage(team):
+    try:
+        old_apps = _migrate([("mailsync", "0011_draftattachment_blob")])
+        old = old_apps.get_model("mailsync", "DraftAttachment").objects.create(
+            user_id=team.team_member.pk,
+            filename="cv.pdf",
+            size=len(CONTENT),
+            content_b64=base64.b64encode(CONTENT).decode(),
+        )
+
+        _migrate([("mailsync", "0013_remove_draftattachment_content_b64")])
+
+        moved = DraftAttachment.objects.get(pk=old.pk)
+        assert draft_attachment_outgoing(moved).content == CONTENT
     finally:
         _migrate(_latest())
