@@ -104,6 +104,7 @@ def attachment_files(settings):
     with the test's transaction, files would not. The directory, as a Path."""
     from config.settings.base import attachment_storage
 
+    settings.ATTACHMENT_STORAGE_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
     directory = Path(tempfile.mkdtemp(dir=settings.ATTACHMENT_STORAGE_DIR))
     settings.ATTACHMENT_STORAGE_DIR = directory  # for the commands a test starts
     settings.STORAGES = {**settings.STORAGES, "attachments": attachment_storage("", directory)}

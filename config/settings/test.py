@@ -18,9 +18,11 @@ STORAGES = {
 # Attachments in a directory of this test process's own (each xdist worker has one),
 # removed when it exits. Commands a test starts (manage.py in a child process) are given
 # the parent's directory in THREADLINE_TEST_ATTACHMENT_DIR, so both see the same files.
+# Named here, made only when a file is stored (tests/conftest.py): tools that import the
+# settings and leave without running atexit (mypy's django plugin) leave nothing behind.
 ATTACHMENT_STORAGE_DIR = Path(
     os.environ.get("THREADLINE_TEST_ATTACHMENT_DIR")
-    or tempfile.mkdtemp(prefix="threadline-test-attachments-")
+    or Path(tempfile.gettempdir()) / f"threadline-test-attachments-{os.getpid()}"
 )
 if "THREADLINE_TEST_ATTACHMENT_DIR" not in os.environ:
     atexit.register(shutil.rmtree, ATTACHMENT_STORAGE_DIR, ignore_errors=True)
