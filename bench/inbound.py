@@ -21,6 +21,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -39,6 +40,8 @@ from bench.mail_sync import _free_port  # noqa: E402 (needs the checkout on sys.
 WEBHOOK_PATH = "/anymail/mailgun/inbound_mime/"
 WORKDIR = ROOT / "var" / "bench-inbound"
 SQLITE_FILE = ROOT / "var" / "bench-inbound.sqlite3"
+# The attachments' encrypted files: made anew and removed with the database.
+ATTACHMENT_DIR = ROOT / "var" / "bench-inbound-attachments"
 # kind: (locust weight, the outcome the webhook must answer)
 MIX = {
     "reply": (60, "stored"),  # a candidate's reply; half of them with an HTML alternative
@@ -500,10 +503,12 @@ def main() -> None:
     for old in WORKDIR.iterdir():
         old.unlink()
     database_reset(args.database_url, create=True)
+    shutil.rmtree(ATTACHMENT_DIR, ignore_errors=True)
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.development",
         "DATABASE_URL": args.database_url,
+        "ATTACHMENT_STORAGE_DIR": str(ATTACHMENT_DIR),
         "DEBUG": "0",
         "LOG_LEVEL": "WARNING",
         # The locustfile signs posts with the sandbox's Mailgun; nothing else of it is used.
@@ -545,6 +550,7 @@ def main() -> None:
 
             connections.close_all()
             database_reset(args.database_url, create=False)
+            shutil.rmtree(ATTACHMENT_DIR, ignore_errors=True)
 
 
 def report(args, *, corpus: dict, seeded_in: float, cpu: dict[str, float]) -> None:

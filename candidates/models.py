@@ -261,8 +261,10 @@ class EmailAttachment(models.Model):
     filename = EncryptedCharField(max_length=255)
     content_type = models.CharField(max_length=255, default="application/octet-stream")
     size = models.PositiveIntegerField()
-    # Base64 of the bytes, encrypted: the library encrypts text, not binary.
-    content_b64 = EncryptedTextField()
+    # The encrypted bytes live in the "attachments" storage (core.attachment_storage), not
+    # in the database: this is their random name there. They go when the row goes, however
+    # it is deleted (candidates.apps).
+    blob = models.CharField(max_length=100, editable=False)
 
     class Meta:
         ordering = ["pk"]

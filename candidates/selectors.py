@@ -233,10 +233,7 @@ def thread_list(*, user: User, candidate: Candidate) -> QuerySet[EmailThread]:
         EmailMessage.objects.defer("body_html")
         .select_related("sender")  # the thread's "Started by"
         .order_by("sent_at", "pk")
-        .prefetch_related(
-            # The bytes are only read for a download.
-            Prefetch("attachments", queryset=EmailAttachment.objects.defer("content_b64"))
-        )
+        .prefetch_related("attachments")  # descriptions only: the bytes are in storage
     )
     return (
         policy.visible_threads(user)
@@ -266,8 +263,8 @@ def message_get(*, user: User, candidate: Candidate, message_id: int | str) -> E
 def attachment_get(
     *, user: User, candidate_id: UUID | str, attachment_id: int | str
 ) -> EmailAttachment:
-    """An attachment, bytes included, on a thread of this candidate that the user may see;
-    404 otherwise."""
+    """An attachment on a thread of this candidate that the user may see; 404 otherwise.
+    Its bytes are read from storage (core.attachment_storage) only after this."""
     return get_object_or_404(
         policy.visible_attachments(user).filter(message__thread__candidate_id=candidate_id),
         pk=attachment_id,

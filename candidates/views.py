@@ -1,4 +1,3 @@
-import base64
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ from candidates.forms import AddEmailForm, CandidateForm, CandidateListForm, Can
 from candidates.models import Candidate, EmailThread
 from candidates.policy import ThreadAction
 from candidates.rendering import safe_content_type, safe_download_filename
+from core.attachment_storage import attachment_blob_read
 
 PROFILE_TABS = ("overview", "emails", "interviews")
 HISTORY_PER_PAGE = 50
@@ -212,7 +212,8 @@ def attachment_download(request, candidate_id, attachment_id):
         user=request.user, candidate_id=candidate_id, attachment_id=attachment_id
     )
     return _download(
-        base64.b64decode(attachment.content_b64),
+        # Read only now, after the visibility policy has found the row.
+        attachment_blob_read(attachment.blob),
         content_type=safe_content_type(attachment.content_type),
         filename=attachment.filename,
     )

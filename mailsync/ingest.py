@@ -10,7 +10,6 @@ Two rules live here and nowhere else:
   whichever of those ways a copy comes back.
 """
 
-import base64
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from accounts.models import User
 from candidates import policy
 from candidates.models import Candidate, EmailAttachment, EmailMessage, EmailThread
 from candidates.rendering import clean_attachment_name, prepare_html_for_storage
+from core.attachment_storage import attachment_blob_write
 from mailsync.mime import ParsedMessage
 from mailsync.models import MailboxConnection, MailboxThread, RemovedMessage, SyncedMessage
 from mailsync.retention import thread_revived
@@ -220,6 +220,8 @@ class _Attachment(Protocol):
 
 
 def attachments_store(message: EmailMessage, attachments: Iterable[_Attachment]) -> None:
+    # The bytes are written to storage before the rows: should the transaction roll back,
+    # what is left is an unreferenced file of ciphertext, never a row without its bytes.
     EmailAttachment.objects.bulk_create(
         EmailAttachment(
             message=message,
@@ -227,7 +229,7 @@ def attachments_store(message: EmailMessage, attachments: Iterable[_Attachment])
             filename=clean_attachment_name(attachment.filename)[:255],
             content_type=attachment.content_type[:255],
             size=len(attachment.content),
-            content_b64=base64.b64encode(attachment.content).decode(),
+            blob=attachment_blob_write(attachment.content),
         )
         for attachment in attachments
     )

@@ -255,7 +255,9 @@ class DraftAttachment(models.Model):
     filename = EncryptedCharField(max_length=255)
     content_type = models.CharField(max_length=255, default="application/octet-stream")
     size = models.PositiveIntegerField()
-    content_b64 = EncryptedTextField()
+    # The encrypted bytes' name in the "attachments" storage, as for EmailAttachment.blob;
+    # the file goes with the row (mailsync.apps).
+    blob = models.CharField(max_length=100, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:

@@ -1,7 +1,6 @@
 """Sending from a user's own mailbox, from the candidate profile: the draft, its
 recipients and attachments (kept between tries), and handing it to the provider."""
 
-import base64
 import html
 import logging
 import uuid
@@ -23,6 +22,7 @@ from candidates.models import (
 )
 from candidates.rendering import prepare_html_for_storage
 from candidates.services import CandidateError, candidate_add_email
+from core.attachment_storage import attachment_blob_read, attachment_blob_write
 from mailsync.ingest import activity_advance, attachments_store
 from mailsync.mime import SNIPPET_LENGTH, OutgoingAttachment
 from mailsync.models import DraftAttachment, MailboxConnection, MailboxThread, SyncedMessage
@@ -137,7 +137,7 @@ def draft_attachments_store(
             filename=attachment.filename[:255],
             content_type=attachment.content_type[:255],
             size=len(attachment.content),
-            content_b64=base64.b64encode(attachment.content).decode(),
+            blob=attachment_blob_write(attachment.content),
         )
         for attachment in attachments
     ]
@@ -147,7 +147,7 @@ def draft_attachment_outgoing(kept: DraftAttachment) -> OutgoingAttachment:
     return OutgoingAttachment(
         filename=kept.filename,
         content_type=kept.content_type,
-        content=base64.b64decode(kept.content_b64),
+        content=attachment_blob_read(kept.blob),
     )
 
 

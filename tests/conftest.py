@@ -2,8 +2,11 @@
 records must never show through."""
 
 import logging
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -115,6 +118,20 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def attachment_files(settings):
+    """Each test's attachments in a directory of its own, removed after it: rows roll back
+    with the test's transaction, files would not. The directory, as a Path."""
+    from config.settings.base import attachment_storage
+
+    settings.ATTACHMENT_STORAGE_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory = Path(tempfile.mkdtemp(dir=settings.ATTACHMENT_STORAGE_DIR))
+    settings.ATTACHMENT_STORAGE_DIR = directory  # for the commands a test starts
+    settings.STORAGES = {**settings.STORAGES, "attachments": attachment_storage("", directory)}
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture

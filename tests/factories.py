@@ -1,4 +1,3 @@
-import base64
 import datetime as dt
 
 import factory
@@ -15,6 +14,7 @@ from candidates.models import (
     Posting,
 )
 from candidates.rendering import StoredHtml, prepare_html_for_storage
+from core.attachment_storage import attachment_blob_write
 from mailsync.models import MailboxConnection
 from mailsync.providers import get_provider
 
@@ -144,7 +144,8 @@ class EmailAttachmentFactory(DjangoModelFactory):
     content_type = "application/pdf"
     content = b"%PDF-1.4 test document"
     size = factory.LazyAttribute(lambda o: len(o.content))
-    content_b64 = factory.LazyAttribute(lambda o: base64.b64encode(o.content).decode())
+    # Through the real storage (the test settings' own directory), as ingestion writes it.
+    blob = factory.LazyAttribute(lambda o: attachment_blob_write(o.content))
 
 
 class MailboxConnectionFactory(DjangoModelFactory):

@@ -395,7 +395,7 @@ def test_subjects_bodies_and_attachments_are_encrypted_at_rest(team):
             f"SELECT subject, body_text, from_header FROM {EmailMessage._meta.db_table}"  # noqa: S608 (model's own table name)
         )
         message_rows = cursor.fetchall()
-        cursor.execute("SELECT filename, content_b64 FROM candidates_emailattachment")
+        cursor.execute("SELECT filename FROM candidates_emailattachment")
         attachment_rows = cursor.fetchall()
 
     raw = repr(thread_rows + message_rows + attachment_rows)

@@ -44,6 +44,7 @@ def test_seed_demo_is_idempotent_and_prints_the_logins():
         assert email in first_out.getvalue()
     assert "limited@demo.test" in first_out.getvalue()
     assert "password: threadline-demo" in first_out.getvalue().splitlines()
+
     def logins(output: StringIO) -> list[str]:
         return [line for line in output.getvalue().splitlines() if "Sandbox" not in line]
 
@@ -109,6 +110,7 @@ def test_starting_with_the_wrong_field_encryption_key_fails_loudly(tmp_path):
         ("DATABASE_URL", "DATABASE_URL is required"),
         ("CELERY_BROKER_URL", "CELERY_BROKER_URL is required"),
         ("ALLOWED_HOSTS", "ALLOWED_HOSTS is required"),
+        ("ATTACHMENT_STORAGE_BUCKET", "ATTACHMENT_STORAGE_BUCKET (S3-compatible object storage)"),
     ],
 )
 def test_production_settings_refuse_to_start_on_development_defaults(missing, message):
@@ -119,6 +121,7 @@ def test_production_settings_refuse_to_start_on_development_defaults(missing, me
         "DATABASE_URL": "postgres://u@db.invalid/threadline",
         "CELERY_BROKER_URL": "redis://broker.invalid:6379/0",
         "ALLOWED_HOSTS": "threadline.example.com",
+        "ATTACHMENT_STORAGE_BUCKET": "threadline-attachments",
         "SANDBOX": "0",
     }
     env.pop(missing)
@@ -146,6 +149,7 @@ def test_production_settings_refuse_the_development_secret_key_and_the_sandbox()
         "DATABASE_URL": "postgres://u@db.invalid/threadline",
         "CELERY_BROKER_URL": "redis://broker.invalid:6379/0",
         "ALLOWED_HOSTS": "threadline.example.com",
+        "ATTACHMENT_STORAGE_DIR": "/srv/threadline/attachments",
     }
 
     dev_key = _manage("check", env={**env, "SECRET_KEY": "django-insecure-" + "x" * 60})
@@ -182,6 +186,7 @@ def test_faker_is_a_demo_tool_outside_the_production_runtime():
         "DATABASE_URL": "postgres://u@db.invalid/threadline",
         "CELERY_BROKER_URL": "redis://broker.invalid:6379/0",
         "ALLOWED_HOSTS": "threadline.example.com",
+        "ATTACHMENT_STORAGE_BUCKET": "threadline-attachments",
         "SANDBOX": "0",
     }
 

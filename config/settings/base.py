@@ -244,10 +244,47 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("STATIC_ROOT") or BASE_DIR / "staticfiles")
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+
+# --- Attachments (encrypted by core.attachment_storage, kept out of the database) ---------
+# An S3-compatible bucket when ATTACHMENT_STORAGE_BUCKET is set (credentials from boto3's
+# usual sources: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or the machine's role),
+# else a directory: under var/ by default, or ATTACHMENT_STORAGE_DIR, which every web and
+# worker machine must share.
+ATTACHMENT_STORAGE_BUCKET = env_str("ATTACHMENT_STORAGE_BUCKET", "")
+ATTACHMENT_STORAGE_DIR = Path(env_str("ATTACHMENT_STORAGE_DIR") or VAR_DIR / "attachments")
+
+
+def attachment_storage(bucket: str, directory: Path) -> dict[str, Any]:
+    """The "attachments" entry of STORAGES (a function: test settings build their own)."""
+    if not bucket:
+        return {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            # Owner only: the files are ciphertext, but nobody else has reason to list them.
+            "OPTIONS": {
+                "location": str(directory),
+                "file_permissions_mode": 0o600,
+                "directory_permissions_mode": 0o700,
+            },
+        }
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "endpoint_url": env_str("ATTACHMENT_STORAGE_ENDPOINT_URL") or None,
+            "region_name": env_str("ATTACHMENT_STORAGE_REGION") or None,
+            # Private objects, never a public URL, never a silent overwrite.
+            "default_acl": None,
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+
+
+STORAGES["attachments"] = attachment_storage(ATTACHMENT_STORAGE_BUCKET, ATTACHMENT_STORAGE_DIR)
 
 # --- Content-Security-Policy (django-csp) ----------------------------------------------
 # Scripts and styles only from our own static files: no inline <script>, no on*= handlers

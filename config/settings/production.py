@@ -2,9 +2,14 @@
 
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_required
+from config.env import env_bool, env_int, env_required, env_str
 from config.settings.base import *  # noqa: F403 (settings modules extend one another)
-from config.settings.base import ALLOWED_HOSTS, FIELD_ENCRYPTION_KEY, SANDBOX
+from config.settings.base import (
+    ALLOWED_HOSTS,
+    ATTACHMENT_STORAGE_BUCKET,
+    FIELD_ENCRYPTION_KEY,
+    SANDBOX,
+)
 
 DEBUG = False
 SECRET_KEY = env_required("SECRET_KEY")
@@ -19,6 +24,13 @@ if not ALLOWED_HOSTS or "*" in ALLOWED_HOSTS:
 # The defaults (a local SQLite file, the embedded broker) do not survive several machines.
 env_required("DATABASE_URL")
 env_required("CELERY_BROKER_URL")
+# Nor does a directory under var/: a worker's stored attachment would be missing for a web
+# process on another machine.
+if not (ATTACHMENT_STORAGE_BUCKET or env_str("ATTACHMENT_STORAGE_DIR")):
+    raise ImproperlyConfigured(
+        "ATTACHMENT_STORAGE_BUCKET (S3-compatible object storage) or ATTACHMENT_STORAGE_DIR "
+        "(a directory every web and worker machine shares) is required in production."
+    )
 if SANDBOX:
     raise ImproperlyConfigured("SANDBOX=1 emulates Google and Microsoft; never in production.")
 

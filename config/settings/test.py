@@ -1,6 +1,10 @@
 """pytest: development defaults plus speed-ups that do not change behaviour."""
 
+import atexit
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 from config.settings.development import *  # noqa: F403 (settings modules extend one another)
 
@@ -10,6 +14,19 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# Attachments in a directory of this test process's own (each xdist worker has one),
+# removed when it exits. Commands a test starts (manage.py in a child process) are given
+# the parent's directory in THREADLINE_TEST_ATTACHMENT_DIR, so both see the same files.
+# Named here, made only when a file is stored (tests/conftest.py): tools that import the
+# settings and leave without running atexit (mypy's django plugin) leave nothing behind.
+ATTACHMENT_STORAGE_DIR = Path(
+    os.environ.get("THREADLINE_TEST_ATTACHMENT_DIR")
+    or Path(tempfile.gettempdir()) / f"threadline-test-attachments-{os.getpid()}"
+)
+if "THREADLINE_TEST_ATTACHMENT_DIR" not in os.environ:
+    atexit.register(shutil.rmtree, ATTACHMENT_STORAGE_DIR, ignore_errors=True)
+STORAGES["attachments"] = attachment_storage("", ATTACHMENT_STORAGE_DIR)  # noqa: F405
 
 # A file, not SQLite's in-memory database, so that live-server threads (browser and
 # provider-sandbox tests) open their own connections as web processes do.

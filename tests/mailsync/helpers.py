@@ -21,5 +21,7 @@ def child_environment(**extra: str) -> dict[str, str]:
         "GOOGLE_MAIL_CLIENT_SECRET": settings.GOOGLE_MAIL_CLIENT_SECRET,
         "GOOGLE_TOKEN_URI": settings.GOOGLE_TOKEN_URI,
         "GOOGLE_API_ROOT": settings.GOOGLE_API_ROOT,
+        # The same attachment files as this test process (config/settings/test.py).
+        "THREADLINE_TEST_ATTACHMENT_DIR": str(settings.ATTACHMENT_STORAGE_DIR),
         **extra,
     }

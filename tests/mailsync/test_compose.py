@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from candidates.models import EmailMessage, EmailThread
+from core.attachment_storage import attachment_blob_write
 from mailsync.models import DraftAttachment
 from mailsync.services import draft_attachments_clean_up
 from sandbox import services as sandbox
@@ -255,18 +256,21 @@ def test_gmail_sends_a_20_mb_file(gmail_world, large_files):
     assert upload.status == 200
 
 
-def test_kept_files_older_than_a_day_are_cleaned_up(team, transactional_db):
+def test_kept_files_older_than_a_day_are_cleaned_up(team, transactional_db, attachment_files):
     old = DraftAttachment.objects.create(
-        user=team.team_member, filename="old.pdf", size=1, content_b64="eA=="
+        user=team.team_member, filename="old.pdf", size=1, blob=attachment_blob_write(b"x")
     )
     DraftAttachment.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=2))
     fresh = DraftAttachment.objects.create(
-        user=team.team_member, filename="new.pdf", size=1, content_b64="eA=="
+        user=team.team_member, filename="new.pdf", size=1, blob=attachment_blob_write(b"x")
     )
 
     assert draft_attachments_clean_up() == 1
 
     assert list(DraftAttachment.objects.all()) == [fresh]
+    # The stored file goes with its row, and only that one.
+    assert not (attachment_files / old.blob).exists()
+    assert (attachment_files / fresh.blob).exists()
 
 
 def test_an_upload_too_large_to_read_comes_back_as_the_emails_tab_saying_why(
@@ -326,7 +330,7 @@ def test_a_reply_shows_one_recipient_control(team, client_for):
 def test_a_kept_file_that_is_gone_is_asked_for_again(team, client_for):
     MailboxConnectionFactory(user=team.team_member)
     someone_elses = DraftAttachment.objects.create(
-        user=team.admin, filename="theirs.pdf", size=1, content_b64="eA=="
+        user=team.admin, filename="theirs.pdf", size=1, blob=attachment_blob_write(b"x")
     )
 
     response = client_for(team.team_member).post(

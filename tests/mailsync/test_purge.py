@@ -33,6 +33,7 @@ from candidates.models import (
     Posting,
     ThreadSeen,
 )
+from core.attachment_storage import attachment_blob_write
 from mailsync.models import (
     DraftAttachment,
     ImportJob,
@@ -144,7 +145,7 @@ def _seed(world) -> Seeded:
         user=world.recruiter,
         filename="draft.pdf",
         size=len(known.attachment),
-        content_b64=base64.b64encode(known.attachment).decode(),
+        blob=attachment_blob_write(known.attachment),
     )
     ThreadSeen.objects.create(user=world.recruiter, thread=EmailThread.objects.get())
     tokens = [v for v in json.loads(mailbox.credentials).values() if isinstance(v, str)]
@@ -328,9 +329,9 @@ def _ciphertexts() -> list[str]:
     columns = {
         EmailThread: ["subject"],
         EmailMessage: ["subject", "body_text", "snippet", "from_header", "to_header"],
-        EmailAttachment: ["filename", "content_b64"],
+        EmailAttachment: ["filename"],
         MailboxConnection: ["credentials"],
-        DraftAttachment: ["content_b64"],
+        DraftAttachment: ["filename"],
     }
     found = []
     with connection.cursor() as cursor:
@@ -352,7 +353,13 @@ def _on_disk() -> bytes:
     media = Path(settings.MEDIA_ROOT) if getattr(settings, "MEDIA_ROOT", "") else None
     if media is not None and media.is_dir():
         files += [path for path in media.rglob("*") if path.is_file()]
+    files += _attachment_files()
     return b"".join(path.read_bytes() for path in files if path.exists())
+
+
+def _attachment_files() -> list[Path]:
+    """The attachments' encrypted files (this test process's own directory)."""
+    return [path for path in settings.ATTACHMENT_STORAGE_DIR.rglob("*") if path.is_file()]
 
 
 def _pieces(secret: bytes) -> list[bytes]:
@@ -384,7 +391,9 @@ def _forget_the_providers_side() -> None:
 def test_nothing_of_the_mail_remains_in_the_database_file(world, other_team):
     known = _seed(world)
     ciphertexts = [value.encode() for value in _ciphertexts()]
+    ciphertexts += [path.read_bytes() for path in _attachment_files()]
     others = _other_organisation(other_team)
+    other_attachment = EmailAttachment.objects.get(message__thread=others)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT subject FROM {EmailThread._meta.db_table} WHERE id = %s",  # noqa: S608
@@ -392,6 +401,7 @@ def test_nothing_of_the_mail_remains_in_the_database_file(world, other_team):
         )
         other_ciphertexts = [row[0].encode() for row in cursor.fetchall()]
     assert other_ciphertexts
+    other_ciphertexts.append((settings.ATTACHMENT_STORAGE_DIR / other_attachment.blob).read_bytes())
     plaintexts = [
         known.subject.encode(),
         known.phrase.encode(),
