@@ -20,6 +20,10 @@ def backfill_direction_times(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+    # Each step commits on its own. In one transaction, PostgreSQL refuses the new foreign
+    # key's index ("pending trigger events") once the backfill has updated existing
+    # threads; the backfill (RunPython) still runs in a transaction of its own.
+    atomic = False
 
     dependencies = [
         ('candidates', '0005_clean_stored_html_once'),
