@@ -990,6 +990,7 @@ def _log_round(
         "status": report.status,
         **{name: getattr(report, name) for name in ROUND_COUNTS},
         "recovered": report.recovered,
+        "more": report.more,
         "requests": tally.requests,
         "retries": tally.retries,
         "quota_units": tally.quota_units,

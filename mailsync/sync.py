@@ -70,6 +70,8 @@ class SyncReport:
     # Listed, but older than the organisation's retention period: left unread.
     past_retention: int = 0
     recovered: bool = False
+    # The round read MAILSYNC_ROUND_MAX_MESSAGES and saved its place: more changes wait.
+    more: bool = False
     error: str = ""
     stored_ids: list[int] = field(default_factory=list)
 
@@ -157,6 +159,10 @@ def _apply_changes(mailbox: MailboxConnection, session: MailboxSession, report: 
         _handle(mailbox, session, page.added, report)
         _apply_deletions(mailbox, session, page.deleted, report)
         cursor = page.cursor or cursor
+        if not page.last and page.cursor and report.seen >= settings.MAILSYNC_ROUND_MAX_MESSAGES:
+            # Enough for one round: the rest waits behind the other mailboxes' rounds.
+            report.more = True
+            break
     return cursor
 
 

@@ -45,7 +45,10 @@ def sync_mailbox(mailbox_id: int) -> None:
     # Temporary provider errors are retried inside the run and otherwise wait for the next
     # beat round; the lease keeps a second worker off this mailbox meanwhile. The round
     # logs its own line (mailsync.rounds).
-    mailbox_sync(mailbox_id=mailbox_id)
+    if mailbox_sync(mailbox_id=mailbox_id).more:
+        # A backlog bigger than one round (MAILSYNC_ROUND_MAX_MESSAGES): the rest queues
+        # behind the rounds already waiting, so one huge mailbox never starves the others.
+        sync_mailbox.apply_async((mailbox_id,))
 
 
 @shared_task(ignore_result=True, time_limit=600)  # type: ignore[untyped-decorator]

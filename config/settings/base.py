@@ -99,10 +99,15 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'threadline.sqlite3'}"
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+_SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+# Seconds a process keeps its database connection between requests and tasks (0: a new
+# one each time). docs/benchmarks.md, "Inbound mail", measures both on SQLite.
+DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 0 if _SQLITE else 60)
+# A kept connection is checked before use, so a restarted server costs no failed request.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if _SQLITE:
     # Web, worker and beat share one file in the default set-up: wait for locks instead of
     # failing, take write locks up front, and let readers proceed alongside one writer.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 20,
         "transaction_mode": "IMMEDIATE",
@@ -367,6 +372,11 @@ MAILSYNC_GRAPH_REQUEST_GAP_MS = env_int("MAILSYNC_GRAPH_REQUEST_GAP_MS", 200)
 MAILSYNC_HTTP_TIMEOUT = float(env_str("MAILSYNC_HTTP_TIMEOUT", "30"))
 MAILSYNC_LEASE_SECONDS = env_int("MAILSYNC_LEASE_SECONDS", 15 * 60)
 MAILSYNC_BATCH_SIZE = env_int("MAILSYNC_BATCH_SIZE", 50)
+# Changes asked for per page (Gmail's history allows 500, Graph's delta more), and the
+# messages one round reads before it saves its place and queues the rest behind every
+# other mailbox's round: a mailbox back from a long outage never holds a worker for long.
+MAILSYNC_CHANGES_PAGE_SIZE = env_int("MAILSYNC_CHANGES_PAGE_SIZE", 500)
+MAILSYNC_ROUND_MAX_MESSAGES = env_int("MAILSYNC_ROUND_MAX_MESSAGES", 5000)
 MAILSYNC_LABEL_NAME = env_str("MAILSYNC_LABEL_NAME", "Threadline")
 # "Import candidate email" runs as a background job with no cap on messages; it spends at
 # most this much of the user's provider quota per second (Gmail units: Google allows 250;

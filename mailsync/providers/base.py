@@ -131,7 +131,9 @@ def thread_summary_from(thread_id: str, messages: list[HeaderLines]) -> ThreadSu
 @dataclass
 class ChangePage:
     """New messages since a cursor, the ids of messages the provider reports gone from
-    where sync looks, and the cursor that covers them.
+    where sync looks, and the cursor that covers them: every page has one, from which the
+    changes after it can be asked for, so a round may stop after any page (`last` is
+    False while more pages follow).
 
     `deleted` is what the change feed says, ids only: Gmail's history reports a message
     deleted from the mailbox for good; a Graph delta is per folder and reports a message
@@ -141,6 +143,7 @@ class ChangePage:
     added: list[MessageRef] = field(default_factory=list)
     cursor: str = ""
     deleted: list[str] = field(default_factory=list)
+    last: bool = True
 
 
 @dataclass(frozen=True)

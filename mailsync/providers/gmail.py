@@ -87,7 +87,7 @@ REFERENCE_HEADERS = ["Message-ID", "In-Reply-To", "References", "X-Threadline-Re
 # Deleted messages: their ids only (Gmail reports a message deleted for good, not one
 # moved to Trash, which is a label like any other).
 FIELDS_HISTORY = (
-    "history(messagesAdded/message(id,threadId,labelIds),messagesDeleted/message/id),"
+    "history(id,messagesAdded/message(id,threadId,labelIds),messagesDeleted/message/id),"
     "nextPageToken,historyId"
 )
 FIELDS_HEADERS = "payload/headers"
@@ -429,7 +429,7 @@ class GmailSession(MailboxSession):
                 userId="me",
                 startHistoryId=cursor,
                 historyTypes=["messageAdded", "messageDeleted"],
-                maxResults=500,
+                maxResults=settings.MAILSYNC_CHANGES_PAGE_SIZE,
                 pageToken=page_token,
                 fields=FIELDS_HISTORY,
             )
@@ -451,10 +451,15 @@ class GmailSession(MailboxSession):
                 if isinstance(item.get("message"), dict) and item["message"].get("id")
             ]
             last = not response.get("nextPageToken")
-            # The response's historyId covers every page; hand it out with the last one only.
-            yield ChangePage(
-                added=added, deleted=deleted, cursor=str(response["historyId"]) if last else ""
-            )
+            # The response's historyId covers every page: the last one's cursor. Before
+            # that, the page's newest record: history after it is what the pages to come
+            # hold (startHistoryId returns the records after the one it names).
+            records = response.get("history", [])
+            if last or not records:
+                resume = str(response["historyId"]) if last else ""
+            else:
+                resume = str(records[-1]["id"])
+            yield ChangePage(added=added, deleted=deleted, cursor=resume, last=last)
 
     def messages_gone(self, message_ids: list[str]) -> set[str]:
         """Asked by id, the answer holding the id alone: not found is deleted for good.

@@ -91,7 +91,6 @@ BATCH_LIMIT = 20  # Graph's JSON batching limit
 # Graph's limits count requests (10,000 per ten minutes per mailbox), each part of a JSON
 # batch as one: that is its quota unit.
 GRAPH_REQUEST_UNITS = 1
-PAGE_SIZE = 500
 IMMUTABLE_IDS = 'IdType="ImmutableId"'
 # A thread search: ids of matching messages, then each conversation's header lines. No
 # body and no bodyPreview: a search shows headers only.
@@ -620,7 +619,7 @@ class GraphSession(MailboxSession):
         return json.dumps(links)
 
     def _delta_pages(self, url: str) -> Iterator[dict[str, Any]]:
-        headers = {"Prefer": f"odata.maxpagesize={PAGE_SIZE}"}
+        headers = {"Prefer": f"odata.maxpagesize={settings.MAILSYNC_CHANGES_PAGE_SIZE}"}
         yield from self._pages(url, what="messages.delta", headers=headers)
 
     def _pages(self, first_url: str, *, what: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
@@ -659,10 +658,14 @@ class GraphSession(MailboxSession):
                 # (`"@removed": {"reason": "deleted"}`; "changed" is for directory objects
                 # that may come back): whichever reason, messages_gone decides.
                 deleted = [str(item["id"]) for item in items if "@removed" in item]
-                new_links[folder] = page.get("@odata.deltaLink", new_links[folder])
+                # A delta's nextLink resumes it where this page ended, as its deltaLink
+                # does after the last page: either is the folder's place.
+                new_links[folder] = page.get(
+                    "@odata.deltaLink", page.get("@odata.nextLink", new_links[folder])
+                )
                 last = folder == DELTA_FOLDERS[-1] and "@odata.deltaLink" in page
                 yield ChangePage(
-                    added=added, deleted=deleted, cursor=json.dumps(new_links) if last else ""
+                    added=added, deleted=deleted, cursor=json.dumps(new_links), last=last
                 )
 
     def messages_gone(self, message_ids: list[str]) -> set[str]:
