@@ -210,3 +210,71 @@ def test_company_settings_cost_the_same_for_1_or_25_changes_and_tallies(
 
     assert page.status_code == 200
     assert f"Acme renamed {size - 1}" in page.content.decode()
+
+
+# A candidate's history: workspace events by different people, on different threads.
+HISTORY_MAX_QUERIES = 13
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_candidate_history_costs_the_same_for_1_or_25_events(
+    team, client_for, django_assert_max_num_queries, size
+):
+    from candidates import audit
+
+    candidate = team.candidate_on_my_posting
+    for _ in range(size):
+        actor = UserFactory(organisation=team.organisation, role="team_member")
+        thread = EmailThreadFactory(candidate=candidate, owner=actor)
+        audit.record(actor=actor, event=audit.Event.SHARED, candidate_id=candidate.pk, about=thread)
+    client = client_for(team.admin)
+
+    with django_assert_max_num_queries(HISTORY_MAX_QUERIES):
+        page = client.get(reverse("candidates:history", args=[candidate.pk]))
+
+    assert page.status_code == 200
+
+
+# The read-only admin's list of mailboxes (owner, organisation and health on each row).
+ADMIN_MAILBOXES_MAX_QUERIES = 11
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_admins_mailbox_list_costs_the_same_for_1_or_25_mailboxes(
+    team, client_for, django_assert_max_num_queries, size
+):
+    for n in range(size):
+        owner = UserFactory(organisation=team.organisation, email=f"owner{n}@acme.test")
+        MailboxConnectionFactory(user=owner, organisation=team.organisation)
+    client = client_for(team.admin)
+
+    with django_assert_max_num_queries(ADMIN_MAILBOXES_MAX_QUERIES):
+        page = client.get(reverse("admin:mailsync_mailboxconnection_changelist"))
+
+    assert page.status_code == 200
+    assert f"owner{size - 1}@acme.test" in page.content.decode()
+
+
+# A Prometheus scrape: the mailbox gauges are aggregates, whatever the number of mailboxes.
+METRICS_MAX_QUERIES = 3
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_a_metrics_scrape_costs_the_same_for_1_or_25_mailboxes(
+    team, client, settings, django_assert_max_num_queries, size
+):
+    settings.METRICS_TOKEN = "a-scrape-token-long-enough-to-guess-never"
+    for _ in range(size):
+        owner = UserFactory(organisation=team.organisation)
+        MailboxConnectionFactory(user=owner, organisation=team.organisation)
+
+    with django_assert_max_num_queries(METRICS_MAX_QUERIES):
+        scrape = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {settings.METRICS_TOKEN}")
+
+    assert scrape.status_code == 200
+    counted = [
+        float(line.rsplit(" ", 1)[1])
+        for line in scrape.content.decode().splitlines()
+        if line.startswith("threadline_mailboxes{")
+    ]
+    assert sum(counted) == size
