@@ -9,9 +9,9 @@ and that success is recent (within three sync intervals); anything else is named
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from django.conf import settings
+from django.db import models
 from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -24,25 +24,14 @@ from mailsync.policy import mailbox_status, visible_health_mailboxes
 STALE_INTERVALS = 3
 
 
-class HealthState(StrEnum):
-    SYNCING = "syncing"
-    HEALTHY = "healthy"
-    THROTTLED = "throttled"
-    NEEDS_REAUTHORIZATION = "needs_reauthorization"
-    FAILING = "failing"
-    STALE = "stale"
-    NOT_SYNCED = "not_synced"
-
-
-STATE_LABELS = {
-    HealthState.SYNCING: "Syncing",
-    HealthState.HEALTHY: "Healthy",
-    HealthState.THROTTLED: "Throttled",
-    HealthState.NEEDS_REAUTHORIZATION: "Needs re-authorization",
-    HealthState.FAILING: "Failing",
-    HealthState.STALE: "No recent sync",
-    HealthState.NOT_SYNCED: "Not synced",
-}
+class HealthState(models.TextChoices):
+    SYNCING = "syncing", "Syncing"
+    HEALTHY = "healthy", "Healthy"
+    THROTTLED = "throttled", "Throttled"
+    NEEDS_REAUTHORIZATION = "needs_reauthorization", "Needs re-authorization"
+    FAILING = "failing", "Failing"
+    STALE = "stale", "No recent sync"
+    NOT_SYNCED = "not_synced", "Not synced"
 
 
 @dataclass(frozen=True)
@@ -59,7 +48,7 @@ class MailboxHealth:
 
     @property
     def label(self) -> str:
-        return STATE_LABELS[self.state]
+        return str(self.state.label)
 
 
 def stale_after() -> timedelta:

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from accounts import policy as accounts_policy
 from accounts.access import MemberRequest, member_required, require
 from mailsync import services
-from mailsync.health import STATE_LABELS, HealthState, organisation_health, state_counts
+from mailsync.health import HealthState, organisation_health, state_counts
 from mailsync.models import MailboxConnection
 from mailsync.tasks import sync_mailbox
 
@@ -45,9 +45,7 @@ def sync_health(request: MemberRequest) -> HttpResponse:
             "provider": provider,
             "search": search,
             "query": request.GET.urlencode(),
-            "counts": [
-                (value, STATE_LABELS[value], count) for value, count in state_counts(rows).items()
-            ],
+            "counts": [(value, value.label, count) for value, count in state_counts(rows).items()],
             "flagged": sum(row.flagged for row in rows),
             "providers": MailboxConnection.Provider.choices,
         },

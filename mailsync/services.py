@@ -881,10 +881,9 @@ def _health_mailbox(actor: User, mailbox_id: int) -> MailboxConnection:
     ).first()
     if mailbox is None:
         raise HealthActionRefused("No such mailbox in your organisation.")
-    if not mailbox_status(mailbox).may_read:
-        raise HealthActionRefused(
-            f"{mailbox.account_address} is not synced: {mailbox_status(mailbox).why_not_read}"
-        )
+    status = mailbox_status(mailbox)
+    if not status.may_read:
+        raise HealthActionRefused(f"{mailbox.account_address} is not synced: {status.why_not_read}")
     return mailbox
 
 
