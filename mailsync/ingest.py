@@ -11,10 +11,12 @@ Two rules live here and nowhere else:
 """
 
 import base64
+import operator
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import reduce
 from typing import Protocol
 
 from django.db import IntegrityError, transaction
@@ -311,19 +313,13 @@ class MessageBatch:
             thread.save(update_fields=["subject"])
         EmailMessage.objects.bulk_create([message for message, _ in self._created])
         attachments_store_many((message, parsed.attachments) for message, parsed in self._created)
-        for thread_id, times in newest.items():
-            activity_advance_to(
-                thread_id,
-                inbound_at=times.get("last_inbound_at"),
-                outbound_at=times.get("last_outbound_at"),
-            )
+        activity_advance_many(newest)
         candidates_newest: dict[uuid.UUID, datetime] = {}
         for message, _ in self._created:
             candidate_id = message.thread.candidate_id
             if candidates_newest.get(candidate_id, message.sent_at) <= message.sent_at:
                 candidates_newest[candidate_id] = message.sent_at
-        for candidate_id, at in candidates_newest.items():
-            Candidate.objects.filter(pk=candidate_id, updated_at__lt=at).update(updated_at=at)
+        candidates_activity_advance(candidates_newest)
         SyncedMessage.objects.bulk_create(
             [
                 SyncedMessage(mailbox=self.mailbox, provider_message_id=copy_id, message=message)
@@ -428,33 +424,39 @@ def _attachment_row(message: EmailMessage, attachment: _Attachment) -> EmailAtta
 def activity_advance(thread: EmailThread, at: datetime, *, direction: str) -> None:
     """Activity only moves forward, whatever order messages arrive in (the thread's two
     times in one statement, each moved only where it is older)."""
-    inbound = direction == EmailMessage.Direction.INBOUND
-    activity_advance_to(
-        thread.pk, inbound_at=at if inbound else None, outbound_at=None if inbound else at
+    way = "last_inbound_at" if direction == EmailMessage.Direction.INBOUND else "last_outbound_at"
+    activity_advance_many({thread.pk: {way: at, "last_message_at": at}})
+    candidates_activity_advance({thread.candidate_id: at})
+
+
+def activity_advance_many(newest: dict[uuid.UUID, dict[str, datetime]]) -> None:
+    """Threads' activity moved forward to their newest messages, in one statement: for
+    each thread id, the times it may move to (last_message_at, and last_inbound_at or
+    last_outbound_at where a message went that way); each moved only where it is older."""
+    if not newest:
+        return
+    moves: dict[str, list[When]] = {}
+    for thread_id, times in newest.items():
+        for name, at in times.items():
+            older = Q(**{f"{name}__lt": at})
+            if name != "last_message_at":
+                older |= Q(**{f"{name}__isnull": True})
+            moves.setdefault(name, []).append(When(Q(pk=thread_id) & older, then=_moment(at)))
+    EmailThread.objects.filter(pk__in=newest).update(
+        **{name: Case(*whens, default=F(name)) for name, whens in moves.items()}
     )
-    Candidate.objects.filter(pk=thread.candidate_id, updated_at__lt=at).update(updated_at=at)
 
 
-def activity_advance_to(
-    thread_id: uuid.UUID, *, inbound_at: datetime | None, outbound_at: datetime | None
-) -> None:
-    """A thread's activity moved forward to its newest message each way (None: none that
-    way), in one statement, each time moved only where it is older."""
-    times = {"last_inbound_at": inbound_at, "last_outbound_at": outbound_at}
-    newest = max(at for at in times.values() if at is not None)
-    updates = {
-        name: Case(
-            When(Q(**{f"{name}__isnull": True}) | Q(**{f"{name}__lt": at}), then=_moment(at)),
-            default=F(name),
+def candidates_activity_advance(newest: dict[uuid.UUID, datetime]) -> None:
+    """Candidates' activity time moved forward to these times, where it is older, in one
+    statement."""
+    moves = [(Q(pk=candidate_id, updated_at__lt=at), at) for candidate_id, at in newest.items()]
+    if not moves:
+        return
+    Candidate.objects.filter(reduce(operator.or_, (older for older, _ in moves))).update(
+        updated_at=Case(
+            *(When(older, then=_moment(at)) for older, at in moves), default=F("updated_at")
         )
-        for name, at in times.items()
-        if at is not None
-    }
-    EmailThread.objects.filter(pk=thread_id).update(
-        last_message_at=Case(
-            When(last_message_at__lt=newest, then=_moment(newest)), default=F("last_message_at")
-        ),
-        **updates,
     )
 
 
