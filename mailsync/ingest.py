@@ -222,9 +222,11 @@ class MessageBatch:
         if not digests:
             return
         if thread_ids:
+            # Only what tells a message again: its encrypted fields are not decrypted
+            # for nothing (they load, deferred, if a caller reads them).
             for message in EmailMessage.objects.filter(
                 thread_id__in=thread_ids, message_id_digest__in=digests
-            ):
+            ).only("id", "thread_id", "message_id_digest"):
                 self._existing[(message.thread_id, message.message_id_digest)] = message
         tombstones = RemovedMessage.objects.filter(
             organisation_id=self.mailbox.organisation_id,
