@@ -1,5 +1,7 @@
 """One entry point that stores a message of interest, whichever way it arrived: full sync,
-manual import, or inbound routing. Sending records its own messages (`sending.py`).
+manual import, or inbound routing (`message_store`; `MessageBatch` stores an import's
+fetched batch the same way, with a few statements for the whole batch). Sending records
+its own messages (`sending.py`).
 
 Two rules live here and nowhere else:
 - who wrote a message is decided by where it was found, never by its From header: the

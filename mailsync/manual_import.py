@@ -5,9 +5,9 @@ The one exception to default-deny, taken by the user for one candidate. It runs 
 worker (services.candidate_import_run), one step at a time: a page of the provider's
 search for one of the candidate's addresses, or a batch of messages to fetch and store.
 The counts and the checkpoint (which address, which page, which ids are still to fetch)
-are saved with what was stored, in one transaction (every search page, every ten stored
-messages), so a worker that dies resumes where the last save left off: nothing is lost,
-counted twice or stored twice.
+are saved with what was stored, in one transaction (every search page, every fetched
+batch of up to a hundred messages), so a worker that dies resumes where the last save
+left off: nothing is lost, counted twice or stored twice.
 """
 
 import logging
@@ -50,7 +50,8 @@ logger = logging.getLogger(__name__)
 IMPORT_LEASE = Lease(ImportJob, "claimed_until", "claim")
 
 
-# Messages stored per transaction (and progress save) within a fetched batch.
+# Messages stored per transaction (and progress save) within a fetched batch: a provider's
+# whole batch (Gmail 50, Outlook 4), stored together by MessageBatch in well under a second.
 STORE_CHUNK = 100
 
 
@@ -295,9 +296,9 @@ def _fetch_step(
     lease_token: str,
 ) -> tuple[int, list[str]]:
     """Fetch the oldest `batch_size` refs still to fetch (so a new thread takes its subject
-    from the conversation's start) in one provider batch, then store them a few at a time,
-    each few saved with the counts and checkpoint in one transaction (the progress panel
-    moves while a large batch is stored). Returns how many were fetched and the ids stored."""
+    from the conversation's start) in one provider batch, then store them together
+    (`_store_batched`; one by one when the batch cannot be written), saved with the counts
+    and checkpoint in one transaction. Returns how many were fetched and the ids stored."""
     batch = checkpoint.pending[-batch_size:]
     refs = [
         MessageRef(id=ref_id, thread_id=thread_id, sent=sent) for ref_id, thread_id, sent in batch
