@@ -311,31 +311,40 @@ def _fetch_step(
     stored_ids: list[str] = []
     for start in range(0, len(refs), STORE_CHUNK):
         chunk = refs[start : start + STORE_CHUNK]
-        with transaction.atomic():
-            before = (dict(threads), list(checkpoint.thread_ids))
-            try:
-                with transaction.atomic():
-                    counts, chunk_ids = _store_batched(
-                        job, chunk, fetched, parsed, threads, checkpoint
-                    )
-            except (OperationalError, InterfaceError):
-                raise  # the database, not a message: the step fails and is tried again
-            except Exception as problem:
-                # A message the batch could not take (another worker stored it a moment
-                # ago, or its content failed to store): all of the chunk again, one by
-                # one, each in its own guard, as far as the batch had gone.
-                logger.info("Import %s: storing one by one (%s)", job.pk, type(problem).__name__)
-                threads.clear()
-                threads.update(before[0])
-                checkpoint.thread_ids = before[1]
+        before = (dict(threads), list(checkpoint.thread_ids), list(checkpoint.pending))
+        try:
+            with transaction.atomic():
+                counts, chunk_ids = _store_batched(job, chunk, fetched, parsed, threads, checkpoint)
+                _chunk_save(job, checkpoint, chunk, counts, lease_token)
+        except (OperationalError, InterfaceError, LeaseLost):
+            raise  # the database or the lease, not a message: the step stops here
+        except Exception as problem:
+            # A message the batch could not take (another worker stored it a moment ago,
+            # or its content failed to store): the batch's transaction is rolled back and
+            # the chunk stored again one by one, each message in its own guard.
+            logger.info("Import %s: storing one by one (%s)", job.pk, type(problem).__name__)
+            threads.clear()
+            threads.update(before[0])
+            checkpoint.thread_ids, checkpoint.pending = before[1], before[2]
+            with transaction.atomic():
                 counts, chunk_ids = _store_one_by_one(
                     job, chunk, fetched, parsed, threads, checkpoint
                 )
-            stored_ids += chunk_ids
-            done = {ref.id for ref in chunk}
-            checkpoint.pending = [ref for ref in checkpoint.pending if ref[0] not in done]
-            _save(job, checkpoint, counts, lease_token)
+                _chunk_save(job, checkpoint, chunk, counts, lease_token)
+        stored_ids += chunk_ids
     return len(refs), stored_ids
+
+
+def _chunk_save(
+    job: ImportJob,
+    checkpoint: Checkpoint,
+    chunk: list[MessageRef],
+    counts: dict[str, int],
+    lease_token: str,
+) -> None:
+    done = {ref.id for ref in chunk}
+    checkpoint.pending = [ref for ref in checkpoint.pending if ref[0] not in done]
+    _save(job, checkpoint, counts, lease_token)
 
 
 def _store_batched(
