@@ -165,7 +165,11 @@ def threadline_run(corpus: Path, database_url: str, workdir: Path) -> dict:
     for job in jobs:
         token = IMPORT_LEASE.take(job.pk, seconds=600)
         assert token is not None
-        job.refresh_from_db()
+        # Loaded as the worker loads it (import_job_run_held), with its user, candidate
+        # and mailbox.
+        job = ImportJob.objects.select_related(
+            "user", "candidate", "mailbox__user", "mailbox__organisation"
+        ).get(pk=job.pk)
         import_job_advance(job, session, lease_token=token, keep_going=lambda: True)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     stored = EmailMessage.objects.count()

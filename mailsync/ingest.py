@@ -1,5 +1,7 @@
 """One entry point that stores a message of interest, whichever way it arrived: full sync,
-manual import, or inbound routing. Sending records its own messages (`sending.py`).
+manual import, or inbound routing (`message_store`; `MessageBatch` stores an import's
+fetched batch the same way, with a few statements for the whole batch). Sending records
+its own messages (`sending.py`).
 
 Two rules live here and nowhere else:
 - who wrote a message is decided by where it was found, never by its From header: the
@@ -14,10 +16,10 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from django.db import IntegrityError, transaction
-from django.db.models import Case, DateTimeField, F, Max, Q, Value, When
+from django.db import IntegrityError, connections, models, router, transaction
+from django.db.models import Max, Q
 
 from accounts.models import User
 from candidates import policy
@@ -52,8 +54,27 @@ def thread_for_references(*, organisation_id: int, headers: list[str | None]) ->
     thread_id = thread_from_headers(headers)
     if thread_id is None:
         return None
-    thread = EmailThread.objects.filter(pk=thread_id, organisation_id=organisation_id).first()
-    return thread or thread_revived(organisation_id=organisation_id, thread_id=thread_id)
+    return threads_for_references(organisation_id=organisation_id, thread_ids={thread_id}).get(
+        thread_id
+    )
+
+
+def threads_for_references(
+    *, organisation_id: int, thread_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, EmailThread]:
+    """The threads that signed references name (`thread_from_headers`), within this
+    organisation, by id; those that retention removed come back, empty."""
+    if not thread_ids:
+        return {}
+    found = {
+        thread.pk: thread
+        for thread in EmailThread.objects.filter(pk__in=thread_ids, organisation_id=organisation_id)
+    }
+    for thread_id in thread_ids - found.keys():
+        revived = thread_revived(organisation_id=organisation_id, thread_id=thread_id)
+        if revived is not None:
+            found[thread_id] = revived
+    return found
 
 
 def threads_visible_to(user: User, thread_ids: set[uuid.UUID]) -> set[uuid.UUID]:
@@ -170,6 +191,181 @@ def message_store(
     return Stored(message=message, created=created)
 
 
+class MessageBatch:
+    """Messages stored together, each as `message_store` stores it, in a handful of
+    statements for the whole batch instead of some twenty per message: one query for
+    those already on their thread, one for tombstones, one INSERT each for new threads,
+    messages, attachments and mailbox copies, one upsert for the thread links, and each
+    touched thread's activity once. `add` answers at once, as `message_store` would, from
+    what `prefetch` read and what was added before; `write` then writes it all. The caller
+    holds one transaction around both.
+
+    The threads a batch writes to are given to `prefetch` (threads already saved) or made
+    by `private_thread` (saved by `write`). A write that fails (another worker stored the
+    same message a moment ago: a unique constraint) raises; the caller rolls the batch
+    back and stores its messages one by one instead."""
+
+    def __init__(self, *, mailbox: MailboxConnection) -> None:
+        self.mailbox = mailbox
+        self._existing: dict[tuple[uuid.UUID, str], EmailMessage] = {}
+        self._tombstones: dict[tuple[int, uuid.UUID, str], RemovedMessage] = {}
+        self._new_threads: dict[uuid.UUID, EmailThread] = {}
+        self._subject_set: dict[uuid.UUID, EmailThread] = {}
+        self._created: list[tuple[EmailMessage, ParsedMessage]] = []
+        self._copies: list[tuple[str, EmailMessage]] = []
+        self._links: dict[str, EmailThread] = {}
+
+    def prefetch(
+        self, *, threads: Iterable[EmailThread], candidate_ids: set[uuid.UUID], digests: set[str]
+    ) -> None:
+        """Read what the database holds of these Message-ID digests: the messages on these
+        threads, and the tombstones on these candidates."""
+        thread_ids = {thread.pk for thread in threads}
+        if not digests:
+            return
+        if thread_ids:
+            # Only what tells a message again: its encrypted fields are not decrypted
+            # for nothing (they load, deferred, if a caller reads them).
+            for message in EmailMessage.objects.filter(
+                thread_id__in=thread_ids, message_id_digest__in=digests
+            ).only("id", "thread_id", "message_id_digest"):
+                self._existing[(message.thread_id, message.message_id_digest)] = message
+        tombstones = RemovedMessage.objects.filter(
+            organisation_id=self.mailbox.organisation_id,
+            candidate_id__in=candidate_ids,
+            message_id_digest__in=digests,
+        ).order_by("removed_at", "pk")
+        for tombstone in tombstones:
+            key = (tombstone.organisation_id, tombstone.candidate_id, tombstone.message_id_digest)
+            self._tombstones.setdefault(key, tombstone)  # the first, as removed_tombstone's
+
+    def private_thread(self, *, candidate_id: uuid.UUID, subject: str) -> EmailThread:
+        """As `private_thread_for`, not saved yet: `write` saves it if a message is added."""
+        owner = self.mailbox.user
+        return EmailThread(  # type: ignore[misc]
+            organisation_id=owner.organisation_id,
+            candidate_id=candidate_id,
+            owner=owner,
+            origin=EmailThread.Origin.IMPORTED,
+            subject=subject[:998],
+            visibility=EmailThread.Visibility.PRIVATE,
+        )
+
+    def add(
+        self,
+        *,
+        thread: EmailThread,
+        parsed: ParsedMessage,
+        author: User | None,
+        provider_message_id: str,
+        provider_thread_id: str,
+    ) -> Stored:
+        """`message_store` for the batch: raises MessageRemoved, adding nothing. The
+        message's row is written by `write` (its pk is set then)."""
+        message_id = parsed.message_id or f"<generated-{uuid.uuid4().hex}@threadline.invalid>"
+        digest = message_id_digest(message_id)
+        existing = self._existing.get((thread.pk, digest))
+        created = existing is None
+        if created:
+            tombstone = self._tombstones.get((thread.organisation_id, thread.candidate_id, digest))
+            if tombstone is not None:
+                raise MessageRemoved(tombstone)
+        new_thread = thread._state.adding
+        message = existing or _message_row(thread, parsed, message_id, digest, author)
+        if created:
+            self._existing[(thread.pk, digest)] = message
+            self._created.append((message, parsed))
+            if new_thread:
+                self._new_threads[thread.pk] = thread
+            if not thread.subject and parsed.subject:
+                # A thread brought back by retention starts without one: its first new
+                # message's.
+                thread.subject = parsed.subject[:998]
+                if not new_thread:
+                    self._subject_set[thread.pk] = thread
+        if provider_message_id:
+            self._copies.append((provider_message_id, message))
+        if provider_thread_id:
+            # The last message's thread wins, as with one upsert per message.
+            self._links[provider_thread_id] = thread
+        return Stored(message=message, created=created)
+
+    def write(self) -> None:
+        new_threads = list(self._new_threads.values())
+        newest: dict[uuid.UUID, dict[str, datetime]] = {}
+        for message, _ in self._created:
+            times = newest.setdefault(message.thread_id, {})
+            way = (
+                "last_inbound_at"
+                if message.direction == EmailMessage.Direction.INBOUND
+                else "last_outbound_at"
+            )
+            for name in (way, "last_message_at"):
+                if name not in times or times[name] < message.sent_at:
+                    times[name] = message.sent_at
+        # New threads take their activity before they are inserted, as activity_advance
+        # would have moved it just after.
+        for thread in new_threads:
+            for name, at in newest.pop(thread.pk).items():
+                current = getattr(thread, name)
+                if current is None or current < at:
+                    setattr(thread, name, at)
+        EmailThread.objects.bulk_create(new_threads)
+        for thread in self._subject_set.values():
+            thread.save(update_fields=["subject"])
+        EmailMessage.objects.bulk_create([message for message, _ in self._created])
+        attachments_store_many((message, parsed.attachments) for message, parsed in self._created)
+        activity_advance_many(newest)
+        candidates_newest: dict[uuid.UUID, datetime] = {}
+        for message, _ in self._created:
+            candidate_id = message.thread.candidate_id
+            if candidates_newest.get(candidate_id, message.sent_at) <= message.sent_at:
+                candidates_newest[candidate_id] = message.sent_at
+        candidates_activity_advance(candidates_newest)
+        SyncedMessage.objects.bulk_create(
+            [
+                SyncedMessage(mailbox=self.mailbox, provider_message_id=copy_id, message=message)
+                for copy_id, message in self._copies
+            ],
+            ignore_conflicts=True,
+        )
+        MailboxThread.objects.bulk_create(
+            [
+                MailboxThread(mailbox=self.mailbox, provider_thread_id=link_id, thread=thread)
+                for link_id, thread in self._links.items()
+            ],
+            update_conflicts=True,
+            unique_fields=["mailbox", "provider_thread_id"],
+            update_fields=["thread"],
+        )
+
+
+def _message_row(
+    thread: EmailThread,
+    parsed: ParsedMessage,
+    message_id: str,
+    digest: str,
+    author: User | None,
+) -> EmailMessage:
+    return EmailMessage(
+        thread=thread,
+        message_id=message_id,
+        message_id_digest=digest,
+        direction=(EmailMessage.Direction.OUTBOUND if author else EmailMessage.Direction.INBOUND),
+        status=EmailMessage.Status.SYNCED,
+        sender=author,
+        from_header=parsed.from_header[:998],
+        to_header=parsed.to_header,
+        cc_header=parsed.cc_header,
+        subject=parsed.subject[:998],
+        body_text=parsed.body_text,
+        # Cleaned here, once, under caps: never again when the tab is shown.
+        **prepare_html_for_storage(parsed.body_html, text_part=parsed.body_text).as_model_fields(),
+        snippet=parsed.snippet,
+        sent_at=parsed.sent_at,
+    )
+
+
 def _create_message(
     thread: EmailThread,
     parsed: ParsedMessage,
@@ -179,27 +375,8 @@ def _create_message(
 ) -> EmailMessage:
     try:
         with transaction.atomic():
-            message = EmailMessage.objects.create(
-                thread=thread,
-                message_id=message_id,
-                message_id_digest=digest,
-                direction=(
-                    EmailMessage.Direction.OUTBOUND if author else EmailMessage.Direction.INBOUND
-                ),
-                status=EmailMessage.Status.SYNCED,
-                sender=author,
-                from_header=parsed.from_header[:998],
-                to_header=parsed.to_header,
-                cc_header=parsed.cc_header,
-                subject=parsed.subject[:998],
-                body_text=parsed.body_text,
-                # Cleaned here, once, under caps: never again when the tab is shown.
-                **prepare_html_for_storage(
-                    parsed.body_html, text_part=parsed.body_text
-                ).as_model_fields(),
-                snippet=parsed.snippet,
-                sent_at=parsed.sent_at,
-            )
+            message = _message_row(thread, parsed, message_id, digest, author)
+            message.save(force_insert=True)
     except IntegrityError:
         # Another worker stored the same Message-ID on this thread a moment ago.
         return EmailMessage.objects.get(thread=thread, message_id_digest=digest)
@@ -220,43 +397,116 @@ class _Attachment(Protocol):
 
 
 def attachments_store(message: EmailMessage, attachments: Iterable[_Attachment]) -> None:
+    attachments_store_many([(message, attachments)])
+
+
+def attachments_store_many(
+    messages: Iterable[tuple[EmailMessage, Iterable[_Attachment]]],
+) -> None:
+    """The attachments of several stored messages, in one INSERT: where every attachment
+    is written (`_attachment_row` says how one is kept)."""
+    EmailAttachment.objects.bulk_create(
+        _attachment_row(message, attachment)
+        for message, attachments in messages
+        for attachment in attachments
+    )
+
+
+def _attachment_row(message: EmailMessage, attachment: _Attachment) -> EmailAttachment:
     # The bytes are written to storage before the rows: should the transaction roll back,
     # what is left is an unreferenced file of ciphertext, never a row without its bytes.
-    EmailAttachment.objects.bulk_create(
-        EmailAttachment(
-            message=message,
-            # No bidi or other control characters: `invoice\u202efdp.exe` is not a PDF.
-            filename=clean_attachment_name(attachment.filename)[:255],
-            content_type=attachment.content_type[:255],
-            size=len(attachment.content),
-            blob=attachment_blob_write(attachment.content),
-        )
-        for attachment in attachments
+    return EmailAttachment(
+        message=message,
+        # No bidi or other control characters: `invoice\u202efdp.exe` is not a PDF.
+        filename=clean_attachment_name(attachment.filename)[:255],
+        content_type=attachment.content_type[:255],
+        size=len(attachment.content),
+        blob=attachment_blob_write(attachment.content),
     )
 
 
 def activity_advance(thread: EmailThread, at: datetime, *, direction: str) -> None:
     """Activity only moves forward, whatever order messages arrive in (the thread's two
     times in one statement, each moved only where it is older)."""
-    newest_each_way = (
-        "last_inbound_at" if direction == EmailMessage.Direction.INBOUND else "last_outbound_at"
+    way = "last_inbound_at" if direction == EmailMessage.Direction.INBOUND else "last_outbound_at"
+    activity_advance_many({thread.pk: {way: at, "last_message_at": at}})
+    candidates_activity_advance({thread.candidate_id: at})
+
+
+def activity_advance_many(newest: dict[uuid.UUID, dict[str, datetime]]) -> None:
+    """Threads' activity moved forward to their newest messages, in one statement: for
+    each thread id, the times it may move to (last_message_at, and last_inbound_at or
+    last_outbound_at where a message went that way); each moved only where it is older."""
+    if not newest:
+        return
+    moves: dict[str, list[tuple[uuid.UUID, datetime]]] = {}
+    for thread_id, times in newest.items():
+        for name, at in times.items():
+            moves.setdefault(name, []).append((thread_id, at))
+    _update_where_older(EmailThread, moves, ids=list(newest))
+
+
+def candidates_activity_advance(newest: dict[uuid.UUID, datetime]) -> None:
+    """Candidates' activity time moved forward to these times, where it is older, in one
+    statement."""
+    if not newest:
+        return
+    moves = {"updated_at": list(newest.items())}
+    _update_where_older(Candidate, moves, ids=list(newest), only_older=True)
+
+
+def _update_where_older(
+    model: type[models.Model],
+    moves: dict[str, list[tuple[uuid.UUID, datetime]]],
+    *,
+    ids: list[uuid.UUID],
+    only_older: bool = False,
+) -> None:
+    """UPDATE `model`'s rows `ids`: each time column in `moves` set, for each (row id,
+    time), to that time where it is older (or empty); the rest as they are. In SQL written
+    here: the same statement through the ORM (a CASE with a WHEN per row and column) cost
+    more CPU to build than anything else in storing a batch. `only_older`: leave out rows
+    with no column to move (so that only rows that change are written, as a filtered
+    update did)."""
+    connection = connections[router.db_for_write(model)]
+    quote = connection.ops.quote_name
+    meta = model._meta
+    pk = meta.pk
+    assert pk is not None and pk.column is not None
+    pk_column = quote(pk.column)
+
+    def row(value: uuid.UUID) -> Any:
+        return pk.get_db_prep_value(value, connection)
+
+    assignments: list[str] = []
+    older_than: list[str] = []
+    params: list[Any] = []
+    older_params: list[Any] = []
+    for name, changes in moves.items():
+        field = meta.get_field(name)
+        assert isinstance(field, models.DateTimeField) and field.column is not None
+        column = quote(field.column)
+        whens: list[str] = []
+        for row_id, at in changes:
+            moment = field.get_db_prep_value(at, connection)
+            older = f"({column} IS NULL OR {column} < %s)" if field.null else f"{column} < %s"
+            whens.append(f"WHEN {pk_column} = %s AND {older} THEN %s")
+            params += [row(row_id), moment, moment]
+            older_than.append(f"({pk_column} = %s AND {older})")
+            older_params += [row(row_id), moment]
+        assignments.append(f"{column} = CASE {' '.join(whens)} ELSE {column} END")
+    # Only the model's own table and column names, quoted, go into the text; every value
+    # is a parameter.
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET {', '.join(assignments)} "  # noqa: S608
+        f"WHERE {pk_column} IN ({', '.join(['%s'] * len(ids))})"
     )
-    later = Value(at, output_field=DateTimeField())
-    EmailThread.objects.filter(pk=thread.pk).update(
-        last_message_at=Case(
-            When(last_message_at__lt=at, then=later), default=F("last_message_at")
-        ),
-        **{
-            newest_each_way: Case(
-                When(
-                    Q(**{f"{newest_each_way}__isnull": True}) | Q(**{f"{newest_each_way}__lt": at}),
-                    then=later,
-                ),
-                default=F(newest_each_way),
-            )
-        },
-    )
-    Candidate.objects.filter(pk=thread.candidate_id, updated_at__lt=at).update(updated_at=at)
+    params += [row(value) for value in ids]
+    if only_older:
+        sql += f" AND ({' OR '.join(older_than)})"
+        params += older_params
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def activity_recompute(thread: EmailThread) -> None:

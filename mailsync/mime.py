@@ -71,15 +71,33 @@ class _ForgivingHeaderRegistry(HeaderRegistry):
         return header
 
 
-class _CachingHeaderRegistry(_ForgivingHeaderRegistry):
-    """The forgiving registry, remembering what it made: the standard library asks for
-    a part's Content-Type (and other headers) again and again while it parses and walks a
+class _HeaderClassCache:
+    """Remembers the class made for each header name: the standard registry makes a new
+    class (type(...)) for every header it parses, which costs more than parsing a short
+    one. The classes made for one name are alike, so one serves every header of it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._classes: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        made = self._classes.get(key)
+        if made is None:
+            made = super().__getitem__(name)  # type: ignore[misc]
+            self._classes[key] = made
+        return made
+
+
+class _HeaderCache:
+    """A registry that remembers the headers it made: the standard library asks for a
+    part's Content-Type (and other headers) again and again while it parses and walks a
     message (about thirty times per message), and parses the text anew each time, which
     was a third of our time per message. A header object is never changed once made, and
     the same name and text always parse alike, so one made earlier, for this message or
     another, is handed back. Only short texts are kept, and a bounded number of them, so
     that hostile mail cannot fill memory; tests/mailsync/test_parse_equivalence.py
-    compares the results with the uncached registry's."""
+    compares the results with the parser's as it was without it."""
 
     MAX_VALUE_LENGTH = 1000
     MAX_ENTRIES = 2048
@@ -90,20 +108,29 @@ class _CachingHeaderRegistry(_ForgivingHeaderRegistry):
 
     def __call__(self, name: str, value: str) -> BaseHeader:
         if len(value) > self.MAX_VALUE_LENGTH:
-            return super().__call__(name, value)
+            return super().__call__(name, value)  # type: ignore[misc, no-any-return]
         key = (name, value)
         header = self._made.get(key)
         if header is None:
-            header = super().__call__(name, value)
+            # A header that raises is not kept: it raises again next time.
+            header = super().__call__(name, value)  # type: ignore[misc]
             if len(self._made) >= self.MAX_ENTRIES:
                 self._made.clear()  # simpler than LRU, and hits come back at once
             self._made[key] = header
         return header
 
 
+class _CachingHeaderRegistry(_HeaderCache, _HeaderClassCache, _ForgivingHeaderRegistry):
+    """The forgiving registry, remembering the headers and the classes it made."""
+
+
+class _CachingStandardHeaders(_HeaderCache, _HeaderClassCache, HeaderRegistry):
+    """The standard registry (which raises), remembering the headers and classes it made."""
+
+
 _POLICY = email.policy.default.clone(header_factory=_CachingHeaderRegistry())
 # The standard classes, to read the addresses out of a header kept as text.
-_STANDARD_HEADERS = HeaderRegistry()
+_STANDARD_HEADERS = _CachingStandardHeaders()
 
 
 @dataclass(frozen=True)

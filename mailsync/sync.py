@@ -363,18 +363,29 @@ def message_store_guarded(
     except (OperationalError, InterfaceError):
         raise  # the database, not the message: the round fails and is tried again whole
     except Exception as problem:  # a stranger's mail: whatever it raises, skip just it
-        reason = (
-            "The message could not be read."
-            if isinstance(problem, MalformedMessage)
-            else f"The message could not be stored ({type(problem).__name__})."
-        )
-        logger.warning(
-            "Mailbox %s: message %s skipped: %s", mailbox.pk, ref.id, type(problem).__name__
-        )
-        SkippedMessage.objects.get_or_create(
-            mailbox=mailbox, provider_message_id=ref.id[:500], defaults={"reason": reason}
-        )
+        message_skipped(mailbox, ref.id, problem)
         return None
+
+
+def message_skipped(
+    mailbox: MailboxConnection, provider_message_id: str, problem: Exception
+) -> None:
+    """Record a message that could not be read or stored: its id and why, never its
+    content, so that it blocks neither the messages after it nor later rounds."""
+    reason = (
+        "The message could not be read."
+        if isinstance(problem, MalformedMessage)
+        else f"The message could not be stored ({type(problem).__name__})."
+    )
+    logger.warning(
+        "Mailbox %s: message %s skipped: %s",
+        mailbox.pk,
+        provider_message_id,
+        type(problem).__name__,
+    )
+    SkippedMessage.objects.get_or_create(
+        mailbox=mailbox, provider_message_id=provider_message_id[:500], defaults={"reason": reason}
+    )
 
 
 def _label_pending(mailbox: MailboxConnection, session: MailboxSession) -> None:
