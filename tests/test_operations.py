@@ -44,6 +44,7 @@ def test_seed_demo_is_idempotent_and_prints_the_logins():
         assert email in first_out.getvalue()
     assert "limited@demo.test" in first_out.getvalue()
     assert "password: threadline-demo" in first_out.getvalue().splitlines()
+
     def logins(output: StringIO) -> list[str]:
         return [line for line in output.getvalue().splitlines() if "Sandbox" not in line]
 
