@@ -506,10 +506,13 @@ def main(argv: Sequence[str] | None = None) -> list[Run]:
                     logs=workdir,
                     queue=queue,
                 )
+                # Each run's figures as soon as it ends: a long run stopped early keeps them.
                 print(
                     f"{count} worker(s): {run.stored:,}/{run.mailboxes:,} stored in "
-                    f"{run.seconds:.1f}s (replies delivered in {run.delivery_seconds:.1f}s "
-                    f"before the fan-out); load {_load()}",
+                    f"{run.seconds:.1f}s, {run.synced_per_minute:,.0f} mailboxes/min, "
+                    f"duplicates {run.duplicates + run.stored_twice}, busy {run.busy}, lag max "
+                    f"{run.lag_max:.1f}s p50 {run.lag_p50:.1f}s (replies delivered in "
+                    f"{run.delivery_seconds:.1f}s, the fan-out after); load {_load()}",
                     flush=True,
                 )
                 runs.append(run)
