@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 PORT ?= 8000
 
-.PHONY: install run test test-fast lint typecheck format screenshots bench bench-import bench-ingestion bench-inbound bench-pages bench-calendar bench-pipeline clean
+.PHONY: install run test test-fast lint typecheck format screenshots bench bench-import bench-ingestion bench-inbound bench-pages bench-calendar bench-pipeline bench-scale clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -115,6 +115,18 @@ CAL_PROVIDER ?= both
 bench-calendar: install
 	$(BIN)/python bench/calendar_sync.py --provider $(CAL_PROVIDER) --calendars $(CALENDARS) \
 	  --events $(EVENTS) --interviews $(INTERVIEWS)
+
+# Beat's fan-out over MAILBOXES connected sandbox mailboxes, one reply each, synced by 1, 2
+# and 4 Celery workers (WORKERS): mailboxes per minute, duplicate syncs, arrival-to-storage
+# lag. Needs PostgreSQL (the run creates and drops its own database on that server) and
+# Redis, e.g. make bench-scale MAILBOXES=1000 DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres
+MAILBOXES ?= 10000
+WORKERS ?= 1,2,4
+BROKER_URL ?= redis://127.0.0.1:6379/11
+bench-scale: install
+	$(BIN)/python bench/scale.py --mailboxes $(MAILBOXES) --workers $(WORKERS) \
+	  --broker-url $(BROKER_URL) \
+	  $(if $(filter command line,$(origin DATABASE_URL)),--database-url $(DATABASE_URL))
 
 clean:
 	rm -rf $(VENV) var staticfiles

@@ -52,7 +52,9 @@ def _environment(workdir: Path, port: int, tls_port: int) -> dict[str, str]:
     return env
 
 
-def _serve(env: dict[str, str], port: int, tls: Sequence[str] = ()) -> subprocess.Popen:
+def _serve(
+    env: dict[str, str], port: int, tls: Sequence[str] = (), *, workers: int = 1
+) -> subprocess.Popen:
     scheme = "https" if tls else "http"
     server = subprocess.Popen(  # noqa: S603 (our own app under gunicorn)
         [
@@ -61,7 +63,7 @@ def _serve(env: dict[str, str], port: int, tls: Sequence[str] = ()) -> subproces
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
-            "1",
+            str(workers),
             "--threads",
             "4",
             "--log-level",
