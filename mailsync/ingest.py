@@ -89,9 +89,16 @@ def private_thread_for(*, owner: User, candidate_id: uuid.UUID, subject: str) ->
     """A new private thread of `owner`: where mail from their mailbox goes when it belongs
     to a thread they may not see, or to no thread yet (import). Nobody started it in
     Threadline: it shows as brought in from their mailbox."""
+    thread = new_private_thread(owner=owner, candidate_id=candidate_id, subject=subject)
+    thread.save(force_insert=True)
+    return thread
+
+
+def new_private_thread(*, owner: User, candidate_id: uuid.UUID, subject: str) -> EmailThread:
+    """`private_thread_for`'s thread, not saved yet (a batch inserts its threads at once)."""
     # A mailbox's owner is a member, whose organisation_id is set (django-stubs cannot
     # know that from the nullable field).
-    return EmailThread.objects.create(  # type: ignore[misc]
+    return EmailThread(  # type: ignore[misc]
         organisation_id=owner.organisation_id,
         candidate_id=candidate_id,
         owner=owner,
@@ -241,14 +248,8 @@ class MessageBatch:
 
     def private_thread(self, *, candidate_id: uuid.UUID, subject: str) -> EmailThread:
         """As `private_thread_for`, not saved yet: `write` saves it if a message is added."""
-        owner = self.mailbox.user
-        return EmailThread(  # type: ignore[misc]
-            organisation_id=owner.organisation_id,
-            candidate_id=candidate_id,
-            owner=owner,
-            origin=EmailThread.Origin.IMPORTED,
-            subject=subject[:998],
-            visibility=EmailThread.Visibility.PRIVATE,
+        return new_private_thread(
+            owner=self.mailbox.user, candidate_id=candidate_id, subject=subject
         )
 
     def add(

@@ -351,6 +351,10 @@ def _chunk_save(
     _save(job, checkpoint, counts, lease_token)
 
 
+# What storing a chunk counts, whichever way it is stored.
+STORE_OUTCOMES = ("imported", "already_there", "skipped", "removed_kept_out")
+
+
 def _store_batched(
     job: ImportJob,
     chunk: list[MessageRef],
@@ -362,7 +366,7 @@ def _store_batched(
     """Store a chunk's messages as `_store_one_by_one` does, with what each message asks of
     the database read once for the chunk (thread links, cited threads, visibility, stored
     copies, tombstones) and written once (`MessageBatch`)."""
-    counts = {"imported": 0, "already_there": 0, "skipped": 0, "removed_kept_out": 0}
+    counts = dict.fromkeys(STORE_OUTCOMES, 0)
     mailbox, candidate = job.mailbox, job.candidate
     present = [ref for ref in chunk if ref.id in fetched]
     lookup = _ThreadLookup.of(mailbox, candidate, present, fetched, parsed, threads)
@@ -421,7 +425,7 @@ def _store_one_by_one(
     threads: dict[str, EmailThread],
     checkpoint: Checkpoint,
 ) -> tuple[dict[str, int], list[str]]:
-    counts = {"imported": 0, "already_there": 0, "skipped": 0, "removed_kept_out": 0}
+    counts = dict.fromkeys(STORE_OUTCOMES, 0)
     stored_ids: list[str] = []
     for ref in chunk:
         message = fetched.get(ref.id)
