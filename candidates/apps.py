@@ -1,5 +1,4 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_delete
 
 
 class CandidatesConfig(AppConfig):
@@ -7,8 +6,6 @@ class CandidatesConfig(AppConfig):
 
     def ready(self) -> None:
         from candidates.models import EmailAttachment
-        from core.attachment_storage import blob_delete_with_row
+        from core.attachment_storage import attachment_blob_model_register
 
-        post_delete.connect(
-            blob_delete_with_row, sender=EmailAttachment, dispatch_uid="email-attachment-blob"
-        )
+        attachment_blob_model_register(EmailAttachment)

@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_delete, post_migrate
+from django.db.models.signals import post_migrate
 
 
 class MailsyncConfig(AppConfig):
@@ -7,13 +7,11 @@ class MailsyncConfig(AppConfig):
     verbose_name = "Mail sync"
 
     def ready(self) -> None:
-        from core.attachment_storage import blob_delete_with_row
+        from core.attachment_storage import attachment_blob_model_register
         from mailsync.models import DraftAttachment
 
         post_migrate.connect(_schedule_sync, sender=self, dispatch_uid="mailsync-beat")
-        post_delete.connect(
-            blob_delete_with_row, sender=DraftAttachment, dispatch_uid="draft-attachment-blob"
-        )
+        attachment_blob_model_register(DraftAttachment)
 
         from core.metrics import register_scrape_time_collector
         from mailsync.metrics import MailboxStateCollector

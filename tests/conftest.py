@@ -177,3 +177,42 @@ def tls_live_server(django_db_setup, django_db_blocker):
         server = TlsLiveServer(settings.SANDBOX_TLS)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    """A local S3 server (moto, server mode, loopback), one per test module."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def bucket(s3_endpoint, settings, monkeypatch):
+    """A new bucket, and the attachments storage pointed at it as production settings
+    would point it with ATTACHMENT_STORAGE_BUCKET and ATTACHMENT_STORAGE_ENDPOINT_URL.
+    The boto3 client, to look at what is stored (tests/attachment_bucket.py)."""
+    import boto3
+
+    from config.settings.base import attachment_storage
+    from tests.attachment_bucket import BUCKET
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "ATTACHMENT_STORAGE_ENDPOINT_URL": s3_endpoint,
+        "ATTACHMENT_STORAGE_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    s3.create_bucket(Bucket=BUCKET)
+    in_bucket = attachment_storage(BUCKET, settings.ATTACHMENT_STORAGE_DIR)
+    settings.STORAGES = {**settings.STORAGES, "attachments": in_bucket}
+    yield s3
+    for stored in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []):
+        s3.delete_object(Bucket=BUCKET, Key=stored["Key"])
+    s3.delete_bucket(Bucket=BUCKET)
