@@ -140,6 +140,8 @@ def _networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
 METRICS_ALLOWED_NETWORKS = _networks("METRICS_ALLOWED_NETWORKS")
 
 # --- Cache (login rate limits, locks). Shared across processes when CACHE_URL is set. ----
+# Without it each process has its own: limits counted in the cache (Graph's request slots,
+# core/slots.py) then hold within each process only.
 CACHE_URL = env_str("CACHE_URL", "")
 if CACHE_URL:
     CACHES = {
@@ -370,6 +372,12 @@ MAILSYNC_SLEEP = "time.sleep"
 # O365 waits this long between two Graph calls of one session (its own default, 200 ms).
 MAILSYNC_GRAPH_REQUEST_GAP_MS = env_int("MAILSYNC_GRAPH_REQUEST_GAP_MS", 200)
 MAILSYNC_HTTP_TIMEOUT = float(env_str("MAILSYNC_HTTP_TIMEOUT", "30"))
+# Graph requests one mailbox may have in flight at once, counted over every process that
+# shares the cache (Microsoft answers 429 past 4 per mailbox and app). With the in-process
+# cache (no CACHE_URL) each process counts only its own requests.
+MAILSYNC_GRAPH_CONCURRENT_REQUESTS = env_int("MAILSYNC_GRAPH_CONCURRENT_REQUESTS", 4)
+if MAILSYNC_GRAPH_CONCURRENT_REQUESTS < 1:
+    raise ImproperlyConfigured("MAILSYNC_GRAPH_CONCURRENT_REQUESTS must be 1 or more.")
 MAILSYNC_LEASE_SECONDS = env_int("MAILSYNC_LEASE_SECONDS", 15 * 60)
 MAILSYNC_BATCH_SIZE = env_int("MAILSYNC_BATCH_SIZE", 50)
 # Changes asked for per page (Gmail's history allows 500, Graph's delta more), and the

@@ -27,7 +27,9 @@ from django.conf import settings
 from O365 import Account
 from O365.connection import Connection, MSGraphProtocol
 from O365.utils.token import BaseTokenBackend
+from requests.adapters import HTTPAdapter
 
+from core.slots import SlotsBusy, slot_held
 from mailsync.providers.base import (
     Authorization,
     ChangePage,
@@ -146,18 +148,18 @@ def without_attachments(raw: bytes) -> tuple[bytes, list[OutgoingFile]]:
     return message.as_bytes(policy=email.policy.SMTP), files
 
 
-def upload_range(upload_url: str, content: bytes) -> None:
+def upload_range(uploads: requests.Session, upload_url: str, content: bytes) -> None:
     """PUT the file to an upload session's URL, range by range. The URL carries its own
     token: no Authorization header goes with it (Outlook refuses one), so these requests
-    go out on their own, not on O365's authorised session, with the same timeout and
-    bounded retries as every call."""
+    go out on `uploads` (GraphClient.upload_session), not on O365's authorised session,
+    with the same timeout, bounded retries and mailbox slots as every call."""
     total = len(content)
     for start in range(0, total, UPLOAD_RANGE_BYTES):
         chunk = content[start : start + UPLOAD_RANGE_BYTES]
         end = start + len(chunk) - 1
 
         def put(chunk: bytes = chunk, start: int = start, end: int = end) -> requests.Response:
-            response = requests.put(
+            response = uploads.put(
                 upload_url,
                 data=chunk,
                 headers={
@@ -428,6 +430,85 @@ class ConfiguredGraphProtocol(MSGraphProtocol):  # type: ignore[misc]  # O365 sh
         super().__init__(**kwargs)
 
 
+def _mailbox_key(backend: BaseTokenBackend) -> str | None:
+    """Who the tokens belong to (MSAL's home account id: the user's object id and tenant),
+    which names the mailbox that Graph's per-mailbox limits count against, whichever of
+    our connections or sessions the request comes from. None before any sign-in."""
+    accounts = backend.get_all_accounts()
+    return str(accounts[0]["home_account_id"]) if accounts else None
+
+
+class MailboxSlotAdapter(HTTPAdapter):
+    """Each Graph request holds one of its mailbox's MAILSYNC_GRAPH_CONCURRENT_REQUESTS
+    slots while it is on the wire, so that all our processes together keep within
+    Graph's four requests in flight per mailbox and app (more are answered 429).
+
+    At the transport, the one place every request of O365's session passes, once per
+    HTTP exchange: O365's pacing sleep, a token refresh (MSAL's own HTTP client, and the
+    sign-in host, not Graph) and our retries' backoff all happen outside the slot."""
+
+    def __init__(self, backend: BaseTokenBackend) -> None:
+        super().__init__()
+        self._backend = backend
+
+    def send(
+        self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        # requests' Session.send passes everything but the request by keyword.
+        mailbox = _mailbox_key(self._backend)
+        if mailbox is None:
+            # No signed-in user, so no token: the request reaches no mailbox.
+            return super().send(request, *args, **kwargs)
+        timeout = settings.MAILSYNC_HTTP_TIMEOUT
+        limit = settings.MAILSYNC_GRAPH_CONCURRENT_REQUESTS
+        try:
+            with slot_held(
+                f"graph:{mailbox}",
+                limit=limit,
+                # requests' timeout bounds each wait on the server (to connect, then
+                # between reads), not the whole exchange; twice it, and a crashed
+                # worker's slot is free again within a minute or so.
+                seconds=2 * timeout + 5,
+                # Four requests still unanswered after a whole timeout are stuck; past
+                # that the wait belongs to the retries (with_retries' backoff, then the
+                # task's), which this error asks for, rather than to a fifth request
+                # that Graph would refuse.
+                wait=timeout,
+            ):
+                response = super().send(request, *args, **kwargs)
+                if not kwargs.get("stream"):
+                    # Graph counts the request in flight until its answer is read.
+                    response.content  # noqa: B018 (reads the body into the response)
+                return response
+        except SlotsBusy as error:
+            # Worded for the mailbox's health line, where it may be shown: no slot key.
+            raise ProviderError(
+                f"{limit} other Microsoft Graph requests for this mailbox were still "
+                f"running after {timeout:.0f}s; it will be tried again.",
+                permanent=False,
+                reason="throttled",
+            ) from error
+
+
+def slotted(session: requests.Session, backend: BaseTokenBackend) -> requests.Session:
+    """`session`, its requests holding the slots of `backend`'s mailbox."""
+    adapter = MailboxSlotAdapter(backend)
+    for prefix in ("https://", "http://"):
+        session.mount(prefix, adapter)
+    return session
+
+
+class SlottedConnection(Connection):  # type: ignore[misc]  # O365 ships no types: its classes are Any
+    def get_session(self, load_token: bool = False) -> requests.Session:
+        """O365's authorised session (made once, on the first request), through our
+        adapter. O365 mounts an adapter of its own only for retries, which are off."""
+        return slotted(super().get_session(load_token=load_token), self.token_backend)
+
+
+class SlottedAccount(Account):  # type: ignore[misc]  # O365 ships no types: its classes are Any
+    connection_constructor = SlottedConnection
+
+
 def o365_account(*, tenant: str, backend: ConnectionTokenBackend) -> Account:
     """An O365 Account on the configured Graph and sign-in hosts. The one place that
     reaches into O365's internals; tests/mailsync/test_o365_internals.py pins both:
@@ -435,8 +516,10 @@ def o365_account(*, tenant: str, backend: ConnectionTokenBackend) -> Account:
     - MSGraphProtocol takes its host from the `_protocol_url` it reads in __init__, so
       ConfiguredGraphProtocol sets it first (the class default is Microsoft's cloud);
     - Connection builds its MSAL app, with Microsoft's fixed authority and instance
-      discovery on, only while its `_msal_client` is None, so we hand it ours."""
-    account = Account(
+      discovery on, only while its `_msal_client` is None, so we hand it ours;
+    - Account builds its Connection from `connection_constructor`, whose `get_session`
+      makes the session every Graph request goes through (SlottedConnection)."""
+    account = SlottedAccount(
         (settings.MICROSOFT_MAIL_CLIENT_ID, settings.MICROSOFT_MAIL_CLIENT_SECRET),
         auth_flow_type="authorization",
         tenant_id=tenant,
@@ -529,6 +612,12 @@ class GraphClient:
 
     def url(self, path: str) -> str:
         return path if path.startswith("http") else f"{self.root}{path.lstrip('/')}"
+
+    def upload_session(self) -> requests.Session:
+        """For upload URLs, which carry their own token: no Authorization header, but the
+        mailbox's request slots all the same (they go to the same mailbox, and Microsoft
+        does not say they are left out of its count)."""
+        return slotted(requests.Session(), self.backend)
 
     def _send(self, method: str, path: str, kwargs: dict[str, Any]) -> requests.Response:
         # O365 writes its default headers into the dict it is given, appending its Prefer
@@ -979,7 +1068,8 @@ class GraphSession(MailboxSession):
                 }
             },
         ).json()
-        upload_range(session["uploadUrl"], file.content)
+        with self._graph.upload_session() as uploads:
+            upload_range(uploads, session["uploadUrl"], file.content)
 
     def _withdraw_draft(self, draft_id: str) -> None:
         """The draft is ours and was never sent: leave the user's Drafts as we found them."""

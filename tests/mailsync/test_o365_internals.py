@@ -6,7 +6,12 @@ from urllib.parse import urlsplit
 
 from O365.connection import Connection, MSGraphProtocol
 
-from mailsync.providers.graph import ConnectionTokenBackend, o365_account
+from mailsync.providers.graph import (
+    ConnectionTokenBackend,
+    MailboxSlotAdapter,
+    SlottedConnection,
+    o365_account,
+)
 
 
 def test_o365_reads_the_protocol_host_from_the_class_attribute_we_set():
@@ -27,3 +32,13 @@ def test_the_account_calls_the_configured_graph_and_sign_in_hosts(outlook_world,
     authority = urlsplit(msal_app.authority.token_endpoint).netloc
     assert authority == urlsplit(settings.MICROSOFT_AUTHORITY_HOST).netloc
     assert account.con.msal_client is msal_app
+
+
+def test_every_request_of_the_account_goes_through_our_slot_adapter(outlook_world, settings):
+    # Account builds its Connection from `connection_constructor`, and the Connection its
+    # authorised session with `get_session`: that is where Graph's request slots are held.
+    account = o365_account(tenant="organizations", backend=ConnectionTokenBackend("", store=None))
+
+    assert isinstance(account.con, SlottedConnection)
+    session = account.con.get_session()
+    assert isinstance(session.get_adapter(settings.MICROSOFT_GRAPH_URL), MailboxSlotAdapter)
