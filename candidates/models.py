@@ -263,8 +263,9 @@ class EmailAttachment(models.Model):
     size = models.PositiveIntegerField()
     # The encrypted bytes live in the "attachments" storage (core.attachment_storage), not
     # in the database: this is their random name there. They go when the row goes, however
-    # it is deleted (candidates.apps).
-    blob = models.CharField(max_length=100, editable=False)
+    # it is deleted (candidates.apps). Indexed for the daily orphan sweep, which reads the
+    # names one top-level directory (a prefix) at a time.
+    blob = models.CharField(max_length=100, editable=False, db_index=True)
 
     class Meta:
         ordering = ["pk"]

@@ -230,25 +230,45 @@ def _simple_address_list(value: str) -> tuple[str, tuple[str, ...]] | None:
     return " ".join(", ".join(rendered).split()), tuple(specs)
 
 
-def _address_headers(message: MimeMessage) -> dict[str, tuple[str, tuple[str, ...]]]:
-    """From, To and Cc: each header's text (as `_header`) and its addresses (as
-    `_addresses`), read simply where `_simple_address_list` can, else by the parser."""
-    wanted = {"from": "", "to": "", "cc": ""}
-    # raw_items: the values as received, before the policy parses them (the first of each
-    # name, as Message.get takes).
-    raw: dict[str, str] = {}
-    for name, value in message.raw_items():
+# The headers the registry reads as unstructured text (its default class, and Subject's):
+# text in printable ASCII with no encoded word reads as it is written.
+_UNSTRUCTURED = frozenset({"subject", "in-reply-to", "references", "x-threadline-ref"})
+_PLAIN_TEXT = re.compile(r"[\x20-\x7e\t\r\n]*")
+
+
+class _Headers:
+    """A message's headers as `_parsed` reads them, the first of each name (as Message.get
+    takes): read simply where the parser's answer is known (plain unstructured text, simple
+    address lists), else by the policy's parser through `_header`."""
+
+    def __init__(self, message: MimeMessage) -> None:
+        self._message = message
+        # raw_items: the values as received, before the policy parses them.
+        self._raw: dict[str, object] = {}
+        for name, value in message.raw_items():
+            self._raw.setdefault(name.lower(), value)
+
+    def text(self, name: str) -> str:
+        """As `_header(message, name)`."""
         key = name.lower()
-        if key in wanted and key not in raw and isinstance(value, str):
-            raw[key] = value
-    read: dict[str, tuple[str, tuple[str, ...]]] = {}
-    for key in wanted:
-        simple = _simple_address_list(raw[key]) if key in raw else None
+        value = self._raw.get(key)
+        if (
+            key in _UNSTRUCTURED
+            and isinstance(value, str)
+            and "=?" not in value
+            and _PLAIN_TEXT.fullmatch(value)
+        ):
+            return " ".join(value.replace("\r", "").replace("\n", "").split())
+        return _header(self._message, name)
+
+    def address_list(self, name: str) -> tuple[str, tuple[str, ...]]:
+        """As `_header(message, name)` and `_addresses` of that text."""
+        value = self._raw.get(name.lower())
+        simple = _simple_address_list(value) if isinstance(value, str) else None
         if simple is None:
-            text = _header(message, key)
+            text = _header(self._message, name)
             simple = (text, _addresses(text))
-        read[key] = simple
-    return read
+        return simple
 
 
 def _as_utc(moment: datetime | None) -> datetime | None:
@@ -369,25 +389,26 @@ def parse_message(raw: bytes, *, received_at: datetime | None = None) -> ParsedM
 
 
 def _parsed(message: MimeMessage, received_at: datetime | None) -> ParsedMessage:
-    addresses = _address_headers(message)
-    from_header, from_addresses = addresses["from"]
+    headers = _Headers(message)
+    from_header, from_addresses = headers.address_list("From")
     if not message.keys() or not from_header:
         raise MalformedMessage("The message has no From header.")
     text_part = message.get_body(preferencelist=("plain",))
     html_part = message.get_body(preferencelist=("html",))
-    (to_header, to_addresses), (cc_header, cc_addresses) = addresses["to"], addresses["cc"]
+    to_header, to_addresses = headers.address_list("To")
+    cc_header, cc_addresses = headers.address_list("Cc")
     return ParsedMessage(
         message_id=_header(message, "Message-ID"),
-        in_reply_to=_header(message, "In-Reply-To"),
-        references=_header(message, "References"),
-        threadline_ref=_header(message, "X-Threadline-Ref"),
+        in_reply_to=headers.text("In-Reply-To"),
+        references=headers.text("References"),
+        threadline_ref=headers.text("X-Threadline-Ref"),
         from_header=from_header,
         # A From we cannot read is kept as text above and names no one.
         from_address=from_addresses[0] if from_addresses else "",
         to_header=to_header,
         cc_header=cc_header,
         recipient_addresses=to_addresses + cc_addresses,
-        subject=_header(message, "Subject"),
+        subject=headers.text("Subject"),
         sent_at=_sent_at(_header(message, "Date"), received_at),
         body_text=_text_of(text_part) if text_part is not None else "",
         body_html=_text_of(html_part) if html_part is not None else "",

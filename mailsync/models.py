@@ -256,8 +256,8 @@ class DraftAttachment(models.Model):
     content_type = models.CharField(max_length=255, default="application/octet-stream")
     size = models.PositiveIntegerField()
     # The encrypted bytes' name in the "attachments" storage, as for EmailAttachment.blob;
-    # the file goes with the row (mailsync.apps).
-    blob = models.CharField(max_length=100, editable=False)
+    # the file goes with the row (mailsync.apps); indexed for the sweep, as that one.
+    blob = models.CharField(max_length=100, editable=False, db_index=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:

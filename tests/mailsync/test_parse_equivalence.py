@@ -206,10 +206,21 @@ ADDRESS_LISTS = st.one_of(
 )
 
 
-def _with_addresses(from_: str, to: str, cc: str) -> bytes:
-    return (f"From: {from_}\r\nTo: {to}\r\nCc: {cc}\r\nSubject: s\r\n\r\nbody\r\n").encode(
-        "utf-8", errors="surrogateescape"
-    )
+# Unstructured text (Subject, In-Reply-To, References): plain ASCII, which the shortcut
+# reads as written, and what it must leave to the parser.
+TEXT_PIECES = [
+    "Re:", "Interview", " ", "  ", "\t", "\r\n ", "\r\n\t", "<a1@example.org>", "<", ">",
+    "=?utf-8?q?Entrevista_=C3=A9?=", "=?", "?=", "=?utf-8?b?w6k=?=", "é", "\u00a0", "\x7f",
+    "\x01", '"', "(", ")", "\\", ",", ";", "@", "x" * 80,
+]  # fmt: skip
+TEXTS = st.lists(st.sampled_from(TEXT_PIECES), max_size=8).map("".join)
+
+
+def _with_headers(from_: str, to: str, cc: str, subject: str = "s", references: str = "") -> bytes:
+    return (
+        f"From: {from_}\r\nTo: {to}\r\nCc: {cc}\r\nSubject: {subject}\r\n"
+        f"References: {references}\r\nIn-Reply-To: {references}\r\n\r\nbody\r\n"
+    ).encode("utf-8", errors="surrogateescape")
 
 
 @settings(
@@ -224,7 +235,23 @@ def _with_addresses(from_: str, to: str, cc: str) -> bytes:
 @example('"Ana <ana@example.org>', 'Ana" <ana@example.org>', "ana@example.org (Ana)")
 @example("=?utf-8?q?Ana?= <ana@example.org>", "Ana <ana@[1.2.3.4]>", "ana.@example.org")
 def test_address_lists_read_by_the_shortcut_as_by_the_parser(from_: str, to: str, cc: str) -> None:
-    raw = _with_addresses(from_, to, cc)
+    raw = _with_headers(from_, to, cc)
+    assert _ours(raw) == _reference(raw)
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(TEXTS, TEXTS)
+@example("=?utf-8?q?Entrevista_=C3=A9?=", "=?utf-8?b?w6k=?= <a1@example.org>")
+@example("Caf\u00e9 \x01 ok", "<a1@example.org>\r\n\t<a2@example.org>")
+def test_unstructured_text_read_by_the_shortcut_as_by_the_parser(
+    subject: str, references: str
+) -> None:
+    raw = _with_headers("Ana <ana@example.org>", "r@demo.test", "", subject, references)
     assert _ours(raw) == _reference(raw)
 
 
