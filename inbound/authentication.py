@@ -13,6 +13,8 @@ import re
 
 from django.conf import settings
 
+from mailsync.mime import header_block
+
 # `method=result` followed by its properties, up to the next ";".
 _RESULT = re.compile(r"(?P<method>dkim|spf)\s*=\s*(?P<result>[a-z]+)(?P<properties>[^;]*)", re.I)
 _PROPERTY = re.compile(r"(?:header\.d|header\.i|smtp\.mailfrom|smtp\.from)\s*=\s*(\S+)", re.I)
@@ -42,7 +44,9 @@ def relay_passed_for(raw: bytes, from_address: str) -> bool:
     if not trusted:
         return False  # no relay configured to vouch for anyone
     try:
-        headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
+        headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(
+            header_block(raw)
+        )
         topmost = headers.get_all("Authentication-Results") or []
     except Exception:  # a stranger's headers: unreadable means unproven
         return False

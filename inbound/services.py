@@ -114,7 +114,8 @@ def _receive(organisation: Organisation | None, raw: bytes, replay_token: str) -
         # The token first: a concurrent post with the same token waits here, then fails.
         with transaction.atomic():
             if replay_token:
-                _use_token(replay_token)
+                # No savepoint of its own: a used token ends this whole transaction.
+                _use_token(replay_token, savepoint=False)
             if author is not None and not threads_visible_to(author, {thread.pk}):
                 # Their reply to a thread they may not see stays theirs alone.
                 thread = own_thread_continued(
@@ -156,9 +157,9 @@ def webhook_token_seen(token: str) -> bool:
     return WebhookToken.objects.filter(token=token).exists()
 
 
-def _use_token(token: str) -> None:
+def _use_token(token: str, *, savepoint: bool = True) -> None:
     try:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=savepoint):
             WebhookToken.objects.create(token=token)
     except IntegrityError:
         raise ReplayedPost(token) from None

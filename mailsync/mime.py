@@ -36,7 +36,9 @@ MAX_MIME_PARTS = 500
 # seconds, while a real 25 MB message (~340,000 lines of base64) may still declare
 # some fifty multiparts; real ones declare a handful.
 MAX_LINES_TIMES_MULTIPARTS = 20_000_000
-_BOUNDARY_PARAMETER = re.compile(rb"boundary\*?[0-9]*\*?\s*=", re.IGNORECASE)
+# Matched against the lower-cased bytes (ASCII only, as re.IGNORECASE is for bytes): a
+# pattern with a literal start is searched for five times as fast over a 2 MB message.
+_BOUNDARY_PARAMETER = re.compile(rb"boundary\*?[0-9]*\*?\s*=")
 
 # Dates outside these bounds are a sender's mistake or a trap (a year-9999 date cannot
 # be converted to UTC); the message is dated when it was received instead.
@@ -327,7 +329,7 @@ def _check_structure(message: MimeMessage) -> None:
 
 
 def _check_parse_cost(raw: bytes) -> None:
-    multiparts = len(_BOUNDARY_PARAMETER.findall(raw))
+    multiparts = len(_BOUNDARY_PARAMETER.findall(raw.lower()))
     if multiparts > MAX_MIME_PARTS:
         raise MalformedMessage(f"The message declares more than {MAX_MIME_PARTS} multiparts.")
     if raw.count(b"\n") * multiparts > MAX_LINES_TIMES_MULTIPARTS:
@@ -354,6 +356,21 @@ def _unparseable(error: Exception) -> str:
     return f"The message cannot be parsed ({type(error).__name__})."
 
 
+# A line ending followed by an empty line: a blank line, whatever the line endings
+# (CRLF or LF). The header parser stops at the first blank line (or sooner, at a line that
+# is no header); any blank line found here is at or after it.
+_BLANK_LINE = re.compile(rb"\n[\r\n]")
+
+
+def header_block(raw: bytes) -> bytes:
+    """The start of `raw` that holds all of its headers: up to a blank line, the whole of
+    it when there is none. A header parser reads the rest line by line only to set it
+    aside; with a 2 MB attachment that is most of a post's parsing time."""
+    blank = _BLANK_LINE.search(raw)
+    # The byte after the match completes a CRLF; one of the body's more is harmless.
+    return raw if blank is None else raw[: blank.end() + 1]
+
+
 def reference_headers(raw: bytes) -> tuple[str, ...]:
     """The headers that may carry a thread reference (as `ParsedMessage.reference_headers`),
     read without decoding the body: enough to decide that a message is not of interest.
@@ -361,7 +378,7 @@ def reference_headers(raw: bytes) -> tuple[str, ...]:
     if not raw or not raw.strip():
         raise MalformedMessage("The message is empty.")
     try:
-        headers = email.parser.BytesHeaderParser(policy=_POLICY).parsebytes(raw)
+        headers = email.parser.BytesHeaderParser(policy=_POLICY).parsebytes(header_block(raw))
         if not headers.keys():
             raise MalformedMessage("The message has no readable headers.")
         names = ("X-Threadline-Ref", "In-Reply-To", "References", "Message-ID")

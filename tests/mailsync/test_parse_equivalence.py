@@ -10,10 +10,12 @@ dates, bodies, attachments' names, types and bytes), so equal ParsedMessages sto
 rows."""
 
 import email
+import email.parser
 import email.policy
 import email.utils
 import importlib.util
 import os
+import re
 from datetime import UTC, datetime
 from email.headerregistry import AddressHeader, HeaderRegistry
 from email.message import EmailMessage as MimeMessage
@@ -113,7 +115,7 @@ def _assert_same(raws: dict[str, bytes]) -> None:
             assert _ours(raw) == expected[name], name
 
 
-def test_the_cpython_email_corpus_reads_as_before() -> None:
+def _cpython_corpus() -> dict[str, bytes]:
     try:  # the standard library's test package, where this Python has it
         spec = importlib.util.find_spec("test.test_email")
     except ImportError:
@@ -123,10 +125,10 @@ def test_the_cpython_email_corpus_reads_as_before() -> None:
     data = Path(spec.origin).parent / "data"
     raws = {path.name: path.read_bytes() for path in sorted(data.glob("msg_*.txt"))}
     assert len(raws) > 40  # the corpus is there, not an empty folder
-    _assert_same(raws)
+    return raws
 
 
-def test_the_shared_recruiting_corpus_reads_as_before() -> None:
+def _shared_corpus() -> dict[str, bytes]:
     generator = SHARED_DIR / "peers" / "django-mailbox" / "corpus.py"
     assert generator.exists(), f"the shared corpus generator is missing: {generator}"
     spec = importlib.util.spec_from_file_location("shared_corpus", generator)
@@ -134,8 +136,68 @@ def test_the_shared_recruiting_corpus_reads_as_before() -> None:
     corpus = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(corpus)
     # The first 150 messages: threads, replies, alternatives and 15 attachments.
-    raws = {str(index): raw for index, raw in enumerate(corpus.corpus(150))}
-    _assert_same(raws)
+    return {str(index): raw for index, raw in enumerate(corpus.corpus(150))}
+
+
+def test_the_cpython_email_corpus_reads_as_before() -> None:
+    _assert_same(_cpython_corpus())
+
+
+def test_the_shared_recruiting_corpus_reads_as_before() -> None:
+    _assert_same(_shared_corpus())
+
+
+# Where the header block ends in unusual ways: LF, bare CR and mixed line endings, no blank
+# line at all, a line that is no header before the blank line, a blank line first, a
+# folded header, and a body that looks like headers.
+_HEADER_BLOCK_CASES = {
+    "lf": b"From: a@example.org\nIn-Reply-To: <x@y>\n\nX-Threadline-Ref: body\n",
+    "crlf": b"From: a@example.org\r\nReferences: <x@y>\r\n\r\nMessage-ID: <body@z>\r\n",
+    "bare cr": b"From: a@example.org\rMessage-ID: <m@y>\r\rReferences: <body@z>\r",
+    "lf then crlf": b"From: a@example.org\nMessage-ID: <m@y>\n\r\nReferences: <b@z>\n",
+    "cr then lf blank": b"From: a\r\rIn-Reply-To: <b@z>\n\nReferences: <c@z>\n",
+    "no blank line": b"From: a@example.org\r\nMessage-ID: <m@y>\r\n",
+    "no header line": b"From: a\r\nnot a header\r\nMessage-ID: <b@z>\r\n\r\nx\r\n",
+    "blank first": b"\r\nFrom: a\r\nMessage-ID: <b@z>\r\n",
+    "folded": b"From: a\r\nReferences: <a@b>\r\n <c@d>\r\n\r\nbody\r\n",
+    "relay": (
+        b"Authentication-Results: mx.relay.test; dkim=pass header.d=example.org\r\n"
+        b"Authentication-Results: other; dkim=fail\r\nFrom: a@example.org\r\n\r\n"
+        b"Authentication-Results: mx.relay.test; spf=pass smtp.mailfrom=evil.test\r\n"
+    ),
+}
+
+
+def test_headers_read_from_the_header_block_as_from_the_whole_message() -> None:
+    """reference_headers and the relay's Authentication-Results (compat32) read only
+    `header_block(raw)`: the same headers as a header parser given the whole message."""
+    raws = {**_cpython_corpus(), **_shared_corpus(), **_HEADER_BLOCK_CASES}
+    names = ("X-Threadline-Ref", "In-Reply-To", "References", "Message-ID")
+    for name, raw in raws.items():
+        block = mime.header_block(raw)
+        assert raw.startswith(block), name
+        for policy in (REFERENCE_POLICY, email.policy.compat32):
+            whole = email.parser.BytesHeaderParser(policy=policy).parsebytes(raw)
+            cut = email.parser.BytesHeaderParser(policy=policy).parsebytes(block)
+            assert cut.items() == whole.items(), name
+        reference = email.parser.BytesHeaderParser(policy=REFERENCE_POLICY).parsebytes(raw)
+        if reference.keys():
+            assert mime.reference_headers(raw) == tuple(
+                _reference_header(reference, header) for header in names
+            ), name
+
+
+def test_boundaries_are_counted_as_before() -> None:
+    """_check_parse_cost counts boundary parameters in the lower-cased bytes: as many as
+    the case-insensitive pattern found."""
+    before = re.compile(rb"boundary\*?[0-9]*\*?\s*=", re.IGNORECASE)
+    raws = {
+        **_cpython_corpus(),
+        **_shared_corpus(),
+        "cases": b"BOUNDARY=a; Boundary*0*=b; bOuNdArY*12 \t=c; boundary*=d; boundary x=",
+    }
+    for name, raw in raws.items():
+        assert len(mime._BOUNDARY_PARAMETER.findall(raw.lower())) == len(before.findall(raw)), name
 
 
 def test_headers_too_long_to_cache_read_as_before() -> None:
