@@ -63,7 +63,11 @@ def _emails_context(
     page = Paginator(threads, THREADS_PER_PAGE).get_page(request.GET.get("page"))
     addresses = [email.address for email in candidate.emails.all()]
     for thread in page:
-        # Display-only attributes for the template, set on this page's instances.
+        # Display-only attributes for the template, set on this page's instances. The ⋯
+        # menus' actions are asked of the policy here, once a thread, rather than by a
+        # template tag for the thread and again for each of its messages.
+        thread.actions = candidates_policy.thread_actions(request.user, thread)  # type: ignore[attr-defined]
+        thread.message_actions = candidates_policy.message_actions(request.user, thread)  # type: ignore[attr-defined]
         thread.reply_form = (  # type: ignore[attr-defined]
             sent_form
             if sent_thread is not None and thread.pk == sent_thread.pk
