@@ -1,6 +1,7 @@
 """The candidate profile's Emails tab and its actions: they read, send and import through
 mailsync, so they live here, on top of candidates' profile page (same URLs as before)."""
 
+from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
@@ -14,12 +15,14 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import retarget
 
 from accounts.access import MemberRequest, member_required, require
+from accounts.models import User
 from candidates import policy as candidates_policy
 from candidates import selectors as candidates_selectors
 from candidates import services as candidates_services
 from candidates.models import Candidate, EmailMessage, EmailThread
 from candidates.views import emails_tab_url, profile_context, render_profile
 from core.middleware import UPLOAD_TOO_LARGE_PARAMETER
+from core.reversing import reverse_each
 from mailsync.forms import ComposeForm, ImportForm, ReplyForm
 from mailsync.manual_import import ImportRefused
 from mailsync.models import ImportJob
@@ -62,12 +65,8 @@ def _emails_context(
     threads = candidates_selectors.thread_list(user=request.user, candidate=candidate)
     page = Paginator(threads, THREADS_PER_PAGE).get_page(request.GET.get("page"))
     addresses = [email.address for email in candidate.emails.all()]
+    _threads_display(request.user, candidate, page)
     for thread in page:
-        # Display-only attributes for the template, set on this page's instances. The ⋯
-        # menus' actions are asked of the policy here, once a thread, rather than by a
-        # template tag for the thread and again for each of its messages.
-        thread.actions = candidates_policy.thread_actions(request.user, thread)  # type: ignore[attr-defined]
-        thread.message_actions = candidates_policy.message_actions(request.user, thread)  # type: ignore[attr-defined]
         thread.reply_form = (  # type: ignore[attr-defined]
             sent_form
             if sent_thread is not None and thread.pk == sent_thread.pk
@@ -107,6 +106,36 @@ def _emails_context(
         }
         | _import_panel(candidate, job)
     )
+
+
+# The URLs of each thread on the Emails tab (thread.urls in the templates), by key.
+_THREAD_URLS = {
+    "reply": "mailsync:email_reply",
+    "reply_form": "mailsync:email_reply_form",
+    "remove": "mailsync:thread_remove",
+    "share": "candidates:thread_share",
+    "make_private": "candidates:thread_make_private",
+    "make_secret": "candidates:thread_make_secret",
+    "make_not_secret": "candidates:thread_make_not_secret",
+}
+
+
+def _threads_display(user: User, candidate: Candidate, threads: Iterable[EmailThread]) -> None:
+    """Display-only attributes for the Emails tab's templates, set on a page's threads and
+    their messages in one pass rather than by the templates for every message: the ⋯
+    menus' actions, asked of the policy once a thread (a message's actions are its
+    thread's), and the links and forms' URLs, each view reversed once a page."""
+    thread_urls = {
+        key: reverse_each(viewname, candidate.pk, last=UUID)
+        for key, viewname in _THREAD_URLS.items()
+    }
+    message_remove_url = reverse_each("mailsync:message_remove", candidate.pk, last=int)
+    for thread in threads:
+        thread.actions = candidates_policy.thread_actions(user, thread)  # type: ignore[attr-defined]
+        thread.message_actions = candidates_policy.message_actions(user, thread)  # type: ignore[attr-defined]
+        thread.urls = {key: url(thread.pk) for key, url in thread_urls.items()}  # type: ignore[attr-defined]
+        for message in thread.messages.all():
+            message.remove_url = message_remove_url(message.pk)  # type: ignore[attr-defined]
 
 
 def _reply_form(candidate: Candidate, thread: EmailThread, addresses: list[str]) -> ReplyForm:
