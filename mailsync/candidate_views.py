@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import dateformat, timezone
 from django.views.decorators.http import require_POST
 from django_htmx.http import retarget
 
@@ -46,6 +47,9 @@ from mailsync.services import message_remove as message_remove_service
 from mailsync.services import thread_remove as thread_remove_service
 
 THREADS_PER_PAGE = 10
+# How a message's date reads on the Emails tab (django.utils.dateformat).
+SENT_AT_FORMAT = "j M Y, H:i"
+DIRECTION_LABELS = {value: str(label) for value, label in EmailMessage.Direction.choices}
 
 
 def _emails_context(
@@ -103,6 +107,8 @@ def _emails_context(
             "upload_too_large": UPLOAD_TOO_LARGE_PARAMETER in request.GET,
             "import_form": import_form or ImportForm(),
             "removed_count": removed,
+            # Compared on every message: a name the context lacks costs an exception each.
+            "load_images_for": None,
         }
         | _import_panel(candidate, job)
     )
@@ -124,7 +130,8 @@ def _threads_display(user: User, candidate: Candidate, threads: Iterable[EmailTh
     """Display-only attributes for the Emails tab's templates, set on a page's threads and
     their messages in one pass rather than by the templates for every message: the ⋯
     menus' actions, asked of the policy once a thread (a message's actions are its
-    thread's), and the links and forms' URLs, each view reversed once a page."""
+    thread's), the links and forms' URLs, each view reversed once a page, the dates and
+    what the templates would otherwise work out again for every message."""
     thread_urls = {
         key: reverse_each(viewname, candidate.pk, last=UUID)
         for key, viewname in _THREAD_URLS.items()
@@ -134,8 +141,19 @@ def _threads_display(user: User, candidate: Candidate, threads: Iterable[EmailTh
         thread.actions = candidates_policy.thread_actions(user, thread)  # type: ignore[attr-defined]
         thread.message_actions = candidates_policy.message_actions(user, thread)  # type: ignore[attr-defined]
         thread.urls = {key: url(thread.pk) for key, url in thread_urls.items()}  # type: ignore[attr-defined]
-        for message in thread.messages.all():
+        messages = thread.messages.all()
+        thread.message_count = len(messages)  # type: ignore[attr-defined]
+        for message in messages:
             message.remove_url = message_remove_url(message.pk)  # type: ignore[attr-defined]
+            # What get_direction_display() gives, without building the choices each time.
+            message.direction_label = DIRECTION_LABELS.get(message.direction, message.direction)  # type: ignore[attr-defined]
+            # Read twice (removal's confirmation, the list): the related manager once.
+            message.attachment_list = list(message.attachments.all())  # type: ignore[attr-defined]
+            # What `sent_at|date:"c"` and `|date:"j M Y, H:i"` print, converted to local
+            # time once rather than by each filter.
+            sent_at = timezone.localtime(message.sent_at)
+            message.sent_at_iso = sent_at.isoformat()  # type: ignore[attr-defined]
+            message.sent_at_shown = dateformat.format(sent_at, SENT_AT_FORMAT)  # type: ignore[attr-defined]
 
 
 def _reply_form(candidate: Candidate, thread: EmailThread, addresses: list[str]) -> ReplyForm:
