@@ -49,7 +49,7 @@ from mailsync.services import thread_remove as thread_remove_service
 THREADS_PER_PAGE = 10
 # How a message's date reads on the Emails tab (django.utils.dateformat).
 SENT_AT_FORMAT = "j M Y, H:i"
-DIRECTION_LABELS = {value: str(label) for value, label in EmailMessage.Direction.choices}
+DIRECTION_LABELS = dict(EmailMessage.Direction.choices)
 
 
 def _emails_context(
@@ -71,6 +71,7 @@ def _emails_context(
     addresses = [email.address for email in candidate.emails.all()]
     _threads_display(request.user, candidate, page)
     for thread in page:
+        # A display-only attribute too, set on this page's instances.
         thread.reply_form = (  # type: ignore[attr-defined]
             sent_form
             if sent_thread is not None and thread.pk == sent_thread.pk
@@ -146,7 +147,8 @@ def _threads_display(user: User, candidate: Candidate, threads: Iterable[EmailTh
         for message in messages:
             message.remove_url = message_remove_url(message.pk)  # type: ignore[attr-defined]
             # What get_direction_display() gives, without building the choices each time.
-            message.direction_label = DIRECTION_LABELS.get(message.direction, message.direction)  # type: ignore[attr-defined]
+            label = DIRECTION_LABELS.get(message.direction, message.direction)
+            message.direction_label = str(label)  # type: ignore[attr-defined]
             # Read twice (removal's confirmation, the list): the related manager once.
             message.attachment_list = list(message.attachments.all())  # type: ignore[attr-defined]
             # What `sent_at|date:"c"` and `|date:"j M Y, H:i"` print, converted to local
