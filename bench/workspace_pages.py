@@ -10,6 +10,10 @@ one more candidate `--threads` threads of their own. Each page is fetched throug
 Django's test client, in process, as a Team Member and as an Admin: queries counted,
 milliseconds the median of --runs after one warm-up. The same pages with no thread at
 all are measured first, for scale. Figures go to docs/benchmarks.md.
+
+Templates render as in production, without the test environment's instrumentation (a
+signal and a copy of the context for every template and partial rendered);
+`--instrument-templates` puts it back, to compare with figures measured before.
 """
 
 import argparse
@@ -101,8 +105,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=500)
     parser.add_argument("--candidates", type=int, default=100)
     parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--instrument-templates", action="store_true")
     args = parser.parse_args()
-    django_in(Path(tempfile.mkdtemp(prefix="threadline-bench-pages-")))
+    django_in(
+        Path(tempfile.mkdtemp(prefix="threadline-bench-pages-")),
+        instrument_templates=args.instrument_templates,
+    )
 
     from django.test import Client
     from django.urls import reverse
@@ -149,7 +157,8 @@ def main() -> None:
     }
     print(
         f"{args.candidates + 1} candidates; threads of {MESSAGES_PER_THREAD} messages; "
-        f"median of {args.runs} runs"
+        f"median of {args.runs} runs; templates "
+        + ("instrumented (test environment)" if args.instrument_templates else "as in production")
     )
     print(f"{'page':<42} {'viewer':<12} {'threads':>8} {'queries':>8} {'ms':>8} {'KB':>5}")
     for threads in (0, args.threads):

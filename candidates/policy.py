@@ -184,10 +184,11 @@ def thread_actions(user: User, thread: EmailThread) -> frozenset[ThreadAction]:
     return frozenset(actions)
 
 
-def message_actions(user: User, message: EmailMessage) -> frozenset[ThreadAction]:
-    """What `user` may do to one message, for its ⋯ menu (left out when empty): remove it,
-    for who may remove its thread. Secrecy is a thread's, never a single message's."""
-    if can_remove_from_threadline(user, message.thread):
+def message_actions(user: User, thread: EmailThread) -> frozenset[ThreadAction]:
+    """What `user` may do to each message of `thread`, for its ⋯ menu (left out when
+    empty): remove it, for who may remove its thread. Secrecy is a thread's, never a single
+    message's, so the answer is the same for all of a thread's messages: asked once."""
+    if can_remove_from_threadline(user, thread):
         return frozenset({ThreadAction.REMOVE})
     return frozenset()
 

@@ -1,6 +1,7 @@
 """The candidate profile's Emails tab and its actions: they read, send and import through
 mailsync, so they live here, on top of candidates' profile page (same URLs as before)."""
 
+from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
@@ -10,16 +11,19 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import dateformat, timezone
 from django.views.decorators.http import require_POST
 from django_htmx.http import retarget
 
 from accounts.access import MemberRequest, member_required, require
+from accounts.models import User
 from candidates import policy as candidates_policy
 from candidates import selectors as candidates_selectors
 from candidates import services as candidates_services
 from candidates.models import Candidate, EmailMessage, EmailThread
 from candidates.views import emails_tab_url, profile_context, render_profile
 from core.middleware import UPLOAD_TOO_LARGE_PARAMETER
+from core.reversing import reverse_each
 from mailsync.forms import ComposeForm, ImportForm, ReplyForm
 from mailsync.manual_import import ImportRefused
 from mailsync.models import ImportJob
@@ -43,6 +47,9 @@ from mailsync.services import message_remove as message_remove_service
 from mailsync.services import thread_remove as thread_remove_service
 
 THREADS_PER_PAGE = 10
+# How a message's date reads on the Emails tab (django.utils.dateformat).
+SENT_AT_FORMAT = "j M Y, H:i"
+DIRECTION_LABELS = dict(EmailMessage.Direction.choices)
 
 
 def _emails_context(
@@ -62,8 +69,9 @@ def _emails_context(
     threads = candidates_selectors.thread_list(user=request.user, candidate=candidate)
     page = Paginator(threads, THREADS_PER_PAGE).get_page(request.GET.get("page"))
     addresses = [email.address for email in candidate.emails.all()]
+    _threads_display(request.user, candidate, page)
     for thread in page:
-        # Display-only attributes for the template, set on this page's instances.
+        # A display-only attribute too, set on this page's instances.
         thread.reply_form = (  # type: ignore[attr-defined]
             sent_form
             if sent_thread is not None and thread.pk == sent_thread.pk
@@ -100,9 +108,54 @@ def _emails_context(
             "upload_too_large": UPLOAD_TOO_LARGE_PARAMETER in request.GET,
             "import_form": import_form or ImportForm(),
             "removed_count": removed,
+            # Compared on every message: a name the context lacks costs an exception each.
+            "load_images_for": None,
         }
         | _import_panel(candidate, job)
     )
+
+
+# The URLs of each thread on the Emails tab (thread.urls in the templates), by key.
+_THREAD_URLS = {
+    "reply": "mailsync:email_reply",
+    "reply_form": "mailsync:email_reply_form",
+    "remove": "mailsync:thread_remove",
+    "share": "candidates:thread_share",
+    "make_private": "candidates:thread_make_private",
+    "make_secret": "candidates:thread_make_secret",
+    "make_not_secret": "candidates:thread_make_not_secret",
+}
+
+
+def _threads_display(user: User, candidate: Candidate, threads: Iterable[EmailThread]) -> None:
+    """Display-only attributes for the Emails tab's templates, set on a page's threads and
+    their messages in one pass rather than by the templates for every message: the ⋯
+    menus' actions, asked of the policy once a thread (a message's actions are its
+    thread's), the links and forms' URLs, each view reversed once a page, the dates and
+    what the templates would otherwise work out again for every message."""
+    thread_urls = {
+        key: reverse_each(viewname, candidate.pk, last=UUID)
+        for key, viewname in _THREAD_URLS.items()
+    }
+    message_remove_url = reverse_each("mailsync:message_remove", candidate.pk, last=int)
+    for thread in threads:
+        thread.actions = candidates_policy.thread_actions(user, thread)  # type: ignore[attr-defined]
+        thread.message_actions = candidates_policy.message_actions(user, thread)  # type: ignore[attr-defined]
+        thread.urls = {key: url(thread.pk) for key, url in thread_urls.items()}  # type: ignore[attr-defined]
+        messages = thread.messages.all()
+        thread.message_count = len(messages)  # type: ignore[attr-defined]
+        for message in messages:
+            message.remove_url = message_remove_url(message.pk)  # type: ignore[attr-defined]
+            # What get_direction_display() gives, without building the choices each time.
+            label = DIRECTION_LABELS.get(message.direction, message.direction)
+            message.direction_label = str(label)  # type: ignore[attr-defined]
+            # Read twice (removal's confirmation, the list): the related manager once.
+            message.attachment_list = list(message.attachments.all())  # type: ignore[attr-defined]
+            # What `sent_at|date:"c"` and `|date:"j M Y, H:i"` print, converted to local
+            # time once rather than by each filter.
+            sent_at = timezone.localtime(message.sent_at)
+            message.sent_at_iso = sent_at.isoformat()  # type: ignore[attr-defined]
+            message.sent_at_shown = dateformat.format(sent_at, SENT_AT_FORMAT)  # type: ignore[attr-defined]
 
 
 def _reply_form(candidate: Candidate, thread: EmailThread, addresses: list[str]) -> ReplyForm:
