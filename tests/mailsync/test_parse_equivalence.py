@@ -342,3 +342,132 @@ def test_the_shortcut_reads_simple_lists_and_leaves_the_rest_to_the_parser() -> 
         "",
     ]:
         assert mime._simple_address_list(written) is None, written
+
+
+# --- Long base64 runs set aside while the standard library parses (mime._parsed_mime) ---
+
+
+def _tree(message: email.message.Message) -> list[tuple[object, ...]]:
+    """Everything the parser decided about a message, part by part: headers as written,
+    each leaf's payload text exactly as stored, preamble, epilogue, defects, envelope."""
+    return [
+        (
+            part.get_unixfrom(),
+            [(name, str(value)) for name, value in part.items()],
+            None if part.is_multipart() else part._payload,  # type: ignore[attr-defined]
+            part.preamble,
+            part.epilogue,
+            [type(defect) for defect in part.defects],
+        )
+        for part in message.walk()
+    ]
+
+
+def _assert_parsed_alike(raw: bytes) -> None:
+    expected = _tree(email.message_from_bytes(raw, policy=mime._POLICY))
+    assert _tree(mime._parsed_mime(raw)) == expected
+
+
+def _base64_lines(size: int, *, width: int = 76) -> list[str]:
+    text = "".join("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[i % 64]
+                   for i in range(size))  # fmt: skip
+    return [text[i : i + width] for i in range(0, len(text), width)] + ["===="[: size % 3]]
+
+
+def _mime_case(shape: str, size: int, eol: str, trailing: int) -> bytes:
+    """A message of `shape` holding a run of base64 `size` characters long (around the
+    shortest run set aside), with `trailing` blank lines after it."""
+    run = eol.join(_base64_lines(size)) + eol * (1 + trailing)
+    head = f"From: a@example.org{eol}Subject: s{eol}MIME-Version: 1.0{eol}"
+    attachment = (
+        f"Content-Type: application/pdf; name=cv.pdf{eol}"
+        f"Content-Transfer-Encoding: base64{eol}{eol}{run}"
+    )
+    mixed = f'Content-Type: multipart/mixed; boundary="b1"{eol}{eol}'
+    text = f"--b1{eol}Content-Type: text/plain{eol}{eol}Hello{eol}"
+    bodies = {
+        "single part": f"{head}{attachment}",
+        "attachment": f"{head}{mixed}{text}--b1{eol}{attachment}--b1--{eol}",
+        "two attachments": f"{head}{mixed}--b1{eol}{attachment}--b1{eol}{attachment}--b1--{eol}",
+        "no close boundary": f"{head}{mixed}{text}--b1{eol}{attachment}",
+        "nested": (
+            f"{head}{mixed}--b1{eol}Content-Type: multipart/alternative; boundary=b2{eol}{eol}"
+            f"--b2{eol}{attachment}--b2--{eol}--b1{eol}{attachment}--b1--{eol}"
+        ),
+        # The run is where the encapsulated message's headers would start: no header.
+        "headerless rfc822": (
+            f"{head}{mixed}--b1{eol}Content-Type: message/rfc822{eol}{eol}{run}--b1--{eol}"
+        ),
+        # The encapsulated message has no headers, and says so with a blank line.
+        "rfc822 after a blank line": (
+            f"{head}{mixed}--b1{eol}Content-Type: message/rfc822{eol}{eol}{eol}{run}--b1--{eol}"
+        ),
+        # Blank lines separate header blocks here: a run holding one must not be set aside.
+        "delivery status": (
+            f"{head}{mixed}--b1{eol}Content-Type: message/delivery-status{eol}{eol}"
+            f"{run}{eol}{run}--b1--{eol}"
+        ),
+        "preamble": f"{head}{mixed}{run}{text}--b1--{eol}",
+        "epilogue": f"{head}{mixed}{text}--b1--{eol}{eol}{run}",
+        "no part headers": f"{head}{mixed}--b1{eol}{eol}{run}--b1--{eol}",
+        "text after the run": f"{head}{mixed}--b1{eol}{eol}{run}Regards, Ana{eol}--b1--{eol}",
+        "no line end at the end": f"{head}{attachment}".rstrip("\r\n"),
+        "a blank line inside": f"{head}{attachment}".replace(
+            f"{eol}MNOPQRSTUVWXYZ", f"{eol}{eol}MNOPQRSTUVWXYZ", 1
+        ),
+    }
+    return bodies[shape].encode("ascii")
+
+
+_RUN_SHAPES = [
+    "single part", "attachment", "two attachments", "no close boundary", "nested",
+    "headerless rfc822", "rfc822 after a blank line", "delivery status", "preamble",
+    "epilogue", "no part headers",
+    "text after the run", "no line end at the end", "a blank line inside",
+]  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(
+    st.sampled_from(_RUN_SHAPES),
+    st.integers(min_value=mime._RUN_SHORTEST - 100, max_value=mime._RUN_SHORTEST * 3),
+    st.sampled_from(["\n", "\r\n", "\r"]),
+    st.integers(min_value=0, max_value=2),
+)
+def test_messages_with_long_base64_runs_parse_as_the_parser_parses_them(
+    shape: str, size: int, eol: str, trailing: int
+) -> None:
+    _assert_parsed_alike(_mime_case(shape, size, eol, trailing))
+
+
+def test_both_corpora_parse_as_the_parser_parses_them() -> None:
+    for raw in [*_cpython_corpus().values(), *_shared_corpus().values()]:
+        _assert_parsed_alike(raw)
+
+
+def test_long_runs_are_set_aside_where_they_can_be_and_nowhere_else() -> None:
+    """The shortcut is taken (else the tests above prove nothing about it) and its result
+    used only when every run went back into a part's text."""
+    size = 3 * mime._RUN_SHORTEST
+    for shape in ["single part", "attachment", "two attachments", "nested", "headerless rfc822"]:
+        raw = _mime_case(shape, size, "\r\n", 1)
+        skeleton, runs = mime._long_runs_set_aside(raw)
+        assert runs and len(skeleton) < len(raw) - size, shape
+        message = email.message_from_bytes(skeleton, policy=mime._POLICY)
+        assert mime._runs_put_back(message, runs), shape
+    # In the preamble or epilogue a run's stand-in is in no part's text: parsed as it came.
+    for shape in ["preamble", "epilogue"]:
+        skeleton, runs = mime._long_runs_set_aside(_mime_case(shape, size, "\n", 0))
+        message = email.message_from_bytes(skeleton, policy=mime._POLICY)
+        assert runs and not mime._runs_put_back(message, runs), shape
+    # Blank lines separate a delivery status's blocks: parsed as it came.
+    skeleton, runs = mime._long_runs_set_aside(_mime_case("delivery status", size, "\n", 0))
+    message = email.message_from_bytes(skeleton, policy=mime._POLICY)
+    assert runs and not mime._runs_put_back(message, runs)
+    # Stretches holding a "-" or a space, and short ones, are not set aside.
+    for raw in [
+        b"From: a\n\n" + b"A" * size + b"-" + b"A" * size + b"\n",
+        b"From: a\n\n" + b"A" * size + b" " + b"A" * size + b"\n",
+        _mime_case("single part", mime._RUN_SHORTEST // 2, "\n", 0),
+    ]:
+        assert mime._long_runs_set_aside(raw)[1] == {}
