@@ -20,14 +20,16 @@ from dataclasses import dataclass
 from datetime import time, timedelta
 from typing import Any, Protocol
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from django.conf import settings
+from cryptography.fernet import InvalidToken
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, storages
 from django.db import models, transaction
 from django.db.models.signals import post_delete
 from django.utils import timezone
+
+from core.batches import pk_batches
+from core.encryption import field_encryption_crypter, token_rotate_to_first_key
 
 logger = logging.getLogger(__name__)
 
@@ -38,29 +40,9 @@ def _storage() -> Storage:
     return storages[STORAGE_ALIAS]
 
 
-@functools.cache
-def _crypter(keys: tuple[str, ...]) -> MultiFernet:
-    if not keys:
-        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEY is required to store attachments.")
-    return MultiFernet([Fernet(key) for key in keys])
-
-
-def _configured_keys() -> tuple[str, ...]:
-    # Read at each call, not at import (as encrypted_model_fields does): settings
-    # overridden in a test or a rotation take effect without a restart of the module.
-    configured = settings.FIELD_ENCRYPTION_KEY
-    if isinstance(configured, str):
-        configured = configured.split(",")
-    return tuple(key.strip() for key in configured if key.strip())
-
-
-def _configured_crypter() -> MultiFernet:
-    return _crypter(_configured_keys())
-
-
 def attachment_blob_write(content: bytes) -> str:
     """Encrypt and store the bytes; returns the blob's name, to keep on the row."""
-    return _token_save(_configured_crypter().encrypt(content))
+    return _token_save(field_encryption_crypter().encrypt(content))
 
 
 def _token_save(token: bytes) -> str:
@@ -77,7 +59,7 @@ def attachment_blob_read(name: str) -> bytes:
     """The original bytes of a stored blob (written under any of the configured keys)."""
     with _storage().open(name, "rb") as stored:
         token = stored.read()
-    return _configured_crypter().decrypt(base64.urlsafe_b64encode(token))
+    return field_encryption_crypter().decrypt(base64.urlsafe_b64encode(token))
 
 
 def attachment_blob_delete(name: str) -> None:
@@ -255,21 +237,16 @@ def _blob_reencrypt(model: type[models.Model], pk: Any, name: str, report: Reenc
         report.missing += 1
         logger.warning("attachment file missing: %s id=%s", model._meta.label, pk)
         return
-    crypter = _configured_crypter()  # refuses an empty key list before anything is read
     try:
-        Fernet(_configured_keys()[0]).decrypt(token)
-    except InvalidToken:
-        pass
-    else:
-        report.current += 1
-        return
-    try:
-        rotated = crypter.rotate(token)
+        rotated = token_rotate_to_first_key(token)
     except InvalidToken:
         report.unreadable += 1
         logger.error(
             "attachment file readable with no configured key: %s id=%s", model._meta.label, pk
         )
+        return
+    if rotated is None:
+        report.current += 1
         return
     # A new blob rather than an overwrite: storages do not promise an atomic replace, and a
     # row must never name a half-written file. A crash before the update leaves the new file
@@ -293,17 +270,10 @@ def attachment_blobs_reencrypt(*, batch_size: int = REENCRYPT_BATCH) -> Reencryp
     and each rewritten row commits on its own."""
     report = ReencryptReport()
     for model in _blob_models():
-        after: Any = None
-        while True:
-            rows = model._default_manager.exclude(blob="").order_by("pk")
-            if after is not None:
-                rows = rows.filter(pk__gt=after)
-            batch = list(rows.values_list("pk", "blob")[:batch_size])
+        with_blob = model._default_manager.exclude(blob="")
+        for batch in pk_batches(with_blob, "blob", batch_size=batch_size):
             for pk, name in batch:
                 _blob_reencrypt(model, pk, name, report)
-            if len(batch) < batch_size:
-                break
-            after = batch[-1][0]
     logger.info(
         "attachment re-encryption: %d rewritten, %d already current, %d missing, %d "
         "unreadable, %d changed meanwhile",
