@@ -29,7 +29,11 @@ from django.db.models.signals import post_delete
 from django.utils import timezone
 
 from core.batches import pk_batches
-from core.encryption import field_encryption_crypter, token_rotate_to_first_key
+from core.encryption import (
+    fernet_token_binary,
+    field_encryption_crypter,
+    token_rotate_to_first_key,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -42,15 +46,15 @@ def _storage() -> Storage:
 
 def attachment_blob_write(content: bytes) -> str:
     """Encrypt and store the bytes; returns the blob's name, to keep on the row."""
-    return _token_save(field_encryption_crypter().encrypt(content))
+    return _token_save(fernet_token_binary(content))
 
 
 def _token_save(token: bytes) -> str:
-    """Store a Fernet token (in its binary form) under a new random name; returns it."""
+    """Store a Fernet token in its binary form under a new random name; returns it."""
     blob_id = uuid.uuid4().hex
     # Two levels of directory, so that no directory grows to millions of entries.
     name = f"{blob_id[:2]}/{blob_id}"
-    saved = _storage().save(name, ContentFile(base64.urlsafe_b64decode(token)))
+    saved = _storage().save(name, ContentFile(token))
     # A storage may rename to avoid an overwrite: the row must hold the name it chose.
     return saved
 
@@ -251,7 +255,7 @@ def _blob_reencrypt(model: type[models.Model], pk: Any, name: str, report: Reenc
     # A new blob rather than an overwrite: storages do not promise an atomic replace, and a
     # row must never name a half-written file. A crash before the update leaves the new file
     # to the orphan sweep; after it, the old one.
-    new_name = _token_save(rotated)
+    new_name = _token_save(base64.urlsafe_b64decode(rotated))
     with transaction.atomic():
         # Conditional: a row deleted or changed meanwhile keeps what it has.
         updated = model._default_manager.filter(pk=pk, blob=name).update(blob=new_name)

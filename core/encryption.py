@@ -8,12 +8,18 @@ encrypted model fields (django-encrypted-model-fields) and the attachment files
 
 from __future__ import annotations
 
+import base64
 import functools
 import logging
+import os
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes, padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.hmac import HMAC
 from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -51,6 +57,36 @@ def _crypter(keys: tuple[str, ...]) -> MultiFernet:
 def field_encryption_crypter() -> MultiFernet:
     """Encrypts under the first configured key, decrypts under any of them."""
     return _crypter(field_encryption_keys())
+
+
+def fernet_token_binary(content: bytes) -> bytes:
+    """The Fernet token of `content` under the first configured key, in its binary form
+    (the bytes that Fernet.encrypt's answer is the URL-safe base64 of).
+
+    Built here with the same primitives Fernet uses, to the Fernet specification (version
+    byte, timestamp, IV, AES-128-CBC with PKCS7 padding, HMAC-SHA256 over all of it),
+    because cryptography offers the token only as base64: storing it raw (attachments)
+    meant encoding a 2 MB attachment to base64 and decoding it straight back, a fifth of
+    an attachment post's CPU. Fernet itself decrypts what this makes (tested)."""
+    keys = field_encryption_keys()
+    if not keys:
+        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEY is required: no key is configured.")
+    key = base64.urlsafe_b64decode(keys[0])
+    signing_key, encryption_key = key[:16], key[16:]
+    padder = padding.PKCS7(algorithms.AES.block_size).padder()
+    padded = padder.update(content) + padder.finalize()
+    iv = os.urandom(16)
+    encryptor = Cipher(algorithms.AES(encryption_key), modes.CBC(iv)).encryptor()
+    signed = (
+        b"\x80"  # the Fernet version
+        + int(time.time()).to_bytes(8, "big")
+        + iv
+        + encryptor.update(padded)
+        + encryptor.finalize()
+    )
+    mac = HMAC(signing_key, hashes.SHA256())
+    mac.update(signed)
+    return signed + mac.finalize()
 
 
 def token_rotate_to_first_key(token: bytes | str) -> bytes | None:

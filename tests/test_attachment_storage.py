@@ -4,6 +4,7 @@ to those who may see the message, and the file goes when its message goes."""
 
 import base64
 import os
+import time
 
 import pytest
 from cryptography.fernet import Fernet, InvalidToken
@@ -160,6 +161,30 @@ def test_a_blob_written_before_a_key_rotation_stays_readable(settings):
     assert attachment_blob_read(after) == b"written after the rotation"
     with pytest.raises(InvalidToken):
         attachment_blob_read(before)
+
+
+def test_a_stored_blob_is_a_fernet_token_under_the_first_key(settings, attachment_files):
+    """The token is built to the Fernet specification rather than by Fernet (which gives
+    it only as base64): Fernet itself must accept it, under the first key alone."""
+    first, second = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.FIELD_ENCRYPTION_KEY = [first, second]
+
+    stored = (attachment_files / attachment_blob_write(CONTENT)).read_bytes()
+    token = base64.urlsafe_b64encode(stored)
+
+    assert Fernet(first).decrypt(token) == CONTENT
+    assert abs(Fernet(first).extract_timestamp(token) - time.time()) < 60
+    with pytest.raises(InvalidToken):
+        Fernet(second).decrypt(token)
+    # A fresh IV each time: the same bytes never make the same file.
+    assert (attachment_files / attachment_blob_write(CONTENT)).read_bytes() != stored
+    # Every padding length, the empty file included.
+    for size in range(0, 33):
+        blob = attachment_blob_write(CONTENT[:size])
+        assert (
+            Fernet(first).decrypt(base64.urlsafe_b64encode((attachment_files / blob).read_bytes()))
+            == CONTENT[:size]
+        )
 
 
 # --- The migration ------------------------------------------------------------------------
