@@ -467,28 +467,35 @@ def _long_runs_set_aside(raw: bytes) -> tuple[bytes, dict[str, str]]:
     return b"".join(pieces), runs
 
 
+# Any stand-in `_long_runs_set_aside` makes (the message's own are told apart by its id).
+_STAND_IN = re.compile(r"threadlinerun[0-9a-f]{32}n[0-9]+x")
+
+
 def _runs_put_back(message: Message, runs: dict[str, str]) -> bool:
     """Put each run set aside back in place of its stand-in, in the payload text of the
     part that holds it. False when a stand-in is not in exactly one part's text once, or
-    the message has a part whose blank lines the parser acts on."""
+    the message has a part whose blank lines the parser acts on. One pass over each
+    part's text, however many stand-ins it holds."""
     left = dict(runs)
+    seen_twice = False
+
+    def run_for(stand_in: re.Match[str]) -> str:
+        nonlocal seen_twice
+        if stand_in[0] in left:
+            return left.pop(stand_in[0])
+        seen_twice = seen_twice or stand_in[0] in runs
+        return stand_in[0]
+
     for part in message.walk():
         if part.get_content_type() == "message/delivery-status":
             return False
         # The text as the parser stored it: get_payload() would decode a text holding
         # undecodable bytes, and the part must keep exactly what the parser gave it.
         payload = getattr(part, "_payload", None)
-        if not isinstance(payload, str):
-            continue
-        found = [stand_in for stand_in in left if stand_in in payload]
-        for stand_in in found:
-            if payload.count(stand_in) != 1:
-                return False
-            payload = payload.replace(stand_in, left.pop(stand_in))
-        if found:
+        if isinstance(payload, str) and "threadlinerun" in payload:
             # A str with no charset: set as it is (what the parser itself stores).
-            part.set_payload(payload)
-    return not left
+            part.set_payload(_STAND_IN.sub(run_for, payload))
+    return not left and not seen_twice
 
 
 def _parsed_mime(raw: bytes) -> MimeMessage:
