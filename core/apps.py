@@ -8,6 +8,7 @@ class CoreConfig(AppConfig):
     verbose_name = "Core"
 
     def ready(self) -> None:
+        from core import checks  # noqa: F401 (registers the deployment checks)
         from core.encryption import verify_key_on_first_connection
 
         connection_created.connect(verify_key_on_first_connection, dispatch_uid="field-key-check")

@@ -1,6 +1,7 @@
 """What an operator relies on: the demo seed, start-up checks, and the task broker."""
 
 import os
+import secrets
 import subprocess
 import sys
 import uuid
@@ -102,6 +103,20 @@ def test_starting_with_the_wrong_field_encryption_key_fails_loudly(tmp_path):
     assert rotated.returncode == 0, rotated.stderr
 
 
+def _production_env() -> dict[str, str]:
+    """What production settings require, as an operator would set it (no real hosts)."""
+    return {
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "SECRET_KEY": secrets.token_urlsafe(64),  # check --deploy judges the key too
+        "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "DATABASE_URL": "postgres://u@db.invalid/threadline",
+        "CELERY_BROKER_URL": "redis://broker.invalid:6379/0",
+        "ALLOWED_HOSTS": "threadline.example.com",
+        "ATTACHMENT_STORAGE_BUCKET": "threadline-attachments",
+        "SANDBOX": "0",
+    }
+
+
 @pytest.mark.parametrize(
     "missing,message",
     [
@@ -114,16 +129,7 @@ def test_starting_with_the_wrong_field_encryption_key_fails_loudly(tmp_path):
     ],
 )
 def test_production_settings_refuse_to_start_on_development_defaults(missing, message):
-    env = {
-        "DJANGO_SETTINGS_MODULE": "config.settings.production",
-        "SECRET_KEY": "x" * 64,
-        "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-        "DATABASE_URL": "postgres://u@db.invalid/threadline",
-        "CELERY_BROKER_URL": "redis://broker.invalid:6379/0",
-        "ALLOWED_HOSTS": "threadline.example.com",
-        "ATTACHMENT_STORAGE_BUCKET": "threadline-attachments",
-        "SANDBOX": "0",
-    }
+    env = _production_env()
     env.pop(missing)
     clean_env = {k: v for k, v in os.environ.items() if k != missing}
 
@@ -157,6 +163,25 @@ def test_production_settings_refuse_the_development_secret_key_and_the_sandbox()
 
     assert "SECRET_KEY must be a random value" in dev_key.stderr
     assert "SANDBOX=1 emulates Google and Microsoft; never in production" in sandbox.stderr
+
+
+def test_check_deploy_warns_of_a_cache_each_process_keeps_to_itself():
+    """Limits counted in the cache (sign-ins, Graph's requests in flight) hold across
+    processes only with a shared one: the operator's check --deploy says so."""
+    # Set in CI's PostgreSQL + Redis pass: unset here.
+    env = {**_production_env(), "CACHE_URL": ""}
+
+    per_process = _manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    shared = _manage(
+        "check", "--deploy", "--fail-level", "WARNING",
+        env={**env, "CACHE_URL": "redis://cache.invalid:6379/1"},
+    )  # fmt: skip
+
+    assert per_process.returncode != 0
+    assert "threadline.W001" in per_process.stderr
+    assert "CACHE_URL is not set" in per_process.stderr
+    assert shared.returncode == 0, shared.stderr
+    assert "threadline.W001" not in shared.stderr + shared.stdout
 
 
 _IMPORT_EVERY_INSTALLED_MODULE = """
