@@ -480,8 +480,8 @@ def test_long_runs_are_set_aside_where_they_can_be_and_nowhere_else() -> None:
     _assert_parsed_alike(many)
     # A stand-in seen twice, and the skeleton is not used.
     stand_in = "threadlinerun" + "0" * 32 + "n0x"
-    message = email.message_from_string(f"From: a\n\n{stand_in}\n{stand_in}\n")
-    assert not mime._runs_put_back(message, {stand_in: "QUJD"})
+    twice = email.message_from_string(f"From: a\n\n{stand_in}\n{stand_in}\n")
+    assert not mime._runs_put_back(twice, {stand_in: "QUJD"})
     # Blank lines separate a delivery status's blocks: parsed as it came.
     skeleton, runs = mime._long_runs_set_aside(_mime_case("delivery status", size, "\n", 0))
     message = email.message_from_bytes(skeleton, policy=mime._POLICY)
