@@ -203,17 +203,7 @@ print("faker imported" if "faker" in sys.modules else "faker not imported")
 
 
 def test_faker_is_a_demo_tool_outside_the_production_runtime():
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.production",
-        "SECRET_KEY": "z" * 64,
-        "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-        "DATABASE_URL": "postgres://u@db.invalid/threadline",
-        "CELERY_BROKER_URL": "redis://broker.invalid:6379/0",
-        "ALLOWED_HOSTS": "threadline.example.com",
-        "ATTACHMENT_STORAGE_BUCKET": "threadline-attachments",
-        "SANDBOX": "0",
-    }
+    env = {**os.environ, **_production_env()}
 
     imported = subprocess.run(  # noqa: S603 (our own interpreter with a fixed script)
         [sys.executable, "-c", _IMPORT_EVERY_INSTALLED_MODULE],
