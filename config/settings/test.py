@@ -45,3 +45,9 @@ if CACHE_URL:  # noqa: F405 (from base)
 # O365 does not pace the sandbox's Graph calls: no test waits on a real clock for either.
 MAILSYNC_SLEEP = "core.testing.record_sleep"
 MAILSYNC_GRAPH_REQUEST_GAP_MS = 0
+
+# The same engines with a cheaper flush after each transactional test (tests/database).
+DATABASES["default"]["ENGINE"] = {  # noqa: F405
+    "django_prometheus.db.backends.sqlite3": "tests.database.sqlite3",
+    "django_prometheus.db.backends.postgresql": "tests.database.postgresql",
+}[DATABASES["default"]["ENGINE"]]  # noqa: F405
