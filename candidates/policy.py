@@ -151,7 +151,7 @@ def can_make_thread_not_secret(user: User, thread: EmailThread) -> bool:
 
 
 class ThreadAction(StrEnum):
-    """The actions of a thread's ⋯ menu (templates/candidates/_thread_menu*.html)."""
+    """The actions of a thread's ⋯ menu (templates/candidates/_threads.html)."""
 
     SHARE = "share"
     MAKE_PRIVATE = "make_private"

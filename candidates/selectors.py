@@ -227,7 +227,9 @@ def application_get(*, user: User, candidate: Candidate, application_id: int | s
 
 def thread_list(*, user: User, candidate: Candidate) -> QuerySet[EmailThread]:
     """The candidate's threads the user may see, newest activity first, each with its
-    messages (oldest first) and their attachments' descriptions: three queries per page."""
+    messages (oldest first) and their attachments' descriptions: three queries per page.
+    Each thread carries the user's seen mark (`viewer_seen_at`, None when never seen),
+    which services.threads_mark_seen compares before writing."""
     # The original HTML is only read for its download; the tab shows `body_html_display`.
     # Neither does it show a message's own subject, Message-ID or snippet: each field
     # left out is one Fernet decryption less per message (a tenth of the tab's time).
@@ -241,6 +243,11 @@ def thread_list(*, user: User, candidate: Candidate) -> QuerySet[EmailThread]:
         policy.visible_threads(user)
         .filter(candidate=candidate)
         .select_related("owner", "made_secret_by")
+        .annotate(
+            viewer_seen_at=Subquery(
+                ThreadSeen.objects.filter(user=user, thread=OuterRef("pk")).values("seen_at")
+            )
+        )
         .prefetch_related(Prefetch("messages", queryset=messages))
         .order_by("-last_message_at", "-pk")
     )

@@ -186,14 +186,15 @@ def threads_mark_seen(*, user: User, threads: Iterable[EmailThread]) -> None:
     candidate list stops marking their replies unread. The mark is the newest reply the
     user was shown (the thread's times as read for the page), not the clock: a reply
     stored after the page was read, whatever its Date header, stays unread. On a thread
-    without a reply yet, the newest message shown. One query, an upsert on (user, thread)."""
+    without a reply yet, the newest message shown. One query, an upsert on (user, thread),
+    and none when every mark is already there: threads read by selectors.thread_list
+    carry the user's mark (`viewer_seen_at`), so a page seen again writes nothing (a
+    transaction on every view of the tab, otherwise)."""
     marks = [
-        ThreadSeen(
-            user=user,
-            thread_id=thread.pk,
-            seen_at=thread.last_inbound_at or thread.last_outbound_at or thread.last_message_at,
-        )
+        ThreadSeen(user=user, thread_id=thread.pk, seen_at=seen_at)
         for thread in threads
+        if (seen_at := thread.last_inbound_at or thread.last_outbound_at or thread.last_message_at)
+        != getattr(thread, "viewer_seen_at", None)
     ]
     if marks:
         ThreadSeen.objects.bulk_create(

@@ -47,6 +47,8 @@ from mailsync.services import message_remove as message_remove_service
 from mailsync.services import thread_remove as thread_remove_service
 
 THREADS_PER_PAGE = 10
+# How many of a thread's newest messages the Emails tab shows before "Show N earlier".
+NEWEST_MESSAGES_SHOWN = 3
 # How a message's date reads on the Emails tab (django.utils.dateformat).
 SENT_AT_FORMAT = "j M Y, H:i"
 DIRECTION_LABELS = dict(EmailMessage.Direction.choices)
@@ -142,8 +144,11 @@ def _threads_display(user: User, candidate: Candidate, threads: Iterable[EmailTh
         thread.actions = candidates_policy.thread_actions(user, thread)  # type: ignore[attr-defined]
         thread.message_actions = candidates_policy.message_actions(user, thread)  # type: ignore[attr-defined]
         thread.urls = {key: url(thread.pk) for key, url in thread_urls.items()}  # type: ignore[attr-defined]
-        messages = thread.messages.all()
+        messages = list(thread.messages.all())
+        thread.message_list = messages  # type: ignore[attr-defined]
         thread.message_count = len(messages)  # type: ignore[attr-defined]
+        # The oldest of a long thread wait behind "Show N earlier".
+        thread.earlier_count = max(len(messages) - NEWEST_MESSAGES_SHOWN, 0)  # type: ignore[attr-defined]
         for message in messages:
             message.remove_url = message_remove_url(message.pk)  # type: ignore[attr-defined]
             # What get_direction_display() gives, without building the choices each time.

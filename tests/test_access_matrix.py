@@ -4,6 +4,8 @@ the record is hidden from that role, and the sign-in page for anonymous visitors
 import pytest
 from django.urls import reverse
 
+from accounts.models import User
+
 ROLES = ["super_admin", "admin", "team_member", "limited"]
 
 # (name, url builder, expected status for super_admin, admin, team_member, limited)
@@ -170,3 +172,14 @@ def test_only_operators_see_the_encryption_canary_in_admin(team, client_for):
 
     assert client_for(operator).get(url).status_code == 200
     assert client_for(team.super_admin).get(url).status_code == 403
+
+
+def test_a_member_page_is_given_the_signed_in_user_itself(team, client_for):
+    """member_required hands the view the user it loaded, not the lazy proxy Django's
+    middleware puts on the request: every attribute read through that proxy raises and
+    catches an exception, and a page reads the user's role hundreds of times."""
+    response = client_for(team.team_member).get(reverse("candidates:list"))
+
+    assert response.status_code == 200
+    assert type(response.wsgi_request.user) is User
+    assert response.wsgi_request.user.pk == team.team_member.pk

@@ -8,6 +8,8 @@ import re
 from collections.abc import Sequence
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import Role
@@ -227,6 +229,36 @@ def test_a_new_reply_is_marked_until_the_viewer_opens_the_emails_tab(team, colle
     # The candidate writes again: unread again, for the viewer too.
     write(thread, INBOUND, at(3))
     assert "New reply" in last_email_cell(member.get(LIST).content.decode(), "Ada Visible")
+
+
+def test_the_tab_writes_a_seen_mark_only_when_a_thread_has_something_new(team, client_for):
+    """A page seen again writes nothing (no transaction on every view of the tab); a
+    reply that came in since is marked when the tab shows it, and read no more."""
+    ada = team.candidate_on_my_posting
+    thread = conversation(
+        ada, owner=team.team_member, messages=[(OUTBOUND, at(1)), (INBOUND, at(2))]
+    )
+    member = client_for(team.team_member)
+    tab = reverse("mailsync:emails", args=[ada.pk])
+
+    def seen_mark_writes() -> list[str]:
+        with CaptureQueriesContext(connection) as queries:
+            assert member.get(tab).status_code == 200
+        return [
+            query["sql"]
+            for query in queries.captured_queries
+            if "candidates_threadseen" in query["sql"]
+            and not query["sql"].lstrip().upper().startswith("SELECT")
+        ]
+
+    assert len(seen_mark_writes()) == 1
+    assert seen_mark_writes() == []
+
+    write(thread, INBOUND, at(3))
+    assert "New reply" in last_email_cell(member.get(LIST).content.decode(), "Ada Visible")
+    assert len(seen_mark_writes()) == 1
+    assert "New reply" not in last_email_cell(member.get(LIST).content.decode(), "Ada Visible")
+    assert seen_mark_writes() == []
 
 
 def test_opening_the_tab_by_htmx_marks_the_replies_seen_too(team, client_for):

@@ -12,7 +12,7 @@
     });
   }
 
-  // --- ⋯ menus: <details data-menu> (templates/candidates/_thread_menu.html) -------------
+  // --- ⋯ menus: <details data-menu> (templates/candidates/_threads.html) -------------
   // A disclosure, so the keyboard already opens it (Enter/Space on its summary) and Tab
   // reaches its buttons. Here: one open at a time, Escape closes it and gives the focus
   // back to its summary, a click or Tab elsewhere closes it, and the arrow keys move
