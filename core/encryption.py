@@ -47,16 +47,22 @@ def _fernet(key: str) -> Fernet:
     return Fernet(key)
 
 
-@functools.cache
-def _crypter(keys: tuple[str, ...]) -> MultiFernet:
+def _keys_required() -> tuple[str, ...]:
+    """The configured keys, first the one to encrypt under; refused when there are none."""
+    keys = field_encryption_keys()
     if not keys:
         raise ImproperlyConfigured("FIELD_ENCRYPTION_KEY is required: no key is configured.")
+    return keys
+
+
+@functools.cache
+def _crypter(keys: tuple[str, ...]) -> MultiFernet:
     return MultiFernet([_fernet(key) for key in keys])
 
 
 def field_encryption_crypter() -> MultiFernet:
     """Encrypts under the first configured key, decrypts under any of them."""
-    return _crypter(field_encryption_keys())
+    return _crypter(_keys_required())
 
 
 def fernet_token_binary(content: bytes) -> bytes:
@@ -68,10 +74,7 @@ def fernet_token_binary(content: bytes) -> bytes:
     because cryptography offers the token only as base64: storing it raw (attachments)
     meant encoding a 2 MB attachment to base64 and decoding it straight back, a fifth of
     an attachment post's CPU. Fernet itself decrypts what this makes (tested)."""
-    keys = field_encryption_keys()
-    if not keys:
-        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEY is required: no key is configured.")
-    key = base64.urlsafe_b64decode(keys[0])
+    key = base64.urlsafe_b64decode(_keys_required()[0])
     signing_key, encryption_key = key[:16], key[16:]
     padder = padding.PKCS7(algorithms.AES.block_size).padder()
     padded = padder.update(content) + padder.finalize()

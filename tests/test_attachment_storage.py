@@ -8,6 +8,7 @@ import time
 
 import pytest
 from cryptography.fernet import Fernet, InvalidToken
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
@@ -161,6 +162,19 @@ def test_a_blob_written_before_a_key_rotation_stays_readable(settings):
     assert attachment_blob_read(after) == b"written after the rotation"
     with pytest.raises(InvalidToken):
         attachment_blob_read(before)
+
+
+@pytest.mark.parametrize("configured", ["", [], " , "])
+def test_with_no_key_configured_nothing_is_written_or_read(settings, configured):
+    """Neither a blob nor an encrypted field is written in the clear, or read, without a
+    key: both refuse with the same configuration error."""
+    stored = attachment_blob_write(CONTENT)
+    settings.FIELD_ENCRYPTION_KEY = configured
+
+    with pytest.raises(ImproperlyConfigured, match="no key is configured"):
+        attachment_blob_write(CONTENT)
+    with pytest.raises(ImproperlyConfigured, match="no key is configured"):
+        attachment_blob_read(stored)
 
 
 def test_a_stored_blob_is_a_fernet_token_under_the_first_key(settings, attachment_files):
