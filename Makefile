@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 PORT ?= 8000
 
-.PHONY: install run test test-fast lint typecheck format screenshots bench bench-import bench-ingestion bench-inbound bench-pages bench-calendar bench-pipeline bench-scale clean
+.PHONY: install run test test-fast lint typecheck format screenshots bench bench-import bench-ingestion bench-inbound bench-pages bench-pages-paired bench-calendar bench-pipeline bench-scale clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -105,6 +105,14 @@ THREADS ?= 500
 RUNS ?= 9
 bench-pages: install
 	$(BIN)/python bench/workspace_pages.py --threads $(THREADS) --runs $(RUNS)
+
+# The Emails tab served by two trees side by side (gunicorn each, one database, requests
+# alternated): a change too small for single runs on a shared machine. BEFORE is another
+# checkout, e.g. `git worktree add /tmp/before HEAD~1`; the tree here is "after".
+PAIRS ?= 150
+bench-pages-paired: install
+	$(BIN)/python bench/pages_paired.py --before $(BEFORE) --after . --pairs $(PAIRS) \
+	  --threads $(THREADS)
 
 # Calendar sync of CALENDARS connected calendars of EVENTS events, INTERVIEWS of them ours,
 # three rounds of calendar_sync_all on each provider (CAL_PROVIDER=google|microsoft|both).
