@@ -43,40 +43,18 @@ def _data(threads: int, candidates: int) -> tuple[str, dict[str, str]]:
     from django.test import Client
     from django.urls import reverse
 
-    from accounts.models import Organisation, Role, User
-    from bench.workspace_pages import _threads_for
-    from candidates.models import Candidate, CandidateEmail
+    from accounts.models import User
+    from bench.workspace_pages import _threads_for, team_and_candidates
 
-    organisation = Organisation.objects.create(
-        name="Bench Co", slug="bench", email_provider="google"
-    )
-    recruiters = [
-        User.objects.create_user(
-            f"recruiter{n}@bench.test", "x", organisation=organisation, role=Role.TEAM_MEMBER
-        )
-        for n in range(5)
-    ]
-    User.objects.create_user("admin@bench.test", "x", organisation=organisation, role=Role.ADMIN)
-    others = [
-        Candidate.objects.create(organisation=organisation, full_name=f"Candidate {n:03}")
-        for n in range(candidates)
-    ]
-    busy = Candidate.objects.create(organisation=organisation, full_name="Busy Candidate")
-    for n, candidate in enumerate([*others, busy]):
-        CandidateEmail.objects.create(
-            organisation=organisation,
-            candidate=candidate,
-            address=f"candidate{n}@example.com",
-            is_primary=True,
-        )
-    _threads_for(others, recruiters=recruiters, count=threads)
-    _threads_for([busy], recruiters=recruiters, count=threads, first=threads)
+    team = team_and_candidates(candidates)
+    _threads_for(team.candidates, recruiters=team.recruiters, count=threads)
+    _threads_for([team.busy], recruiters=team.recruiters, count=threads, first=threads)
     sessions = {}
     for viewer, address in VIEWERS.items():
         client = Client()
         client.force_login(User.objects.get(email=address))
         sessions[viewer] = client.cookies["sessionid"].value
-    return reverse("mailsync:emails", args=[busy.pk]), sessions
+    return reverse("mailsync:emails", args=[team.busy.pk]), sessions
 
 
 def _serve(tree: Path, port: int, workdir: Path) -> subprocess.Popen:

@@ -22,12 +22,18 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.local_django import django_in  # noqa: E402 (after the path that finds it)
+
+if TYPE_CHECKING:  # the models load only once django_in has set Django up
+    from accounts.models import User
+    from candidates.models import Candidate
 
 MESSAGES_PER_THREAD = 3
 START = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
@@ -82,6 +88,47 @@ def _threads_for(candidates, *, recruiters, count: int, first: int = 0) -> None:
     ThreadSeen.objects.bulk_create(seen)
 
 
+@dataclass
+class BenchTeam:
+    recruiters: list["User"]  # five Team Members
+    admin: "User"
+    candidates: list["Candidate"]  # the others, over whom the list scenario spreads threads
+    busy: "Candidate"  # the candidate whose Emails tab is fetched
+
+
+def team_and_candidates(count: int) -> BenchTeam:
+    """One organisation of five Team Members and an Admin, `count` candidates and one more
+    (the busy one, whose Emails tab is measured), each with an address."""
+    from accounts.models import Organisation, Role, User
+    from candidates.models import Candidate, CandidateEmail
+
+    organisation = Organisation.objects.create(
+        name="Bench Co", slug="bench", email_provider="google"
+    )
+    recruiters = [
+        User.objects.create_user(
+            f"recruiter{n}@bench.test", "x", organisation=organisation, role=Role.TEAM_MEMBER
+        )
+        for n in range(5)
+    ]
+    admin = User.objects.create_user(
+        "admin@bench.test", "x", organisation=organisation, role=Role.ADMIN
+    )
+    candidates = [
+        Candidate.objects.create(organisation=organisation, full_name=f"Candidate {n:03}")
+        for n in range(count)
+    ]
+    busy = Candidate.objects.create(organisation=organisation, full_name="Busy Candidate")
+    for n, candidate in enumerate([*candidates, busy]):
+        CandidateEmail.objects.create(
+            organisation=organisation,
+            candidate=candidate,
+            address=f"candidate{n}@example.com",
+            is_primary=True,
+        )
+    return BenchTeam(recruiters=recruiters, admin=admin, candidates=candidates, busy=busy)
+
+
 def _measure(client, url: str, params: dict[str, str], runs: int) -> tuple[int, float, int]:
     """Queries of one fetch, median milliseconds of `runs`, and the page's size in KB."""
     from django.db import connection
@@ -115,33 +162,8 @@ def main() -> None:
     from django.test import Client
     from django.urls import reverse
 
-    from accounts.models import Organisation, Role, User
-    from candidates.models import Candidate, CandidateEmail
-
-    organisation = Organisation.objects.create(
-        name="Bench Co", slug="bench", email_provider="google"
-    )
-    recruiters = [
-        User.objects.create_user(
-            f"recruiter{n}@bench.test", "x", organisation=organisation, role=Role.TEAM_MEMBER
-        )
-        for n in range(5)
-    ]
-    admin = User.objects.create_user(
-        "admin@bench.test", "x", organisation=organisation, role=Role.ADMIN
-    )
-    candidates = [
-        Candidate.objects.create(organisation=organisation, full_name=f"Candidate {n:03}")
-        for n in range(args.candidates)
-    ]
-    busy = Candidate.objects.create(organisation=organisation, full_name="Busy Candidate")
-    for n, candidate in enumerate([*candidates, busy]):
-        CandidateEmail.objects.create(
-            organisation=organisation,
-            candidate=candidate,
-            address=f"candidate{n}@example.com",
-            is_primary=True,
-        )
+    team = team_and_candidates(args.candidates)
+    recruiters, admin, candidates, busy = team.recruiters, team.admin, team.candidates, team.busy
     clients = {}
     for label, user in (("Team Member", recruiters[0]), ("Admin", admin)):
         clients[label] = Client()
