@@ -44,8 +44,9 @@ def _loaded(user: User) -> User:
     middleware puts on the request, once the member check above has loaded it. Every
     attribute read through that proxy raises and catches an AttributeError, and a page
     reads the user's role and organisation hundreds of times (the policy, once per
-    thread and action): a tenth of the Emails tab's time. Views and templates see the
-    same object either way."""
+    thread and action; docs/benchmarks.md, the Emails tab). Views and templates see the
+    same object either way. `_wrapped` is LazyObject's own attribute, not public API:
+    were it gone, getattr gives the proxy back and only the saving is lost."""
     return getattr(user, "_wrapped", user)
 
 
