@@ -101,8 +101,9 @@ DATABASE_URL = env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'threadline.sql
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 _SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
 # Seconds a process keeps its database connection between requests and tasks (0: a new
-# one each time). docs/benchmarks.md, "Inbound mail", measures both on SQLite.
-DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 0 if _SQLITE else 60)
+# one each time). On SQLite too: opening one cost a post to the inbound webhook about a
+# fifth of its CPU (docs/benchmarks.md, "Keeping SQLite's connection").
+DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60)
 # A kept connection is checked before use, so a restarted server costs no failed request.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if _SQLITE:

@@ -349,12 +349,22 @@ def _on_disk() -> bytes:
         cursor.execute("VACUUM")
         cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     name = Path(connection.settings_dict["NAME"])
-    files = [name, Path(f"{name}-wal"), Path(f"{name}-shm")]
+    database_files = [name, Path(f"{name}-wal"), Path(f"{name}-shm")]
+    # Another process reads SQLite's files. Closing any descriptor of a file drops every
+    # POSIX lock this process holds on it (sqlite.org/howtocorrupt.html, 2.2). Connections
+    # kept open in other threads (DATABASE_CONN_MAX_AGE) would then look absent to the
+    # purge's process, which deletes the WAL and shared memory under them.
+    database = subprocess.run(  # noqa: S603 (our own files)
+        ["cat", *(str(path) for path in database_files if path.exists())],  # noqa: S607 (coreutils)
+        capture_output=True,
+        check=True,
+    ).stdout
+    files: list[Path] = []
     media = Path(settings.MEDIA_ROOT) if getattr(settings, "MEDIA_ROOT", "") else None
     if media is not None and media.is_dir():
         files += [path for path in media.rglob("*") if path.is_file()]
     files += _attachment_files()
-    return b"".join(path.read_bytes() for path in files if path.exists())
+    return database + b"".join(path.read_bytes() for path in files if path.exists())
 
 
 def _attachment_files() -> list[Path]:
