@@ -2,6 +2,7 @@
 mailsync, so they live here, on top of candidates' profile page (same URLs as before)."""
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -11,7 +12,8 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import dateformat, timezone
+from django.utils import timezone
+from django.utils.dates import MONTHS_3
 from django.views.decorators.http import require_POST
 from django_htmx.http import retarget
 
@@ -49,8 +51,6 @@ from mailsync.services import thread_remove as thread_remove_service
 THREADS_PER_PAGE = 10
 # How many of a thread's newest messages the Emails tab shows before "Show N earlier".
 NEWEST_MESSAGES_SHOWN = 3
-# How a message's date reads on the Emails tab (django.utils.dateformat).
-SENT_AT_FORMAT = "j M Y, H:i"
 DIRECTION_LABELS = dict(EmailMessage.Direction.choices)
 
 
@@ -140,6 +140,8 @@ def _threads_display(user: User, candidate: Candidate, threads: Iterable[EmailTh
         for key, viewname in _THREAD_URLS.items()
     }
     message_remove_url = reverse_each("mailsync:message_remove", candidate.pk, last=int)
+    # In the active language, as the `M` of Django's date formats gives them.
+    month_names = {month: MONTHS_3[month].title() for month in MONTHS_3}
     for thread in threads:
         thread.actions = candidates_policy.thread_actions(user, thread)  # type: ignore[attr-defined]
         thread.message_actions = candidates_policy.message_actions(user, thread)  # type: ignore[attr-defined]
@@ -160,7 +162,18 @@ def _threads_display(user: User, candidate: Candidate, threads: Iterable[EmailTh
             # time once rather than by each filter.
             sent_at = timezone.localtime(message.sent_at)
             message.sent_at_iso = sent_at.isoformat()  # type: ignore[attr-defined]
-            message.sent_at_shown = dateformat.format(sent_at, SENT_AT_FORMAT)  # type: ignore[attr-defined]
+            message.sent_at_shown = sent_at_shown(sent_at, month_names)  # type: ignore[attr-defined]
+
+
+def sent_at_shown(moment: datetime, month_names: dict[int, str]) -> str:
+    """How a message's date reads on the Emails tab: what `dateformat.format(moment,
+    "j M Y, H:i")` prints (the test compares them), written out because Django's formatter
+    builds an object and splits its format with a regular expression on every call, some
+    70 µs a message."""
+    return (
+        f"{moment.day} {month_names[moment.month]} {moment.year:04d}, "
+        f"{moment.hour:02d}:{moment.minute:02d}"
+    )
 
 
 def _reply_form(candidate: Candidate, thread: EmailThread, addresses: list[str]) -> ReplyForm:

@@ -5,16 +5,20 @@ Sending through a provider is covered by the Gmail sandbox end-to-end tests; her
 gets past validation or the mailbox check."""
 
 import base64
+from datetime import UTC, datetime
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import dateformat, translation
+from django.utils.dates import MONTHS_3
 
 from accounts.models import Role
 from candidates import policy
 from candidates.models import CandidateEmail, EmailMessage, EmailThread
+from mailsync.candidate_views import sent_at_shown
 from mailsync.models import MailboxConnection
 from tests.factories import (
     EmailAttachmentFactory,
@@ -230,6 +234,24 @@ def test_recruiter_reads_messages_oldest_first_with_headers_status_and_attachmen
     assert "Not sent: Your mailbox needs re-authorization." in body
     assert 'offer.pdf</a> <span class="muted">2.0\xa0KB</span>' in body
     assert "Private" in body
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_a_messages_date_reads_as_djangos_date_format_prints_it(language):
+    moments = [
+        datetime(year, month, day, hour, minute, tzinfo=UTC)
+        for year, day, hour, minute in [(2026, 1, 0, 0), (999, 9, 9, 5), (2031, 28, 23, 59)]
+        for month in range(1, 13)
+    ]
+    with translation.override(language):
+        month_names = {month: MONTHS_3[month].title() for month in MONTHS_3}
+        for moment in moments:
+            assert sent_at_shown(moment, month_names) == dateformat.format(moment, "j M Y, H:i")
+    # German's March tells the active language apart from English.
+    assert (
+        sent_at_shown(moments[2], month_names)
+        == {"en": "1 Mar 2026, 00:00", "de": "1 Mär 2026, 00:00"}[language]
+    )
 
 
 def test_html_body_is_cleaned_and_remote_images_wait_for_the_viewer(team, client_for):
