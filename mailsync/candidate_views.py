@@ -35,8 +35,8 @@ from mailsync.selectors import (
     draft_attachments_for,
     import_job_get,
     import_job_shown,
-    mailbox_for,
     removed_count_for,
+    request_mailbox,
 )
 from mailsync.sending import SendError, send_token_claim, send_token_release
 from mailsync.services import (
@@ -83,7 +83,7 @@ def _emails_context(
         )
     candidates_services.threads_mark_seen(user=request.user, threads=page.object_list)
     compose_form = sent_form if sent_thread is None else None
-    mailbox = mailbox_for(user=request.user)
+    mailbox = request_mailbox(request)
     status = mailbox_status(mailbox)
     removed = (
         removed_count_for(mailbox=mailbox, candidate_id=candidate.pk)
@@ -191,7 +191,7 @@ def email_reply_form(request: MemberRequest, candidate_id: UUID, thread_id: UUID
     )
     if request.headers.get("HX-Request") != "true":
         return render_profile(request, _emails_context(request, candidate, reply_to=thread))
-    mailbox = mailbox_for(user=request.user)
+    mailbox = request_mailbox(request)
     addresses = [email.address for email in candidate.emails.all()]
     return render(
         request,

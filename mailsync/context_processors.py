@@ -9,7 +9,7 @@ from mailsync.policy import (
     company_off_reason,
     mailbox_status,
 )
-from mailsync.selectors import mailbox_for
+from mailsync.selectors import request_mailbox
 
 RAISED = (RAISED_TO_READ, RAISED_TO_SEND)
 
@@ -20,7 +20,7 @@ def mailbox_health(request: HttpRequest) -> dict[str, bool | str]:
     if it is."""
     # No user (a request that skipped the auth middleware) or an anonymous one: no mailbox.
     user = getattr(request, "user", None)
-    mailbox = mailbox_for(user=user) if isinstance(user, User) else None
+    mailbox = request_mailbox(request) if isinstance(user, User) else None
     needs = mailbox is not None and mailbox.state == MailboxConnection.State.NEEDS_REAUTHORIZATION
     status = mailbox_status(mailbox)
     # With email off (or no provider chosen) re-authorizing is impossible: the banner says

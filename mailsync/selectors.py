@@ -2,6 +2,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from django.db.models import Q, QuerySet
+from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -21,11 +22,29 @@ from mailsync.retention import RUN_AT_UTC, retention_cutoff, threads_due
 
 
 def mailbox_for(*, user: User) -> MailboxConnection | None:
+    """The user's mailbox connection, carrying the caller's own user (and organisation,
+    when loaded) rather than copies joined in: the layout asks on every page."""
     if not getattr(user, "is_authenticated", False):
         return None
-    return (
-        MailboxConnection.objects.select_related("organisation", "user").filter(user=user).first()
-    )
+    mailbox = MailboxConnection.objects.filter(user=user).first()
+    if mailbox is not None:
+        mailbox.user = user
+        # Only when loaded: reading it here would cost the query the join did.
+        organisation = user.organisation if User.organisation.is_cached(user) else None
+        if organisation is not None and organisation.pk == mailbox.organisation_id:
+            mailbox.organisation = organisation
+    return mailbox
+
+
+def request_mailbox(request: HttpRequest) -> MailboxConnection | None:
+    """The signed-in user's mailbox for a page: its layout (context_processors) and its
+    view both show it, so it is read once a request, when first asked. Only for reading:
+    pages ask after their view's writes, and a service reads it itself (mailbox_for)."""
+    if not hasattr(request, "_threadline_mailbox"):
+        user = request.user
+        request._threadline_mailbox = mailbox_for(user=user) if isinstance(user, User) else None  # type: ignore[attr-defined]
+    mailbox: MailboxConnection | None = request._threadline_mailbox  # type: ignore[attr-defined]
+    return mailbox
 
 
 def my_ingestion_job(*, user: User) -> IngestionJob | None:

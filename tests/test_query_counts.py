@@ -104,7 +104,7 @@ def test_profile_overview_costs_the_same_for_1_or_25_applications_and_addresses(
 # Emails tab: threads, each with messages, each with attachments; senders on some. Fixed
 # besides: the import job shown, the removed-mail count the import form offers back, and
 # the viewer's seen marks (one upsert, on this first view; none on a page seen again).
-EMAILS_MAX_QUERIES = 14
+EMAILS_MAX_QUERIES = 13
 
 
 def _threads(team, count: int) -> None:
